@@ -1,0 +1,297 @@
+//! A small shop to point windtunnel at: a catalog, a cart kept per session cookie, and a
+//! checkout that is slower and fails now and then, like a real one. It is the system under test
+//! of the demo scenarios and of windtunnel's own tests; it binds loopback only.
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! let shop = demo_shop::spawn(demo_shop::ShopConfig::default()).await?;
+//! println!("shop at {}", shop.url());
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// How the shop behaves.
+#[derive(Clone, Debug)]
+pub struct ShopConfig {
+    /// Extra latency of catalog requests, drawn uniformly. (Default: 1–5 ms.)
+    pub catalog_latency: Range<Duration>,
+    /// Extra latency of checkouts, drawn uniformly. (Default: 10–40 ms.)
+    pub checkout_latency: Range<Duration>,
+    /// Share of checkouts that fail with 503 and `Retry-After`. (Default: 0.02.)
+    pub checkout_error_rate: f64,
+    /// Seed of the shop's own randomness. (Default: 1.)
+    pub seed: u64,
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        ShopConfig {
+            catalog_latency: Duration::from_millis(1)..Duration::from_millis(5),
+            checkout_latency: Duration::from_millis(10)..Duration::from_millis(40),
+            checkout_error_rate: 0.02,
+            seed: 1,
+        }
+    }
+}
+
+impl ShopConfig {
+    /// No added latency and no injected errors: the shop as fast as it goes.
+    pub fn instant() -> Self {
+        ShopConfig {
+            catalog_latency: Duration::ZERO..Duration::ZERO,
+            checkout_latency: Duration::ZERO..Duration::ZERO,
+            checkout_error_rate: 0.0,
+            seed: 1,
+        }
+    }
+}
+
+/// A product of the catalog.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Product {
+    /// Its id.
+    pub id: u32,
+    /// Its name.
+    pub name: String,
+    /// Price in cents.
+    pub price_cents: u64,
+}
+
+/// A line of a cart.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CartItem {
+    /// The product.
+    pub product_id: u32,
+    /// How many.
+    pub quantity: u32,
+}
+
+struct Shop {
+    config: ShopConfig,
+    products: Vec<Product>,
+    carts: Mutex<HashMap<String, Vec<CartItem>>>,
+    next_session: AtomicU64,
+    next_order: AtomicU64,
+    rng: Mutex<ChaCha8Rng>,
+}
+
+impl Shop {
+    fn draw(&self, range: &Range<Duration>) -> Duration {
+        if range.end <= range.start {
+            return range.start;
+        }
+        let span = (range.end - range.start).as_micros() as u64;
+        let r = self.rng.lock().unwrap_or_else(|e| e.into_inner()).next_u64() % span;
+        range.start + Duration::from_micros(r)
+    }
+
+    fn chance(&self, p: f64) -> bool {
+        let r = self.rng.lock().unwrap_or_else(|e| e.into_inner()).next_u64();
+        ((r >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+async fn pause(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
+const SESSION_COOKIE: &str = "shop_session";
+
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn products(State(shop): State<Arc<Shop>>) -> Json<Vec<Product>> {
+    pause(shop.draw(&shop.config.catalog_latency)).await;
+    Json(shop.products.clone())
+}
+
+async fn product(State(shop): State<Arc<Shop>>, Path(id): Path<u32>) -> Response {
+    pause(shop.draw(&shop.config.catalog_latency)).await;
+    match shop.products.iter().find(|p| p.id == id) {
+        Some(p) => Json(p.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "no such product"),
+    }
+}
+
+async fn add_to_cart(
+    State(shop): State<Arc<Shop>>,
+    headers: HeaderMap,
+    body: Result<Json<CartItem>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(item)) = body else {
+        return error(StatusCode::BAD_REQUEST, "expected {\"product_id\": n, \"quantity\": n}");
+    };
+    if item.quantity == 0 || !shop.products.iter().any(|p| p.id == item.product_id) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "unknown product or zero quantity");
+    }
+    let (session, new) = match session_of(&headers) {
+        Some(s) => (s, false),
+        None => (format!("s{}", shop.next_session.fetch_add(1, Ordering::Relaxed)), true),
+    };
+    let cart = {
+        let mut carts = shop.carts.lock().unwrap_or_else(|e| e.into_inner());
+        let cart = carts.entry(session.clone()).or_default();
+        cart.push(item);
+        cart.clone()
+    };
+    let mut response = (StatusCode::CREATED, Json(cart)).into_response();
+    if new {
+        let cookie = format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly");
+        if let Ok(v) = cookie.parse() {
+            response.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+async fn cart(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Json<Vec<CartItem>> {
+    let carts = shop.carts.lock().unwrap_or_else(|e| e.into_inner());
+    Json(session_of(&headers).and_then(|s| carts.get(&s).cloned()).unwrap_or_default())
+}
+
+async fn checkout(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response {
+    pause(shop.draw(&shop.config.checkout_latency)).await;
+    let Some(session) = session_of(&headers) else {
+        return error(StatusCode::CONFLICT, "no cart: add something first");
+    };
+    if shop.chance(shop.config.checkout_error_rate) {
+        let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "payment provider busy");
+        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return r;
+    }
+    let items = shop.carts.lock().unwrap_or_else(|e| e.into_inner()).remove(&session);
+    let Some(items) = items.filter(|i| !i.is_empty()) else {
+        return error(StatusCode::CONFLICT, "the cart is empty");
+    };
+    let total: u64 = items
+        .iter()
+        .filter_map(|i| shop.products.iter().find(|p| p.id == i.product_id).map(|p| p.price_cents * u64::from(i.quantity)))
+        .sum();
+    let order = shop.next_order.fetch_add(1, Ordering::Relaxed);
+    (StatusCode::CREATED, Json(serde_json::json!({ "order_id": order, "total_cents": total })))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SlowQuery {
+    ms: u64,
+}
+
+/// Answers after `ms` milliseconds (at most 10 s).
+async fn slow(Query(q): Query<SlowQuery>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(q.ms.min(10_000))).await;
+    "slow"
+}
+
+/// Never answers within any sane timeout: a hung dependency.
+async fn hang() -> &'static str {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    "finally"
+}
+
+/// The shop's routes.
+pub fn router(config: ShopConfig) -> Router {
+    let catalog = (1..=20)
+        .map(|id| Product { id, name: format!("Product {id}"), price_cents: u64::from(id) * 250 })
+        .collect();
+    let shop = Arc::new(Shop {
+        rng: Mutex::new(ChaCha8Rng::seed_from_u64(config.seed)),
+        config,
+        products: catalog,
+        carts: Mutex::new(HashMap::new()),
+        next_session: AtomicU64::new(1),
+        next_order: AtomicU64::new(1),
+    });
+    Router::new()
+        .route("/health", get(health))
+        .route("/products", get(products))
+        .route("/products/{id}", get(product))
+        .route("/cart", post(add_to_cart).get(cart))
+        .route("/checkout", post(checkout))
+        .route("/slow", get(slow))
+        .route("/hang", get(hang))
+        .with_state(shop)
+}
+
+/// A running shop; it stops when dropped.
+#[derive(Debug)]
+pub struct ShopHandle {
+    addr: SocketAddr,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl ShopHandle {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its base URL, like `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Starts the shop on `127.0.0.1` on a free port, on the current tokio runtime.
+///
+/// # Errors
+///
+/// If the port cannot be bound.
+pub async fn spawn(config: ShopConfig) -> std::io::Result<ShopHandle> {
+    spawn_on(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
+}
+
+/// Starts the shop on `addr`.
+///
+/// # Errors
+///
+/// If `addr` cannot be bound.
+pub async fn spawn_on(addr: SocketAddr, config: ShopConfig) -> std::io::Result<ShopHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = rx.await;
+        };
+        if let Err(e) = axum::serve(listener, router(config)).with_graceful_shutdown(shutdown).await {
+            eprintln!("demo shop: {e}");
+        }
+    });
+    Ok(ShopHandle { addr, _shutdown: tx })
+}

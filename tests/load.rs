@@ -1,0 +1,100 @@
+//! The demo: load tests of the demo shop (`examples/shop`), run with `cargo test --test load`.
+//!
+//! With no target from outside (`-- --target URL` or `WINDTUNNEL_TARGET`), each scenario starts
+//! the shop in-process on 127.0.0.1 and points its load at it. Reports land in
+//! `target/windtunnel/latest/`.
+
+use demo_shop::{ShopConfig, ShopHandle};
+use serde_json::{Value, json};
+use windtunnel::prelude::*;
+
+/// Starts the demo shop unless a target was given from outside. Keep the handle alive for the
+/// whole scenario: dropping it stops the shop.
+async fn with_shop(s: Scenario) -> Result<(Scenario, Option<ShopHandle>)> {
+    if s.target_url().is_some() {
+        return Ok((s, None));
+    }
+    let shop = demo_shop::spawn(ShopConfig::default()).await?;
+    Ok((s.target(shop.url()), Some(shop)))
+}
+
+/// Browses the catalog: the list, then one product.
+#[agent(weight = 3)]
+async fn browser(a: &mut Agent) -> Result<()> {
+    let products: Vec<Value> =
+        a.get("/products").name("list products").send().await?.expect_status(200)?.json()?;
+    let id = a.rng().choose(&products).context("the catalog is empty")?["id"].clone();
+    a.get(&format!("/products/{id}")).name("view product").send().await?.expect_status(200)?;
+    a.think(ms(5)..ms(20)).await;
+    Ok(())
+}
+
+/// Puts something in the cart (the shop's session cookie keeps the cart) and checks out.
+#[agent]
+async fn buyer(a: &mut Agent) -> Result<()> {
+    let product_id = a.rng().range(1..21);
+    let quantity = a.rng().range(1..4);
+    a.post("/cart")
+        .json(&json!({ "product_id": product_id, "quantity": quantity }))
+        .name("add to cart")
+        .send()
+        .await?
+        .expect_status(201)?;
+    let order: Value = a.post("/checkout").name("checkout").send().await?.expect_status(201)?.json()?;
+    let orders = a.vars().get("orders").and_then(Value::as_u64).unwrap_or(0);
+    a.vars().set("orders", orders + 1);
+    a.vars().set("last_order", order["order_id"].clone());
+    a.think(ms(10)..ms(30)).await;
+    Ok(())
+}
+
+/// The main demo: browsers and buyers together, with objectives on the whole and on checkout.
+#[scenario(tags = ["demo"], timeout = "1m")]
+async fn browse_and_buy(s: Scenario) -> Result<()> {
+    let (s, _shop) = with_shop(s).await?;
+    s.agents([browser, buyer])
+        .users(20)
+        .ramp_up(secs(1))
+        .duration(secs(5))
+        .slo(p99("list products").below(ms(250)))
+        .slo(p95(ALL).below(ms(200)))
+        .slo(error_rate().below(0.05))
+        .slo(error_rate().of("checkout").below(0.15))
+        .slo(throughput().at_least(50.0))
+        .run()
+        .await?;
+    Ok(())
+}
+
+/// A quick smoke test bounded by iterations, not time: 4 buyers, 5 checkouts each.
+#[scenario(tags = ["demo", "smoke"], timeout = "30s")]
+async fn checkout_smoke(s: Scenario) -> Result<()> {
+    let (s, _shop) = with_shop(s).await?;
+    let report = s
+        .agents([buyer])
+        .users(4)
+        .iterations(5)
+        .slo(check_pass_rate().at_least(0.8))
+        .run()
+        .await?;
+    // The body can look at the numbers too.
+    ensure!(report.request("checkout").is_some_and(|r| r.count == 20), "expected 20 checkouts");
+    Ok(())
+}
+
+/// A longer soak, for nightly runs: `cargo test --test load -- --ignored`.
+#[scenario(tags = ["nightly"], ignore, timeout = "15m")]
+async fn soak(s: Scenario) -> Result<()> {
+    let (s, _shop) = with_shop(s).await?;
+    s.agents([browser, buyer])
+        .users(50)
+        .ramp_up(secs(30))
+        .duration(mins(10))
+        .slo(p99(ALL).below(ms(300)))
+        .slo(error_rate().below(0.02))
+        .run()
+        .await?;
+    Ok(())
+}
+
+windtunnel::main!();

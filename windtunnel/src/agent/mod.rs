@@ -1,0 +1,349 @@
+//! [`Agent`]: one virtual user. Its state (cookies, variables, seeded RNG) lives across the
+//! iterations the executor runs; it sends requests through the HTTP client and records what it
+//! measures. Agents record; they do not render.
+
+mod rng;
+
+use std::collections::HashMap;
+use std::fmt::{self, Display};
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+pub use rng::AgentRng;
+
+use crate::http::{RequestBuilder, Session};
+use crate::metrics::{ErrorKind, Outcome, Recorder};
+
+/// The future one iteration of an agent returns. Not public API: used by generated code.
+#[doc(hidden)]
+pub type AgentFuture<'a> = Pin<Box<dyn Future<Output = crate::Result<()>> + Send + 'a>>;
+
+/// An `#[agent]` function with its name and weight, ready to hand to
+/// [`Scenario::agents`](crate::Scenario::agents).
+///
+/// `#[agent] async fn shopper(..)` defines a constant `shopper` of this type.
+#[derive(Clone, Copy)]
+pub struct AgentFn {
+    name: &'static str,
+    weight: u32,
+    run: for<'a> fn(&'a mut Agent) -> AgentFuture<'a>,
+}
+
+impl AgentFn {
+    pub(crate) const fn new(
+        name: &'static str,
+        weight: u32,
+        run: for<'a> fn(&'a mut Agent) -> AgentFuture<'a>,
+    ) -> Self {
+        AgentFn { name, weight, run }
+    }
+
+    /// The agent's name (the function's, unless set with `#[agent(name = "..")]`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The agent's weight: users are assigned to agents in proportion to their weights.
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    /// The same agent with another weight, for one scenario.
+    ///
+    /// # Panics
+    ///
+    /// If `weight` is 0 (leave the agent out instead).
+    #[track_caller]
+    pub fn with_weight(mut self, weight: u32) -> Self {
+        assert!(weight > 0, "agent `{}`: a weight must be at least 1", self.name);
+        self.weight = weight;
+        self
+    }
+
+    /// Runs one iteration of the agent.
+    pub(crate) fn call<'a>(&self, agent: &'a mut Agent) -> AgentFuture<'a> {
+        (self.run)(agent)
+    }
+}
+
+impl fmt::Debug for AgentFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentFn").field("name", &self.name).field("weight", &self.weight).finish()
+    }
+}
+
+/// One virtual user, handed to every iteration of an `#[agent]` function.
+///
+/// ```no_run
+/// use windtunnel::prelude::*;
+///
+/// #[agent(weight = 3)]
+/// async fn shopper(a: &mut Agent) -> Result<()> {
+///     let products: Vec<serde_json::Value> =
+///         a.get("/products").name("list").send().await?.expect_status(200)?.json()?;
+///     if let Some(p) = a.rng().choose(&products) {
+///         let body = serde_json::json!({ "product_id": p["id"], "quantity": 1 });
+///         a.post("/cart").json(&body).name("add to cart").send().await?.expect_status(201)?;
+///     }
+///     a.think(ms(100)..ms(300)).await;
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+pub struct Agent {
+    id: u64,
+    name: &'static str,
+    iteration: u64,
+    rng: AgentRng,
+    vars: Vars,
+    session: Session,
+    recorder: Recorder,
+    stop: Arc<Stop>,
+}
+
+impl Agent {
+    pub(crate) fn new(
+        id: u64,
+        name: &'static str,
+        seed: u64,
+        session: Session,
+        recorder: Recorder,
+        stop: Arc<Stop>,
+    ) -> Self {
+        Agent {
+            id,
+            name,
+            iteration: 0,
+            rng: AgentRng::new(seed, id),
+            vars: Vars::default(),
+            session,
+            recorder,
+            stop,
+        }
+    }
+
+    /// This agent's id, unique within the scenario run (0-based, in start order).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The name of the `#[agent]` function this agent runs.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The number of the current iteration of this agent (0-based).
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    pub(crate) fn set_iteration(&mut self, n: u64) {
+        self.iteration = n;
+    }
+
+    /// This agent's seeded random number generator.
+    pub fn rng(&mut self) -> &mut AgentRng {
+        &mut self.rng
+    }
+
+    /// Variables that persist across this agent's iterations (a token, an id from a response).
+    pub fn vars(&mut self) -> &mut Vars {
+        &mut self.vars
+    }
+
+    /// The base URL requests are sent to (the scenario's target).
+    pub fn base_url(&self) -> &str {
+        self.session.base_url()
+    }
+
+    /// Starts a `GET` request to `path` (relative to the target, or an absolute URL).
+    pub fn get(&mut self, path: &str) -> RequestBuilder<'_> {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    /// Starts a `POST` request to `path`.
+    pub fn post(&mut self, path: &str) -> RequestBuilder<'_> {
+        self.request(reqwest::Method::POST, path)
+    }
+
+    /// Starts a `PUT` request to `path`.
+    pub fn put(&mut self, path: &str) -> RequestBuilder<'_> {
+        self.request(reqwest::Method::PUT, path)
+    }
+
+    /// Starts a `PATCH` request to `path`.
+    pub fn patch(&mut self, path: &str) -> RequestBuilder<'_> {
+        self.request(reqwest::Method::PATCH, path)
+    }
+
+    /// Starts a `DELETE` request to `path`.
+    pub fn delete(&mut self, path: &str) -> RequestBuilder<'_> {
+        self.request(reqwest::Method::DELETE, path)
+    }
+
+    /// Starts a request with any method to `path`.
+    pub fn request(&mut self, method: reqwest::Method, path: &str) -> RequestBuilder<'_> {
+        RequestBuilder::new(&mut self.session, method, path)
+    }
+
+    /// Waits a random time drawn from `time` (a `Duration` or a `Range<Duration>`), as a user
+    /// reading a page would. Returns early when the run is stopping.
+    pub async fn think(&mut self, time: impl Into<ThinkTime>) {
+        let d = self.rng.duration(time.into().0);
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            () = self.stop.wait() => {}
+        }
+    }
+
+    /// Times any async operation under `name`, as a request: its latency goes into the same
+    /// histograms, an `Err` counts as a failure of kind `operation`. Use it for a database
+    /// call, a WebSocket message, a gRPC call.
+    ///
+    /// ```no_run
+    /// # use windtunnel::prelude::*;
+    /// # async fn example(a: &mut Agent) -> Result<()> {
+    /// let n = a.measure("db: count orders", async { Ok::<_, std::io::Error>(42) }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn measure<T, E: Display>(
+        &mut self,
+        name: &str,
+        operation: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let start = Instant::now();
+        let result = operation.await;
+        let latency = start.elapsed();
+        match &result {
+            Ok(_) => self.recorder.record(name, latency, Outcome::Ok),
+            Err(e) => self.recorder.record(
+                name,
+                latency,
+                Outcome::Failed { kind: ErrorKind::Operation, message: &|| e.to_string() },
+            ),
+        }
+        result
+    }
+
+    /// A soft check: counts a pass or a failure under `name` and returns `passed`, without
+    /// ending the iteration. Failed checks show in the report and can fail an objective.
+    pub fn check(&mut self, name: &str, passed: bool) -> bool {
+        self.recorder.check(name, passed, || format!("check `{name}` failed"));
+        passed
+    }
+
+    /// Whether the run is stopping (duration over, aborted or interrupted). Long agent loops
+    /// can check it to end an iteration early.
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_set()
+    }
+}
+
+/// How long an agent thinks: a fixed `Duration` or a uniform `Range<Duration>`.
+#[derive(Clone, Debug)]
+pub struct ThinkTime(Range<Duration>);
+
+impl From<Duration> for ThinkTime {
+    fn from(d: Duration) -> Self {
+        ThinkTime(d..d)
+    }
+}
+
+impl From<Range<Duration>> for ThinkTime {
+    fn from(r: Range<Duration>) -> Self {
+        ThinkTime(r)
+    }
+}
+
+/// An agent's variables: JSON values by name, kept across iterations.
+///
+/// ```
+/// # let mut vars = windtunnel::Vars::default();
+/// vars.set("token", "abc");
+/// vars.set("cart_items", 3);
+/// assert_eq!(vars.get_str("token"), Some("abc"));
+/// assert_eq!(vars.get("cart_items").and_then(|v| v.as_u64()), Some(3));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Vars(HashMap<String, Value>);
+
+impl Vars {
+    /// Sets `name` to `value`, returning the previous value.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
+        self.0.insert(name.into(), value.into())
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    /// The value of `name` if it is a string.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(Value::as_str)
+    }
+
+    /// Removes `name`, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        self.0.remove(name)
+    }
+}
+
+/// The stop signal of a run: set once, seen by every agent.
+#[derive(Default)]
+pub(crate) struct Stop {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Stop {
+    pub(crate) fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the signal is set.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_wakes_waiters_and_stays_set() {
+        let stop = Arc::new(Stop::default());
+        let waiter = tokio::spawn({
+            let stop = Arc::clone(&stop);
+            async move { stop.wait().await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!waiter.is_finished());
+        stop.set();
+        waiter.await.unwrap();
+        // Waiting after the fact returns at once.
+        stop.wait().await;
+        assert!(stop.is_set());
+    }
+}

@@ -1,0 +1,170 @@
+//! Splits the command line into windtunnel's own flags and libtest's. libtest-mimic rejects any
+//! flag it does not know, so ours are taken out first, and an unknown flag is reported with the
+//! full list of flags both accept.
+
+use std::ffi::OsString;
+
+use crate::config::Flags;
+
+/// windtunnel's flags, shown in errors and `--help`.
+pub(crate) const WINDTUNNEL_FLAGS: &str = "\
+windtunnel options (after `--`, e.g. `cargo test --test load -- --seed 7`):
+      --seed <N>        seed of every scenario's random decisions (env: WINDTUNNEL_SEED)
+      --target <URL>    send the load to URL instead of the scenario's target (env: WINDTUNNEL_TARGET)
+      --tag <TAG>       run only scenarios with this tag; repeat for several (env: WINDTUNNEL_TAGS=a,b)
+      --out <DIR>       write reports under DIR (env: WINDTUNNEL_OUT; default: <target dir>/windtunnel)
+      --log <FILTER>    log to stderr: a level (`info`) or `target=level,...` (env: WINDTUNNEL_LOG, RUST_LOG)";
+
+/// The flags libtest-mimic 0.8 accepts.
+const LIBTEST_FLAGS: &[&str] = &[
+    "--include-ignored",
+    "--ignored",
+    "--test",
+    "--bench",
+    "--list",
+    "--nocapture",
+    "--show-output",
+    "--exact",
+    "--quiet",
+    "-q",
+    "--test-threads",
+    "--logfile",
+    "--skip",
+    "--color",
+    "--format",
+    "--help",
+    "-h",
+    "-Z",
+];
+
+const LIBTEST_SUMMARY: &str = "\
+test harness options: --list, --exact, --skip <FILTER>, --ignored, --include-ignored,
+      --test-threads <N>, --format pretty|terse|json, -q/--quiet, --color auto|always|never,
+      --nocapture, --show-output, --logfile <PATH>, [FILTER]";
+
+/// A command line that cannot be understood.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ArgsError {
+    #[error("unknown flag `{0}`\n\n{WINDTUNNEL_FLAGS}\n{LIBTEST_SUMMARY}")]
+    Unknown(String),
+    #[error("flag `{0}` needs a value\n\n{WINDTUNNEL_FLAGS}")]
+    MissingValue(&'static str),
+    #[error("flag `{0}` is not valid UTF-8")]
+    NotUtf8(String),
+}
+
+/// Takes windtunnel's flags out of `args` (the program name first) and returns them with the
+/// rest, for libtest-mimic.
+pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsError> {
+    let mut flags = Flags::default();
+    let mut rest = Vec::with_capacity(args.len());
+    let mut it = args.into_iter();
+    if let Some(program) = it.next() {
+        rest.push(program);
+    }
+    let mut after_double_dash = false;
+    while let Some(arg) = it.next() {
+        let Some(text) = arg.to_str() else {
+            rest.push(arg);
+            continue;
+        };
+        if after_double_dash || !text.starts_with('-') || text == "-" {
+            rest.push(arg);
+            continue;
+        }
+        if text == "--" {
+            after_double_dash = true;
+            rest.push(arg);
+            continue;
+        }
+        let (key, inline) = match text.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k.to_owned(), Some(v.to_owned())),
+            _ => (text.to_owned(), None),
+        };
+        let name: Option<&'static str> = match key.as_str() {
+            "--seed" => Some("--seed"),
+            "--target" => Some("--target"),
+            "--out" => Some("--out"),
+            "--tag" => Some("--tag"),
+            "--log" => Some("--log"),
+            _ => None,
+        };
+        match name {
+            Some(name) => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => match it.next() {
+                        Some(v) => v.into_string().map_err(|v| {
+                            ArgsError::NotUtf8(format!("{name} {}", v.to_string_lossy()))
+                        })?,
+                        None => return Err(ArgsError::MissingValue(name)),
+                    },
+                };
+                match name {
+                    "--seed" => flags.seed = Some(value),
+                    "--target" => flags.target = Some(value),
+                    "--out" => flags.out = Some(value),
+                    "--tag" => flags.tags.push(value),
+                    _ => flags.log = Some(value),
+                }
+            }
+            None => {
+                let known = LIBTEST_FLAGS.contains(&key.as_str())
+                    || (key.starts_with("-Z") && key.len() > 2)
+                    || is_short_cluster(&key);
+                if !known {
+                    return Err(ArgsError::Unknown(key));
+                }
+                rest.push(arg);
+            }
+        }
+    }
+    Ok((flags, rest))
+}
+
+/// `-q` alone or `-hq`-style clusters of libtest's short flags.
+fn is_short_cluster(key: &str) -> bool {
+    key.len() > 1
+        && !key.starts_with("--")
+        && key[1..].chars().all(|c| matches!(c, 'q' | 'h'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_str(args: &[&str]) -> Result<(Flags, Vec<String>), ArgsError> {
+        let args = std::iter::once("bin").chain(args.iter().copied()).map(OsString::from).collect();
+        split(args).map(|(f, rest)| {
+            (f, rest.into_iter().skip(1).map(|a| a.into_string().unwrap()).collect())
+        })
+    }
+
+    #[test]
+    fn takes_out_our_flags_and_keeps_libtests() {
+        let (flags, rest) = split_str(&[
+            "--exact", "shop::checkout", "--seed", "7", "--tag=smoke", "--tag", "nightly",
+            "--target=http://127.0.0.1:9", "--test-threads", "2", "--format", "terse", "-q",
+        ])
+        .unwrap();
+        assert_eq!(flags.seed.as_deref(), Some("7"));
+        assert_eq!(flags.tags, ["smoke", "nightly"]);
+        assert_eq!(flags.target.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(rest, ["--exact", "shop::checkout", "--test-threads", "2", "--format", "terse", "-q"]);
+    }
+
+    #[test]
+    fn unknown_flags_list_what_is_accepted() {
+        let err = split_str(&["--users", "5"]).unwrap_err().to_string();
+        assert!(err.starts_with("unknown flag `--users`"), "{err}");
+        assert!(err.contains("--seed <N>") && err.contains("--exact"), "{err}");
+        let err = split_str(&["--seed"]).unwrap_err().to_string();
+        assert!(err.starts_with("flag `--seed` needs a value"), "{err}");
+    }
+
+    #[test]
+    fn values_that_look_like_flags_after_double_dash_pass_through() {
+        let (_, rest) = split_str(&["--", "--weird-filter"]).unwrap();
+        assert_eq!(rest, ["--", "--weird-filter"]);
+    }
+}

@@ -1,0 +1,278 @@
+//! The harness behind `windtunnel::main!()`: reads the command line, collects the registered
+//! scenarios into libtest-mimic trials (one per scenario, run one at a time by default), runs
+//! each on its own tokio runtime, and writes the reports.
+
+mod args;
+mod trial;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use clap::Parser;
+use libtest_mimic::{Arguments, Trial};
+
+use crate::config::RunConfig;
+use crate::registry::{self, ScenarioInfo};
+use crate::report::{
+    Outcome, ReportError, ReportStore, ScenarioReport, resolve_root, scenario_summary,
+};
+
+/// What `main!` knows about the binary it expands in. Not public API: used by generated code.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Binary {
+    /// `CARGO_PKG_NAME` of the crate that calls `main!`.
+    pub package: &'static str,
+}
+
+/// The state of one harness run, shared by its trials.
+pub(crate) struct Session {
+    config: RunConfig,
+    package: &'static str,
+    /// The test target's name (`load` for `tests/load.rs`).
+    target: String,
+    /// Whether the binary is a cargo test target (under `deps/`), rather than a plain binary.
+    is_test_target: bool,
+    exe: PathBuf,
+    store: ReportStore,
+    finished: Mutex<Vec<ScenarioReport>>,
+    report_error: Mutex<Option<ReportError>>,
+}
+
+/// Runs the harness; the body of the `main` that `windtunnel::main!()` generates.
+pub fn run(binary: Binary) -> ExitCode {
+    let (flags, rest) = match args::split(std::env::args_os().collect()) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut test_args = match Arguments::try_parse_from(&rest) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                print!("{e}");
+                println!("\n{}", args::WINDTUNNEL_FLAGS);
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("{e}\n{}", args::WINDTUNNEL_FLAGS);
+            return ExitCode::from(2);
+        }
+    };
+    let config = match RunConfig::resolve(flags, |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log.as_deref());
+    let scenarios = match registry::scenarios() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let scenarios: Vec<ScenarioInfo> = scenarios
+        .into_iter()
+        .filter(|s| config.tags.is_empty() || s.tags.iter().any(|t| config.tags.iter().any(|c| c == t)))
+        .collect();
+    if test_args.test_threads.is_none() {
+        // Scenarios measure; running two at once would skew both.
+        test_args.test_threads = Some(1);
+    }
+    let session = Session::new(config, binary);
+    let session: &'static Session = Box::leak(Box::new(session));
+    let trials: Vec<Trial> = scenarios
+        .iter()
+        .map(|info| {
+            let ignore = info.ignore;
+            let name = info.name.clone();
+            let info = info.clone();
+            Trial::test(name, move || trial::run(&info, session)).with_ignored_flag(ignore)
+        })
+        .collect();
+    if test_args.list {
+        return libtest_mimic::run(&test_args, trials).exit_code();
+    }
+    for (info, trial) in scenarios.iter().zip(&trials) {
+        if !test_args.is_filtered_out(trial) && test_args.is_ignored(trial) {
+            session.record(trial::skipped(info, session));
+        }
+    }
+    let conclusion = libtest_mimic::run(&test_args, trials);
+    let report_ok = session.finish();
+    if !report_ok && !conclusion.has_failed() {
+        return ExitCode::FAILURE;
+    }
+    conclusion.exit_code()
+}
+
+impl Session {
+    fn new(config: RunConfig, binary: Binary) -> Self {
+        let exe = std::env::current_exe().unwrap_or_default();
+        let stem = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("windtunnel").to_owned();
+        let in_deps = exe.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "deps");
+        let target = match stem.rsplit_once('-') {
+            Some((name, hash)) if in_deps && hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+                name.to_owned()
+            }
+            _ => stem,
+        };
+        let run_id = std::env::var("NEXTEST_RUN_ID")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| {
+                let now = time::OffsetDateTime::now_utc();
+                let stamp = now
+                    .format(time::macros::format_description!(
+                        "[year][month][day]T[hour][minute][second]Z"
+                    ))
+                    .unwrap_or_default();
+                format!("{stamp}-{}", std::process::id())
+            });
+        let store = ReportStore::new(resolve_root(config.out.as_deref()), run_id);
+        Session {
+            config,
+            package: binary.package,
+            target,
+            is_test_target: in_deps,
+            exe,
+            store,
+            finished: Mutex::new(Vec::new()),
+            report_error: Mutex::new(None),
+        }
+    }
+
+    /// The command that runs `info` again with `seed`.
+    fn replay(&self, info: &ScenarioInfo, seed: u64) -> String {
+        let mut args = vec!["--exact".to_owned(), shell_quote(&info.name), "--seed".into(), seed.to_string()];
+        if info.ignore {
+            args.push("--include-ignored".into());
+        }
+        args.extend(self.config.replay_flags.iter().map(|f| shell_quote(f)));
+        let args = args.join(" ");
+        if self.is_test_target {
+            format!("cargo test -p {} --test {} -- {args}", self.package, self.target)
+        } else {
+            format!("{} {args}", shell_quote(&self.exe.to_string_lossy()))
+        }
+    }
+
+    /// Stores a scenario's report and rebuilds the run's reports. A write failure is kept and
+    /// reported at the end (and makes the run fail), never lost silently.
+    fn record(&self, report: ScenarioReport) {
+        if report.outcome != Outcome::Running {
+            self.finished.lock().unwrap_or_else(|e| e.into_inner()).push(report.clone());
+        }
+        if let Err(e) = self.store.record(&report) {
+            tracing::error!(error = %e, "cannot write the report");
+            self.report_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        }
+    }
+
+    /// Prints every scenario's summary and where the reports are. Returns `false` when a report
+    /// could not be written.
+    fn finish(&self) -> bool {
+        let finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        let ran: Vec<&ScenarioReport> = finished.iter().filter(|s| s.outcome != Outcome::Skipped).collect();
+        if !ran.is_empty() {
+            println!();
+            for s in &ran {
+                println!("{}", scenario_summary(s));
+            }
+        }
+        if let Some(e) = self.report_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            eprintln!("error: {}", error_chain(&e));
+            return false;
+        }
+        if !finished.is_empty() {
+            println!(
+                "windtunnel: reports in {} (report.json, junit.xml); newest run: {}",
+                self.store.dir().display(),
+                self.store.latest().display()
+            );
+        }
+        true
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Quotes `s` for a POSIX shell when it needs quoting.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+}
+
+fn init_logging(filter: Option<&str>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let Some(filter) = filter else { return };
+    match filter.parse::<tracing_subscriber::filter::Targets>() {
+        Ok(targets) => {
+            let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+            // A subscriber the user installed first wins.
+            let _ = tracing_subscriber::registry().with(fmt).with(targets).try_init();
+        }
+        Err(e) => eprintln!("warning: ignoring the log filter `{filter}`: {e}"),
+    }
+}
+
+/// The current time as RFC 3339, UTC.
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A fresh seed, different for every call in a process and across processes.
+pub(crate) fn random_seed() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut z = nanos
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // SplitMix64 finalizer: spreads nearby inputs over the whole range.
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("shop::checkout"), "shop::checkout");
+        assert_eq!(shell_quote("it's here"), r"'it'\''s here'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn seeds_differ() {
+        let a = random_seed();
+        let b = random_seed();
+        assert_ne!(a, b);
+    }
+}

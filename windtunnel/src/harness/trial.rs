@@ -1,0 +1,157 @@
+//! One trial: a scenario run on a runtime of its own, its body a spawned task (so a panic is a
+//! `JoinError`, not a crash), bounded by the scenario's timeout, interruptible by Ctrl-C, and
+//! recorded in the reports whatever happens.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use libtest_mimic::Failed;
+use tracing::Instrument;
+
+use super::{Session, now_rfc3339, random_seed};
+use crate::agent::Stop;
+use crate::registry::ScenarioInfo;
+use crate::report::{Outcome, ScenarioReport, StopReason, failure_message};
+use crate::scenario::{Scenario, ScenarioContext};
+
+/// Set by the first Ctrl-C; the harness then finishes the current scenario, writes the reports
+/// and exits with 130.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn report(info: &ScenarioInfo, session: &Session, seed: u64) -> ScenarioReport {
+    ScenarioReport {
+        name: info.name.clone(),
+        module: info.module.to_owned(),
+        binary: session.target.clone(),
+        file: info.file.to_owned(),
+        line: info.line,
+        tags: info.tags.iter().map(|t| (*t).to_owned()).collect(),
+        outcome: Outcome::Running,
+        problems: Vec::new(),
+        seed,
+        replay: session.replay(info, seed),
+        started_at: None,
+        ended_at: None,
+        duration_s: 0.0,
+        load: None,
+    }
+}
+
+/// The report of a scenario that is ignored and was not asked for.
+pub(super) fn skipped(info: &ScenarioInfo, session: &Session) -> ScenarioReport {
+    let seed = session.config.seed.unwrap_or(0);
+    ScenarioReport { outcome: Outcome::Skipped, ..report(info, session, seed) }
+}
+
+enum Body {
+    Ok,
+    Failed(String),
+    TimedOut,
+}
+
+/// Runs one scenario; `Err` carries the failure message libtest prints.
+pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Err("not run: the run was interrupted".into());
+    }
+    let interrupt = Arc::new(Stop::default());
+    let ctx = Arc::new(ScenarioContext::new(
+        info.name.clone(),
+        session.config.seed,
+        random_seed(),
+        session.config.target.clone(),
+        Arc::clone(&interrupt),
+    ));
+    let mut placeholder = report(info, session, ctx.seed());
+    let started_at = now_rfc3339();
+    placeholder.started_at = Some(started_at.clone());
+    session.record(placeholder);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("windtunnel-worker")
+        .build()
+        .map_err(|e| Failed::from(format!("cannot start a tokio runtime: {e}")))?;
+    let start = Instant::now();
+    let span = tracing::info_span!("scenario", name = %info.name, seed = ctx.seed());
+    let body = runtime.block_on(async {
+        let watcher = tokio::spawn(watch_ctrl_c(Arc::clone(&interrupt)));
+        let mut task = tokio::spawn((info.run)(Scenario::from_context(Arc::clone(&ctx))).instrument(span));
+        let body = match tokio::time::timeout(info.timeout, &mut task).await {
+            Ok(Ok(Ok(()))) => Body::Ok,
+            Ok(Ok(Err(e))) => Body::Failed(format!("the scenario returned an error: {e:#}")),
+            Ok(Err(join)) if join.is_panic() => {
+                let payload = join.into_panic();
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic with a non-string payload".into());
+                Body::Failed(format!("the scenario panicked: {msg}"))
+            }
+            Ok(Err(join)) => Body::Failed(format!("the scenario task was cancelled: {join}")),
+            Err(_) => {
+                task.abort();
+                let _ = task.await;
+                Body::TimedOut
+            }
+        };
+        watcher.abort();
+        body
+    });
+    // Agent code that ignores cancellation must not keep the harness waiting.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let elapsed = start.elapsed();
+
+    let interrupted = interrupt.is_set();
+    let (failure, cut_short) = match body {
+        Body::Ok => (None, StopReason::Interrupted),
+        Body::Failed(f) => (Some(f), StopReason::Aborted),
+        Body::TimedOut => (
+            Some(format!("the scenario timed out after {}", humantime::format_duration(info.timeout))),
+            StopReason::TimedOut,
+        ),
+    };
+    let load = ctx.load_report(cut_short);
+    let problems = ScenarioReport::problems_of(failure.as_deref(), load.as_ref());
+    let outcome = if interrupted {
+        Outcome::Interrupted
+    } else if problems.is_empty() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    };
+    let mut done = report(info, session, ctx.seed());
+    done.outcome = outcome;
+    done.problems = problems;
+    done.started_at = Some(started_at);
+    done.ended_at = Some(now_rfc3339());
+    done.duration_s = elapsed.as_secs_f64();
+    done.load = load;
+    let message = failure_message(&done);
+    session.record(done);
+
+    if interrupted {
+        eprintln!("\nwindtunnel: interrupted; reports written (marked incomplete)");
+        session.finish();
+        std::process::exit(130);
+    }
+    match outcome {
+        Outcome::Passed => Ok(()),
+        _ => Err(message.into()),
+    }
+}
+
+/// First Ctrl-C: stop the load gracefully (the report says so). Second: exit at once.
+async fn watch_ctrl_c(interrupt: Arc<Stop>) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    interrupt.set();
+    eprintln!("\nwindtunnel: stopping (Ctrl-C again to quit at once)");
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(130);
+    }
+}

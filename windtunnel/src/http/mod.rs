@@ -1,0 +1,84 @@
+//! HTTP: [`RequestBuilder`] and [`Response`] over one shared reqwest client (rustls), with a
+//! cookie jar per agent. Every request carries a name for grouping (default: method and path) and
+//! is recorded with its latency (until the body has been read) and outcome. Knows nothing of
+//! libtest or of scheduling.
+
+mod request;
+mod response;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use cookie_store::CookieStore;
+
+pub use request::RequestBuilder;
+pub use response::{CheckFailed, HttpError, Response};
+
+use crate::metrics::Recorder;
+
+/// The per-request timeout when the scenario sets none. (Default: 30 seconds.)
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The client all agents of a scenario share: one connection pool, one TLS configuration.
+#[derive(Clone)]
+pub(crate) struct HttpClient {
+    inner: reqwest::Client,
+    /// The target without a trailing slash.
+    base: std::sync::Arc<str>,
+}
+
+/// Why the HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client for target `{target}`")]
+pub struct ClientError {
+    target: String,
+    #[source]
+    source: reqwest::Error,
+}
+
+impl HttpClient {
+    pub(crate) fn new(target: &reqwest::Url, timeout: Duration) -> Result<Self, ClientError> {
+        // reqwest is built with rustls and no bundled crypto provider; use ring's. A provider the
+        // user installed first wins, so the error of a second install is irrelevant.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("windtunnel/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(10));
+        if is_loopback(target) {
+            // Never send loopback traffic through a proxy from the environment.
+            builder = builder.no_proxy();
+        }
+        let inner = builder
+            .build()
+            .map_err(|source| ClientError { target: target.to_string(), source })?;
+        let base = target.as_str().trim_end_matches('/').into();
+        Ok(HttpClient { inner, base })
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// One agent's view of the client: the shared pool plus its own cookie jar.
+pub(crate) struct Session {
+    client: HttpClient,
+    jar: Option<CookieStore>,
+    recorder: Recorder,
+}
+
+impl Session {
+    pub(crate) fn new(client: HttpClient, recorder: Recorder) -> Self {
+        Session { client, jar: None, recorder }
+    }
+
+    pub(crate) fn base_url(&self) -> &str {
+        &self.client.base
+    }
+}

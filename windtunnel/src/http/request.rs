@@ -1,0 +1,284 @@
+//! [`RequestBuilder`]: a request being put together by an agent, and how it is sent and recorded.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
+use serde::Serialize;
+use tracing::Instrument;
+
+use super::response::{HttpError, Response};
+use super::Session;
+use crate::metrics::{ErrorKind, Outcome};
+
+/// A request being built; finish it with [`send`](RequestBuilder::send).
+///
+/// Statuses 200–399 count as successes; others count as failed requests in the metrics (the
+/// response is still returned) unless accepted with [`accept_status`](Self::accept_status).
+#[must_use = "a request does nothing until it is sent with `.send().await`"]
+pub struct RequestBuilder<'a> {
+    session: &'a mut Session,
+    method: Method,
+    path: String,
+    name: Option<Cow<'static, str>>,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+    accept: Vec<u16>,
+    invalid: Option<String>,
+}
+
+impl<'a> RequestBuilder<'a> {
+    pub(crate) fn new(session: &'a mut Session, method: Method, path: &str) -> Self {
+        RequestBuilder {
+            session,
+            method,
+            path: path.to_owned(),
+            name: None,
+            query: Vec::new(),
+            headers: HeaderMap::new(),
+            body: None,
+            timeout: None,
+            accept: Vec::new(),
+            invalid: None,
+        }
+    }
+
+    /// The name this request is grouped under in metrics, objectives and reports.
+    /// (Default: the method and the path, like `GET /products`.)
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Adds a header. An invalid name or value fails the request at `send`.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(n), Ok(v)) => {
+                self.headers.append(n, v);
+            }
+            _ => self.invalid = Some(format!("invalid header `{name}: {value}`")),
+        }
+        self
+    }
+
+    /// Adds a query parameter (percent-encoded).
+    pub fn query(mut self, key: &str, value: impl ToString) -> Self {
+        self.query.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Sends `value` as a JSON body, with `content-type: application/json`.
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => {
+                self.body = Some(body);
+                self.headers
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            Err(e) => self.invalid = Some(format!("cannot serialize the JSON body: {e}")),
+        }
+        self
+    }
+
+    /// Sends raw bytes as the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// This request's timeout, instead of the scenario's request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Counts `status` as a success for this request (on top of 200–399), e.g. an expected 404.
+    pub fn accept_status(mut self, status: u16) -> Self {
+        self.accept.push(status);
+        self
+    }
+
+    fn url(&self) -> Result<reqwest::Url, String> {
+        let raw = if self.path.starts_with("http://") || self.path.starts_with("https://") {
+            Cow::Borrowed(self.path.as_str())
+        } else if self.path.starts_with('/') {
+            Cow::Owned(format!("{}{}", self.session.client.base, self.path))
+        } else {
+            Cow::Owned(format!("{}/{}", self.session.client.base, self.path))
+        };
+        let mut url = reqwest::Url::parse(&raw).map_err(|e| format!("invalid URL `{raw}`: {e}"))?;
+        if !self.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&self.query);
+        }
+        Ok(url)
+    }
+
+    /// Sends the request, reads the whole body, records the outcome and returns the response.
+    ///
+    /// Latency runs from just before the request is written until the last byte of the body
+    /// has been read: everything the agent waited for.
+    ///
+    /// # Errors
+    ///
+    /// An [`HttpError`] when no response arrived (connection refused, timeout, reset) or the
+    /// request was invalid. A response with an error status is `Ok`: check it with
+    /// [`Response::expect_status`].
+    pub async fn send(self) -> Result<Response, HttpError> {
+        let url = self.url();
+        let name: Cow<'static, str> = match self.name {
+            Some(n) => n,
+            None => Cow::Owned(format!("{} {}", self.method, url_path(&self.path))),
+        };
+        let url = match (url, self.invalid) {
+            (Ok(url), None) => url,
+            (Err(reason), _) | (Ok(_), Some(reason)) => {
+                return Err(HttpError::invalid(name, self.method, self.path, reason));
+            }
+        };
+        let session = self.session;
+        let mut request = session
+            .client
+            .inner
+            .request(self.method.clone(), url.clone())
+            .headers(self.headers);
+        if let Some(jar) = &session.jar {
+            let cookies: Vec<String> =
+                jar.get_request_values(&url).map(|(k, v)| format!("{k}={v}")).collect();
+            if !cookies.is_empty() {
+                if let Ok(v) = HeaderValue::try_from(cookies.join("; ")) {
+                    request = request.header(COOKIE, v);
+                }
+            }
+        }
+        if let Some(body) = self.body {
+            request = request.body(body);
+        }
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout);
+        }
+        let span = tracing::debug_span!(
+            "request",
+            name = %name,
+            method = %self.method,
+            url = %url,
+            status = tracing::field::Empty,
+            latency_us = tracing::field::Empty,
+        );
+        let start = Instant::now();
+        let result = async {
+            let response = request.send().await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, headers, body))
+        }
+        .instrument(span.clone())
+        .await;
+        let latency = start.elapsed();
+        span.record("latency_us", latency.as_micros() as u64);
+        match result {
+            Ok((status, headers, body)) => {
+                span.record("status", status.as_u16());
+                let code = status.as_u16();
+                let accepted = (200..400).contains(&code) || self.accept.contains(&code);
+                let detail = || status_detail(status, &body);
+                session.recorder.record(
+                    &name,
+                    latency,
+                    Outcome::Response { status: code, accepted, detail: &detail },
+                );
+                store_cookies(session, &headers, &url);
+                Ok(Response::new(name, status, headers, body, latency, url))
+            }
+            Err(e) => {
+                let kind = classify(&e);
+                let message = error_chain(&e);
+                session.recorder.record(
+                    &name,
+                    latency,
+                    Outcome::Failed { kind, message: &|| message.clone() },
+                );
+                Err(HttpError::transport(name, self.method, url, kind, message))
+            }
+        }
+    }
+}
+
+fn store_cookies(session: &mut Session, headers: &HeaderMap, url: &reqwest::Url) {
+    let mut set_cookies = headers.get_all(SET_COOKIE).iter().peekable();
+    if set_cookies.peek().is_none() {
+        return;
+    }
+    let jar = session.jar.get_or_insert_with(cookie_store::CookieStore::default);
+    for value in set_cookies {
+        if let Ok(s) = value.to_str() {
+            // A cookie the store rejects (bad domain, malformed) is dropped, as a browser would.
+            let _ = jar.parse(s, url);
+        }
+    }
+}
+
+/// The path part of what the agent asked for, without the query: the default request name.
+fn url_path(path: &str) -> &str {
+    let without_scheme = path
+        .strip_prefix("http://")
+        .or_else(|| path.strip_prefix("https://"))
+        .map(|rest| rest.find('/').map_or("/", |i| &rest[i..]));
+    let p = without_scheme.unwrap_or(path);
+    p.split(['?', '#']).next().unwrap_or(p)
+}
+
+fn status_detail(status: reqwest::StatusCode, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    let text = text.trim();
+    if text.is_empty() { status.to_string() } else { format!("{status}: {text}") }
+}
+
+fn classify(e: &reqwest::Error) -> ErrorKind {
+    if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_connect() {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::Request
+    }
+}
+
+/// The error and its sources, joined: reqwest's own message alone rarely says what happened.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_use_the_path_without_query() {
+        assert_eq!(url_path("/products?page=2"), "/products");
+        assert_eq!(url_path("products#x"), "products");
+        assert_eq!(url_path("http://127.0.0.1:8080/a/b?c"), "/a/b");
+        assert_eq!(url_path("https://example.test"), "/");
+    }
+
+    #[test]
+    fn status_detail_includes_a_body_excerpt() {
+        let d = status_detail(reqwest::StatusCode::SERVICE_UNAVAILABLE, b" busy \n");
+        assert_eq!(d, "503 Service Unavailable: busy");
+        let long = vec![b'x'; 1000];
+        assert!(status_detail(reqwest::StatusCode::OK, &long).len() < 230);
+    }
+}

@@ -1,0 +1,190 @@
+//! [`Response`]: a response whose body has been read, and the errors of sending and checking.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use crate::metrics::{ErrorKind, current_recorder};
+
+/// A response, with its body already read.
+#[derive(Debug)]
+pub struct Response {
+    name: Cow<'static, str>,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+    latency: Duration,
+    url: Url,
+}
+
+impl Response {
+    pub(crate) fn new(
+        name: Cow<'static, str>,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+        latency: Duration,
+        url: Url,
+    ) -> Self {
+        Response { name, status, headers, body, latency, url }
+    }
+
+    /// The request's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status.as_u16()
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The value of header `name`, if present and valid text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body bytes.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// The body parsed as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Decode`] when the body is not valid JSON of type `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, HttpError> {
+        serde_json::from_slice(&self.body).map_err(|e| HttpError::Decode {
+            name: self.name.to_string(),
+            status: self.status.as_u16(),
+            message: e.to_string(),
+        })
+    }
+
+    /// How long the request took, until its body was read.
+    pub fn latency(&self) -> Duration {
+        self.latency
+    }
+
+    /// The final URL (after redirects).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Checks that the status is `expected`; counts the check (named
+    /// "`<request name>`: status `<expected>`") as passed or failed.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckFailed`] when the status differs; with `?` it ends the iteration, which is then
+    /// counted as failed by a check.
+    pub fn expect_status(self, expected: u16) -> Result<Self, CheckFailed> {
+        let actual = self.status.as_u16();
+        let passed = actual == expected;
+        let check = format!("{}: status {expected}", self.name);
+        let failure = || {
+            let body = String::from_utf8_lossy(&self.body[..self.body.len().min(200)]);
+            format!("expected status {expected}, got {actual} {}", body.trim())
+        };
+        if let Some(recorder) = current_recorder() {
+            recorder.check(&check, passed, failure);
+        }
+        if passed {
+            Ok(self)
+        } else {
+            Err(CheckFailed { check, detail: failure() })
+        }
+    }
+}
+
+/// A check that did not hold, such as [`Response::expect_status`].
+#[derive(Debug, thiserror::Error)]
+#[error("check `{check}` failed: {detail}")]
+pub struct CheckFailed {
+    check: String,
+    detail: String,
+}
+
+impl CheckFailed {
+    /// The check's name.
+    pub fn check(&self) -> &str {
+        &self.check
+    }
+}
+
+/// A request that produced no usable response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// No response: the connection failed, timed out or broke.
+    #[error("request `{name}` ({method} {url}) failed ({}): {message}", kind.as_str())]
+    Transport {
+        /// The request's name.
+        name: String,
+        /// The method.
+        method: Method,
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        kind: ErrorKind,
+        /// The underlying error, with its sources.
+        message: String,
+    },
+    /// The request could not be built (bad URL, header or body).
+    #[error("request `{name}` ({method} {path}) is invalid: {reason}")]
+    Invalid {
+        /// The request's name.
+        name: String,
+        /// The method.
+        method: Method,
+        /// The path or URL as given.
+        path: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The response body could not be decoded.
+    #[error("response to `{name}` (status {status}) is not the expected JSON: {message}")]
+    Decode {
+        /// The request's name.
+        name: String,
+        /// The response status.
+        status: u16,
+        /// The decoder's message.
+        message: String,
+    },
+}
+
+impl HttpError {
+    pub(crate) fn transport(
+        name: Cow<'static, str>,
+        method: Method,
+        url: Url,
+        kind: ErrorKind,
+        message: String,
+    ) -> Self {
+        HttpError::Transport { name: name.into_owned(), method, url: url.into(), kind, message }
+    }
+
+    pub(crate) fn invalid(
+        name: Cow<'static, str>,
+        method: Method,
+        path: String,
+        reason: String,
+    ) -> Self {
+        HttpError::Invalid { name: name.into_owned(), method, path, reason }
+    }
+}

@@ -1,0 +1,10 @@
+//! Metrics: every request, check and iteration is recorded by a [`Recorder`] into per-thread
+//! shards (HDR histograms and counters, no global lock on the hot path) and merged into a
+//! [`MetricsSnapshot`] at the end. Metrics know nothing of scheduling or of reports.
+
+mod recorder;
+mod snapshot;
+
+pub use recorder::ErrorKind;
+pub(crate) use recorder::{IterationOutcome, Outcome, Recorder, current_recorder, with_recorder};
+pub(crate) use snapshot::{ErrorClass, MetricsSnapshot, RequestMetrics};

@@ -1,0 +1,202 @@
+//! Where reports go, and how they get there without loss: each scenario's report is written as
+//! soon as it is known (a `running` placeholder first), and the combined `report.json` and
+//! `junit.xml` are rebuilt from those files under a lock, written to a temporary file and renamed
+//! into place. So an interrupted or crashed run still leaves a valid report that says it is not
+//! complete, and concurrent nextest processes of one run merge into one report.
+//!
+//! Layout under the root (`WINDTUNNEL_OUT`, else `<target dir>/windtunnel`):
+//! `runs/<run id>/{report.json, junit.xml, scenarios/*.json}` and `latest` → the newest run.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::junit::to_junit_xml;
+use super::model::{Outcome, Report, SCHEMA_VERSION, ScenarioReport, ToolInfo};
+
+/// A report could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// A file system operation failed.
+    #[error("cannot {action} `{path}`")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A scenario file of the run is not a valid scenario report.
+    #[error("`{path}` is not a valid scenario report")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// JUnit rendering failed.
+    #[error("cannot render JUnit XML")]
+    Junit(#[source] junit_report::Error),
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ReportError + 'a {
+    move |source| ReportError::Io { action, path: path.to_owned(), source }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to disk,
+/// then renamed over `path`. Readers see the old file or the new one, never half of one.
+///
+/// # Errors
+///
+/// [`ReportError::Io`] naming the file that could not be written.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io("create directory", dir))?;
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
+    f.write_all(bytes).map_err(io("write", &tmp))?;
+    f.sync_all().map_err(io("sync", &tmp))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(io("rename into place", path))
+}
+
+/// The root directory of reports: `WINDTUNNEL_OUT`/`--out` if given, else `windtunnel/` in the
+/// cargo target directory (`CARGO_TARGET_DIR`, else the one the test binary was built in).
+pub(crate) fn resolve_root(out: Option<&Path>) -> PathBuf {
+    if let Some(out) = out {
+        return out.to_owned();
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        let dir = if dir.is_absolute() { dir } else { std::env::current_dir().unwrap_or_default().join(dir) };
+        return dir.join("windtunnel");
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // cargo marks its target directory with CACHEDIR.TAG; the binary lives below it
+        // (`target/debug/deps/load-1234`, `target/release/wt`).
+        if let Some(target) = exe.ancestors().skip(1).find(|d| d.join("CACHEDIR.TAG").is_file()) {
+            return target.join("windtunnel");
+        }
+        if let Some(profile) = exe.parent().and_then(|deps| deps.parent()).and_then(Path::parent) {
+            return profile.join("windtunnel");
+        }
+    }
+    PathBuf::from("target").join("windtunnel")
+}
+
+/// The report directory of one run.
+#[derive(Clone, Debug)]
+pub(crate) struct ReportStore {
+    root: PathBuf,
+    run_id: String,
+    dir: PathBuf,
+}
+
+impl ReportStore {
+    pub(crate) fn new(root: PathBuf, run_id: String) -> Self {
+        let dir = root.join("runs").join(&run_id);
+        ReportStore { root, run_id, dir }
+    }
+
+    /// The run's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The stable path of the newest run.
+    pub(crate) fn latest(&self) -> PathBuf {
+        self.root.join("latest")
+    }
+
+    fn scenario_path(&self, s: &ScenarioReport) -> PathBuf {
+        let safe: String = format!("{}--{}", s.binary, s.name)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+            .collect();
+        self.dir.join("scenarios").join(format!("{safe}.json"))
+    }
+
+    /// Records one scenario's report and rebuilds the run's combined reports.
+    pub(crate) fn record(&self, s: &ScenarioReport) -> Result<Report, ReportError> {
+        let json = serde_json::to_vec_pretty(s).expect("reports serialize");
+        write_atomically(&self.scenario_path(s), &json)?;
+        self.publish()
+    }
+
+    /// Rebuilds `report.json` and `junit.xml` from every scenario file of the run, under a lock
+    /// so that concurrent processes of one run (nextest) cannot lose each other's scenarios.
+    pub(crate) fn publish(&self) -> Result<Report, ReportError> {
+        fs::create_dir_all(&self.dir).map_err(io("create directory", &self.dir))?;
+        let lock_path = self.dir.join(".lock");
+        let lock = File::create(&lock_path).map_err(io("create", &lock_path))?;
+        lock.lock().map_err(io("lock", &lock_path))?;
+        let report = self.combine()?;
+        let json = serde_json::to_vec_pretty(&report).expect("reports serialize");
+        write_atomically(&self.dir.join("report.json"), &json)?;
+        let xml = to_junit_xml(&report).map_err(ReportError::Junit)?;
+        write_atomically(&self.dir.join("junit.xml"), &xml)?;
+        self.point_latest()?;
+        drop(lock);
+        Ok(report)
+    }
+
+    fn combine(&self) -> Result<Report, ReportError> {
+        let dir = self.dir.join("scenarios");
+        let mut scenarios = Vec::new();
+        if dir.is_dir() {
+            for entry in fs::read_dir(&dir).map_err(io("read directory", &dir))? {
+                let path = entry.map_err(io("read directory", &dir))?.path();
+                if path.extension().is_some_and(|e| e == "json") {
+                    let bytes = fs::read(&path).map_err(io("read", &path))?;
+                    let s: ScenarioReport = serde_json::from_slice(&bytes)
+                        .map_err(|source| ReportError::Parse { path: path.clone(), source })?;
+                    scenarios.push(s);
+                }
+            }
+        }
+        scenarios.sort_by(|a, b| a.binary.cmp(&b.binary).then(a.name.cmp(&b.name)));
+        let started_at = scenarios.iter().filter_map(|s| s.started_at.clone()).min();
+        let ended_at = scenarios.iter().filter_map(|s| s.ended_at.clone()).max();
+        let complete = scenarios
+            .iter()
+            .all(|s| !matches!(s.outcome, Outcome::Running | Outcome::Interrupted));
+        Ok(Report {
+            schema_version: SCHEMA_VERSION,
+            tool: ToolInfo::default(),
+            run_id: self.run_id.clone(),
+            started_at: started_at.unwrap_or_else(crate::harness::now_rfc3339),
+            ended_at,
+            complete,
+            scenarios,
+        })
+    }
+
+    /// Points `latest` at this run: a symlink swapped atomically on Unix, a copy elsewhere.
+    fn point_latest(&self) -> Result<(), ReportError> {
+        let latest = self.latest();
+        #[cfg(unix)]
+        {
+            let tmp = self.root.join(format!(".latest.{}.tmp", std::process::id()));
+            let _ = fs::remove_file(&tmp);
+            let relative = Path::new("runs").join(&self.run_id);
+            std::os::unix::fs::symlink(&relative, &tmp).map_err(io("create symlink", &tmp))?;
+            if latest.is_dir() && !latest.is_symlink() {
+                let _ = fs::remove_dir_all(&latest);
+            }
+            fs::rename(&tmp, &latest).map_err(io("rename into place", &latest))
+        }
+        #[cfg(not(unix))]
+        {
+            for name in ["report.json", "junit.xml"] {
+                let bytes = fs::read(self.dir.join(name)).map_err(io("read", &self.dir))?;
+                write_atomically(&latest.join(name), &bytes)?;
+            }
+            Ok(())
+        }
+    }
+}

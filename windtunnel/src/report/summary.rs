@@ -1,0 +1,274 @@
+//! The terminal summary of a scenario and its failure message: plain text from the report model.
+
+use std::fmt::Write;
+
+use super::model::{Outcome, RequestReport, ScenarioReport};
+use crate::objectives::ObjectiveResult;
+
+/// A value with its unit, for people: `12.3 ms`, `0.52%`, `410.2 req/s`.
+fn value(v: f64, unit: &str) -> String {
+    match unit {
+        "ms" => latency(v),
+        "ratio" => format!("{}%", sig(v * 100.0)),
+        "req/s" => format!("{} req/s", sig(v)),
+        other => format!("{} {other}", sig(v)),
+    }
+}
+
+fn latency(ms: f64) -> String {
+    if ms >= 1000.0 { format!("{:.2} s", ms / 1000.0) } else { format!("{} ms", sig(ms)) }
+}
+
+/// Three significant digits without float noise: 0.123, 1.23, 12.3, 123, 1234.
+fn sig(v: f64) -> String {
+    let a = v.abs();
+    let s = if a == 0.0 {
+        "0".to_owned()
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+}
+
+/// One objective's line: verdict, label, actual value, and by how much it missed.
+fn objective_line(o: &ObjectiveResult) -> String {
+    let verdict = if o.passed { "ok  " } else { "FAIL" };
+    let actual = match o.actual {
+        Some(a) => {
+            let mut s = format!("actual {}", value(a, &o.unit));
+            if !o.passed {
+                let (diff, word) = if o.comparison == "below" {
+                    (a - o.expected, "over")
+                } else {
+                    (o.expected - a, "short")
+                };
+                let _ = write!(s, ", {} {word}", value(diff, &o.unit));
+                if o.expected != 0.0 {
+                    let _ = write!(s, " ({}%)", sig(diff / o.expected * 100.0));
+                }
+            }
+            s
+        }
+        None => o.detail.clone().unwrap_or_else(|| "not measured".into()),
+    };
+    format!("{verdict}  {}: {actual}", o.objective)
+}
+
+/// The message libtest prints (and JUnit carries) for a failed scenario: every problem, the
+/// objectives with expected and actual values, the seed and the replay command.
+pub fn failure_message(s: &ScenarioReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "scenario `{}` failed (seed {})", s.name, s.seed);
+    for p in &s.problems {
+        let _ = writeln!(out, "  - {p}");
+    }
+    if let Some(load) = &s.load {
+        if !load.objectives.is_empty() {
+            let _ = writeln!(out, "objectives:");
+            for o in &load.objectives {
+                let _ = writeln!(out, "  {}", objective_line(o));
+            }
+        }
+        let t = &load.total;
+        let _ = writeln!(
+            out,
+            "requests: {} ({} failed, {}), p99 {}",
+            t.count,
+            t.failed,
+            value(t.error_rate, "ratio"),
+            latency(t.latency_ms.p99)
+        );
+    }
+    let _ = write!(out, "replay: {}", s.replay);
+    out
+}
+
+/// The table printed on the terminal after a scenario.
+pub fn scenario_summary(s: &ScenarioReport) -> String {
+    let mut out = String::new();
+    let outcome = match s.outcome {
+        Outcome::Passed => "passed",
+        Outcome::Failed => "FAILED",
+        Outcome::Skipped => "skipped",
+        Outcome::Interrupted => "interrupted",
+        Outcome::Running => "running",
+    };
+    let _ = write!(out, "── {} ── {outcome} in {:.2} s · seed {}", s.name, s.duration_s, s.seed);
+    let Some(load) = &s.load else {
+        out.push('\n');
+        return out;
+    };
+    let _ = writeln!(
+        out,
+        " · {} users · {} requests · {}",
+        load.config.users,
+        load.total.count,
+        value(load.total.throughput_rps, "req/s")
+    );
+    let mut rows: Vec<&RequestReport> = load.requests.iter().collect();
+    if load.requests.len() > 1 {
+        rows.push(&load.total);
+    }
+    let width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0).max(7);
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {:>8}  {:>7}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+        "request", "count", "failed", "req/s", "p50", "p90", "p99", "max"
+    );
+    for r in rows {
+        let l = &r.latency_ms;
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>8}  {:>7}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+            if r.name == "*" { "(all)" } else { &r.name },
+            r.count,
+            value(r.error_rate, "ratio"),
+            sig(r.throughput_rps),
+            latency(l.p50),
+            latency(l.p90),
+            latency(l.p99),
+            latency(l.max),
+        );
+    }
+    for r in load.requests.iter().filter(|r| !r.errors.is_empty()) {
+        for e in &r.errors {
+            let sample = e.samples.first().map(String::as_str).unwrap_or("");
+            let _ = writeln!(out, "  ! {}: {} × {} — {sample}", r.name, e.count, e.kind);
+        }
+    }
+    for c in load.checks.iter().filter(|c| c.failed > 0) {
+        let _ = writeln!(out, "  ! check `{}`: {} of {} failed", c.name, c.failed, c.passed + c.failed);
+    }
+    for it in &load.iterations {
+        for p in &it.panics {
+            let _ = writeln!(out, "  ! agent `{}` panicked {} × — {}", it.agent, p.count, p.message);
+        }
+    }
+    if load.cancelled_iterations > 0 {
+        let _ = writeln!(out, "  ! {} in-flight iterations cancelled after the graceful stop", load.cancelled_iterations);
+    }
+    for o in &load.objectives {
+        let _ = writeln!(out, "  {}", objective_line(o));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::*;
+    use std::collections::BTreeMap;
+
+    fn request(name: &str, count: u64, failed: u64, p99: f64) -> RequestReport {
+        RequestReport {
+            name: name.into(),
+            count,
+            failed,
+            error_rate: failed as f64 / count as f64,
+            throughput_rps: count as f64 / 4.0,
+            latency_ms: LatencyReport { min: 0.2, mean: 3.1, p50: 2.5, p90: 8.0, p95: 11.0, p99, p999: 60.0, max: 1234.5 },
+            statuses: BTreeMap::from([("200".to_string(), count - failed), ("503".to_string(), failed)]),
+            errors: if failed > 0 {
+                vec![ErrorReport { kind: "status".into(), count: failed, samples: vec!["503 Service Unavailable: try later".into()] }]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    fn scenario() -> ScenarioReport {
+        let objectives = vec![
+            ObjectiveResult {
+                objective: "p99 latency of `checkout` below 20 ms".into(),
+                metric: "p99".into(),
+                scope: Some("checkout".into()),
+                comparison: "below".into(),
+                expected: 20.0,
+                actual: Some(31.5),
+                unit: "ms".into(),
+                passed: false,
+                detail: None,
+            },
+            ObjectiveResult {
+                objective: "error rate below 5%".into(),
+                metric: "error_rate".into(),
+                scope: None,
+                comparison: "below".into(),
+                expected: 0.05,
+                actual: Some(0.0125),
+                unit: "ratio".into(),
+                passed: true,
+                detail: None,
+            },
+        ];
+        ScenarioReport {
+            name: "shop::checkout".into(),
+            module: "load::shop".into(),
+            binary: "load".into(),
+            file: "tests/load.rs".into(),
+            line: 42,
+            tags: vec!["smoke".into()],
+            outcome: Outcome::Failed,
+            problems: vec!["objective not met: p99 latency of `checkout` below 20 ms".into()],
+            seed: 42,
+            replay: "cargo test -p demo --test load -- --exact shop::checkout --seed 42".into(),
+            started_at: Some("2026-11-21T03:00:00Z".into()),
+            ended_at: Some("2026-11-21T03:00:04Z".into()),
+            duration_s: 4.02,
+            load: Some(LoadReport {
+                config: LoadConfig {
+                    model: "closed".into(),
+                    target: "http://127.0.0.1:1234".into(),
+                    users: 10,
+                    ramp_up_s: 1.0,
+                    duration_s: Some(4.0),
+                    iterations: None,
+                    graceful_stop_s: 5.0,
+                    request_timeout_s: 30.0,
+                    agents: vec![AgentAssignment { name: "shopper".into(), weight: 1, users: 10 }],
+                },
+                stop: StopInfo { reason: StopReason::Duration, detail: None },
+                elapsed_s: 4.0,
+                cancelled_iterations: 0,
+                objectives,
+                total: request("*", 1600, 20, 30.0),
+                requests: vec![request("checkout", 400, 20, 31.5), request("list", 1200, 0, 9.25)],
+                checks: vec![CheckReport { name: "checkout: status 200".into(), passed: 380, failed: 20, samples: vec![] }],
+                iterations: vec![IterationReport {
+                    agent: "shopper".into(),
+                    completed: 380,
+                    failed: 20,
+                    panicked: 0,
+                    failures: vec![],
+                    panics: vec![],
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn summary_table() {
+        insta::assert_snapshot!(scenario_summary(&scenario()));
+    }
+
+    #[test]
+    fn failure_message_lists_objectives_seed_and_replay() {
+        insta::assert_snapshot!(failure_message(&scenario()));
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(sig(0.0), "0");
+        assert_eq!(sig(0.1234), "0.123");
+        assert_eq!(sig(12.0), "12");
+        assert_eq!(sig(1234.4), "1234");
+        assert_eq!(latency(1500.0), "1.50 s");
+        assert_eq!(value(0.0125, "ratio"), "1.25%");
+    }
+}
