@@ -117,7 +117,7 @@ mod tests {
         assert_eq!(first, again.u64());
         assert_eq!(first, PINNED_FIRST);
     }
-    const PINNED_FIRST: u64 = 0;
+    const PINNED_FIRST: u64 = 12_578_764_544_318_200_737;
 
     #[test]
     fn below_is_in_range_and_roughly_uniform() {

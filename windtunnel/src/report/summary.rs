@@ -49,7 +49,8 @@ fn objective_line(o: &ObjectiveResult) -> String {
                     (o.expected - a, "short")
                 };
                 let _ = write!(s, ", {} {word}", value(diff, &o.unit));
-                if o.expected != 0.0 {
+                // A relative miss reads well for latency and throughput, not for a share.
+                if o.expected != 0.0 && o.unit != "ratio" {
                     let _ = write!(s, " ({}%)", sig(diff / o.expected * 100.0));
                 }
             }
@@ -115,12 +116,17 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
     if load.requests.len() > 1 {
         rows.push(&load.total);
     }
+    if rows.is_empty() {
+        let _ = writeln!(out, "  no requests recorded");
+    }
     let width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0).max(7);
-    let _ = writeln!(
-        out,
-        "  {:<width$}  {:>8}  {:>7}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
-        "request", "count", "failed", "req/s", "p50", "p90", "p99", "max"
-    );
+    if !rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>8}  {:>7}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+            "request", "count", "failed", "req/s", "p50", "p90", "p99", "max"
+        );
+    }
     for r in rows {
         let l = &r.latency_ms;
         let _ = writeln!(

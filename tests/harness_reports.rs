@@ -1,0 +1,184 @@
+//! Reports: `report.json` matches its published schema, JUnit is valid and carries the failure
+//! details, runs sharing a nextest run id merge into one report, the seed replays the run's
+//! random decisions, and an interrupted run still leaves a report that says so.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{assert_schema_valid, fixture, fixture_in, out_dir, xmllint_validates};
+
+#[test]
+fn a_passing_run_writes_a_schema_valid_report_and_valid_junit() {
+    let run = fixture("passing", &["--exact", "passes", "--seed", "7"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.report();
+    assert_schema_valid(&report);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["complete"], true);
+    let s = run.scenario("passes");
+    assert_eq!(s["outcome"], "passed");
+    assert_eq!(s["seed"], 7);
+    assert_eq!(s["tags"][0], "quick");
+    assert!(s["replay"].as_str().unwrap().ends_with("--exact passes --seed 7"), "{}", s["replay"]);
+    let list = &s["load"]["requests"][0];
+    assert_eq!(list["name"], "list");
+    assert_eq!(list["count"], 60, "3 users × 20 iterations");
+    assert_eq!(list["statuses"]["200"], 60);
+    let l = &list["latency_ms"];
+    let p = |k: &str| l[k].as_f64().unwrap();
+    assert!(0.0 < p("min") && p("min") <= p("p50") && p("p50") <= p("p99") && p("p99") <= p("max"), "{l}");
+    assert_eq!(s["load"]["objectives"].as_array().unwrap().len(), 2);
+    assert!(s["load"]["objectives"].as_array().unwrap().iter().all(|o| o["passed"] == true));
+
+    let xml = run.junit();
+    assert!(xml.contains(r#"<testcase name="passes""#) && xml.contains(r#"classname="wt_fixture""#), "{xml}");
+    xmllint_validates(&run.out.join("latest").join("junit.xml"));
+    // The summary table is printed after the run.
+    assert!(run.stdout.contains("── passes ── passed"), "{}", run.stdout);
+}
+
+#[test]
+fn a_failed_objective_names_expected_actual_seed_and_replay() {
+    let run = fixture("slo-fails", &["--exact", "slo_fails", "--seed", "11"]);
+    assert_eq!(run.code, 101);
+    let out = &run.stdout;
+    assert!(out.contains("scenario `slo_fails` failed (seed 11)"), "{out}");
+    assert!(out.contains("FAIL  p99 latency of `list` below 0.001 ms: actual "), "{out}");
+    assert!(out.contains("FAIL  p50 latency of `lsit` below 1000 ms: no requests named `lsit` were recorded (recorded: list)"), "{out}");
+    assert!(out.contains("ok    error rate below 50%: actual 0%"), "{out}");
+    assert!(out.contains("replay: ") && out.contains("--exact slo_fails --seed 11"), "{out}");
+
+    let report = run.report();
+    assert_schema_valid(&report);
+    let s = run.scenario("slo_fails");
+    assert_eq!(s["outcome"], "failed");
+    let o = &s["load"]["objectives"][0];
+    assert_eq!((o["metric"].as_str(), o["scope"].as_str(), o["passed"].as_bool()), (Some("p99"), Some("list"), Some(false)));
+    assert_eq!(o["expected"], 0.001);
+    assert!(o["actual"].as_f64().unwrap() > 0.001);
+
+    let xml = run.junit();
+    assert!(xml.contains(r#"<failure type="windtunnel.failure" message="objective not met: p99 latency of `list` below 0.001 ms">"#), "{xml}");
+    // The failure carries a body (GitLab shows nothing without one) with the replay command.
+    assert!(xml.contains("--exact slo_fails --seed 11"), "{xml}");
+    xmllint_validates(&run.out.join("latest").join("junit.xml"));
+}
+
+#[test]
+fn ignored_scenarios_are_skipped_in_the_reports_and_run_on_request() {
+    let run = fixture("ignored", &["ignored"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("test ignored ... ignored"), "{}", run.stdout);
+    assert_eq!(run.scenario("ignored")["outcome"], "skipped");
+    assert!(run.junit().contains("<skipped"), "{}", run.junit());
+    assert_schema_valid(&run.report());
+    xmllint_validates(&run.out.join("latest").join("junit.xml"));
+    let run = fixture("ignored-run", &["--exact", "ignored", "--include-ignored"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.scenario("ignored")["outcome"], "passed");
+}
+
+#[test]
+fn processes_of_one_nextest_run_merge_into_one_report() {
+    let out = out_dir("nextest-merge");
+    let env = [("NEXTEST_RUN_ID", "run-1234"), ("NEXTEST", "1")];
+    let a = fixture_in(&out, &["--exact", "passes", "--nocapture"], &env);
+    let b = fixture_in(&out, &["--exact", "slo_fails", "--nocapture"], &env);
+    assert_eq!((a.code, b.code), (0, 101));
+    let report = b.report();
+    assert_schema_valid(&report);
+    assert_eq!(report["run_id"], "run-1234");
+    let names: Vec<&str> = report["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["passes", "slo_fails"]);
+    assert!(out.join("runs").join("run-1234").join("report.json").is_file());
+    let xml = b.junit();
+    assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+    assert!(xml.contains(r#"tests="2""#) && xml.contains(r#"failures="1""#), "{xml}");
+}
+
+fn draws(run: &common::Run) -> BTreeSet<String> {
+    run.scenario("seeded")["load"]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_same_seed_replays_the_same_random_decisions() {
+    let a = fixture("seed-a", &["--exact", "seeded", "--seed", "5"]);
+    let b = fixture("seed-b", &["--exact", "seeded", "--seed", "5"]);
+    let c = fixture("seed-c", &["--exact", "seeded", "--seed", "6"]);
+    assert_eq!((a.code, b.code, c.code), (0, 0, 0));
+    assert_eq!(draws(&a).len(), 10, "2 users × 5 draws: {:?}", draws(&a));
+    assert_eq!(draws(&a), draws(&b));
+    assert_ne!(draws(&a), draws(&c));
+    // And the seed from the environment works like the flag.
+    let out = out_dir("seed-env");
+    let d = fixture_in(&out, &["--exact", "seeded"], &[("WINDTUNNEL_SEED", "5")]);
+    assert_eq!(draws(&d), draws(&a));
+}
+
+#[test]
+fn an_interrupted_run_still_writes_a_report_marked_incomplete() {
+    let out = out_dir("interrupt");
+    let mut child = common::command(common::FIXTURE, &out)
+        .args(["--exact", "long", "--include-ignored"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the scenario is running (its placeholder is in the report) and has load going.
+    let report_path = out.join("latest").join("report.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !report_path.is_file() {
+        assert!(Instant::now() < deadline, "the run never wrote its placeholder report");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let running = common::read_json(&report_path);
+    assert_eq!(running["complete"], false);
+    assert_eq!(running["scenarios"][0]["outcome"], "running");
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let output = loop {
+        if let Some(_) = child.try_wait().unwrap() {
+            break child.wait_with_output().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the run did not stop after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = common::read_json(&report_path);
+    assert_schema_valid(&report);
+    assert_eq!(report["complete"], false);
+    let s = &report["scenarios"][0];
+    assert_eq!(s["outcome"], "interrupted");
+    assert_eq!(s["load"]["stop"]["reason"], "interrupted");
+    assert!(s["load"]["total"]["count"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn the_schema_rejects_what_the_model_never_writes() {
+    let run = fixture("schema-strict", &["--exact", "passes"]);
+    let good = run.report();
+    assert_schema_valid(&good);
+    let schema = common::read_json(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("windtunnel/schemas/report.v1.schema.json"));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut unknown_field = good.clone();
+    unknown_field["scenarios"][0]["surprise"] = serde_json::json!(1);
+    let mut bad_outcome = good.clone();
+    bad_outcome["scenarios"][0]["outcome"] = serde_json::json!("sort of");
+    let mut missing = good.clone();
+    missing["scenarios"][0]["load"]["total"].as_object_mut().unwrap().remove("latency_ms");
+    let mut newer = good;
+    newer["schema_version"] = serde_json::json!(2);
+    for (what, report) in [("unknown field", unknown_field), ("bad outcome", bad_outcome), ("missing latency", missing), ("newer version", newer)] {
+        assert!(!validator.is_valid(&report), "the schema accepted a report with a {what}");
+    }
+}
