@@ -6,7 +6,10 @@ mod common;
 use common::{DUPLICATES, fixture, run_bin};
 
 fn listed(stdout: &str) -> Vec<&str> {
-    stdout.lines().filter_map(|l| l.strip_suffix(": test")).collect()
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .collect()
 }
 
 #[test]
@@ -15,12 +18,20 @@ fn list_prints_only_name_lines_sorted_including_library_scenarios() {
     let run = fixture("list", &["--list", "--format", "terse"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let names = listed(&run.stdout);
-    assert_eq!(names.len(), run.stdout.lines().count(), "only `NAME: test` lines:\n{}", run.stdout);
+    assert_eq!(
+        names.len(),
+        run.stdout.lines().count(),
+        "only `NAME: test` lines:\n{}",
+        run.stdout
+    );
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
     for expected in ["passes", "slo_fails", "refused", "long", "smoke::health"] {
-        assert!(names.contains(&expected), "`{expected}` not listed: {names:?}");
+        assert!(
+            names.contains(&expected),
+            "`{expected}` not listed: {names:?}"
+        );
     }
     // No report is written for a listing.
     assert!(!run.out.join("latest").exists());
@@ -28,7 +39,10 @@ fn list_prints_only_name_lines_sorted_including_library_scenarios() {
 
 #[test]
 fn ignored_listing_shows_only_ignored_scenarios() {
-    let run = fixture("list-ignored", &["--list", "--format", "terse", "--ignored"]);
+    let run = fixture(
+        "list-ignored",
+        &["--list", "--format", "terse", "--ignored"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(listed(&run.stdout), ["ignored", "long"]);
 }
@@ -37,9 +51,15 @@ fn ignored_listing_shows_only_ignored_scenarios() {
 fn filters_exact_and_skip_select_by_name() {
     let run = fixture("filter", &["--list", "--format", "terse", "body_"]);
     assert_eq!(listed(&run.stdout), ["body_errors", "body_panics"]);
-    let run = fixture("exact", &["--list", "--format", "terse", "--exact", "smoke::health"]);
+    let run = fixture(
+        "exact",
+        &["--list", "--format", "terse", "--exact", "smoke::health"],
+    );
     assert_eq!(listed(&run.stdout), ["smoke::health"]);
-    let run = fixture("skip", &["--list", "--format", "terse", "body_", "--skip", "panics"]);
+    let run = fixture(
+        "skip",
+        &["--list", "--format", "terse", "body_", "--skip", "panics"],
+    );
     assert_eq!(listed(&run.stdout), ["body_errors"]);
 }
 
@@ -47,10 +67,27 @@ fn filters_exact_and_skip_select_by_name() {
 fn tags_select_scenarios_from_flags_and_environment() {
     let run = fixture("tags", &["--list", "--format", "terse", "--tag", "smoke"]);
     assert_eq!(listed(&run.stdout), ["smoke::health", "tagged_smoke"]);
-    let run = fixture("tags-two", &["--list", "--format", "terse", "--tag=smoke", "--tag", "quick"]);
-    assert_eq!(listed(&run.stdout), ["passes", "smoke::health", "tagged_smoke"]);
+    let run = fixture(
+        "tags-two",
+        &[
+            "--list",
+            "--format",
+            "terse",
+            "--tag=smoke",
+            "--tag",
+            "quick",
+        ],
+    );
+    assert_eq!(
+        listed(&run.stdout),
+        ["passes", "smoke::health", "tagged_smoke"]
+    );
     let out = common::out_dir("tags-env");
-    let run = common::fixture_in(&out, &["--list", "--format", "terse"], &[("WINDTUNNEL_TAGS", "quick")]);
+    let run = common::fixture_in(
+        &out,
+        &["--list", "--format", "terse"],
+        &[("WINDTUNNEL_TAGS", "quick")],
+    );
     assert_eq!(listed(&run.stdout), ["passes"]);
 }
 
@@ -58,9 +95,24 @@ fn tags_select_scenarios_from_flags_and_environment() {
 fn unknown_flags_are_an_error_listing_what_is_accepted() {
     let run = fixture("unknown-flag", &["--users", "5"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("error: unknown flag `--users`"), "{}", run.stderr);
-    for flag in ["--seed <N>", "--target <URL>", "--tag <TAG>", "--out <DIR>", "--exact", "--skip"] {
-        assert!(run.stderr.contains(flag), "`{flag}` missing from:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: unknown flag `--users`"),
+        "{}",
+        run.stderr
+    );
+    for flag in [
+        "--seed <N>",
+        "--target <URL>",
+        "--tag <TAG>",
+        "--out <DIR>",
+        "--exact",
+        "--skip",
+    ] {
+        assert!(
+            run.stderr.contains(flag),
+            "`{flag}` missing from:\n{}",
+            run.stderr
+        );
     }
     assert!(run.stdout.is_empty(), "nothing ran: {}", run.stdout);
 }
@@ -69,32 +121,58 @@ fn unknown_flags_are_an_error_listing_what_is_accepted() {
 fn bad_values_name_the_flag_or_variable() {
     let run = fixture("bad-seed", &["--seed", "seven"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("invalid value `seven` for flag `--seed`"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("invalid value `seven` for flag `--seed`"),
+        "{}",
+        run.stderr
+    );
     let out = common::out_dir("bad-target-env");
-    let run = common::fixture_in(&out, &["--exact", "passes"], &[("WINDTUNNEL_TARGET", "127.0.0.1:80")]);
+    let run = common::fixture_in(
+        &out,
+        &["--exact", "passes"],
+        &[("WINDTUNNEL_TARGET", "127.0.0.1:80")],
+    );
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("invalid value `127.0.0.1:80` for environment variable `WINDTUNNEL_TARGET`"),
+        run.stderr
+            .contains("invalid value `127.0.0.1:80` for environment variable `WINDTUNNEL_TARGET`"),
         "{}",
         run.stderr
     );
     let run = fixture("missing-value", &["--target"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("flag `--target` needs a value"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("flag `--target` needs a value"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn help_shows_windtunnel_flags_too() {
     let run = fixture("help", &["--help"]);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains("--include-ignored") && run.stdout.contains("--seed <N>"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("--include-ignored") && run.stdout.contains("--seed <N>"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn duplicate_scenario_names_stop_the_run_before_anything_runs() {
     let run = run_bin(DUPLICATES, "duplicates", &[]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("two scenarios are named `other::x`"), "{}", run.stderr);
-    assert!(run.stderr.contains("fixtures/duplicates.rs:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("two scenarios are named `other::x`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("fixtures/duplicates.rs:"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stdout.contains("running"), "{}", run.stdout);
 }

@@ -22,19 +22,38 @@ fn a_passing_run_writes_a_schema_valid_report_and_valid_junit() {
     assert_eq!(s["outcome"], "passed");
     assert_eq!(s["seed"], 7);
     assert_eq!(s["tags"][0], "quick");
-    assert!(s["replay"].as_str().unwrap().ends_with("--exact passes --seed 7"), "{}", s["replay"]);
+    assert!(
+        s["replay"]
+            .as_str()
+            .unwrap()
+            .ends_with("--exact passes --seed 7"),
+        "{}",
+        s["replay"]
+    );
     let list = &s["load"]["requests"][0];
     assert_eq!(list["name"], "list");
     assert_eq!(list["count"], 60, "3 users × 20 iterations");
     assert_eq!(list["statuses"]["200"], 60);
     let l = &list["latency_ms"];
     let p = |k: &str| l[k].as_f64().unwrap();
-    assert!(0.0 < p("min") && p("min") <= p("p50") && p("p50") <= p("p99") && p("p99") <= p("max"), "{l}");
+    assert!(
+        0.0 < p("min") && p("min") <= p("p50") && p("p50") <= p("p99") && p("p99") <= p("max"),
+        "{l}"
+    );
     assert_eq!(s["load"]["objectives"].as_array().unwrap().len(), 2);
-    assert!(s["load"]["objectives"].as_array().unwrap().iter().all(|o| o["passed"] == true));
+    assert!(
+        s["load"]["objectives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["passed"] == true)
+    );
 
     let xml = run.junit();
-    assert!(xml.contains(r#"<testcase name="passes""#) && xml.contains(r#"classname="wt_fixture""#), "{xml}");
+    assert!(
+        xml.contains(r#"<testcase name="passes""#) && xml.contains(r#"classname="wt_fixture""#),
+        "{xml}"
+    );
     xmllint_validates(&run.out.join("latest").join("junit.xml"));
     // The summary table is printed after the run.
     assert!(run.stdout.contains("── passes ── passed"), "{}", run.stdout);
@@ -45,18 +64,37 @@ fn a_failed_objective_names_expected_actual_seed_and_replay() {
     let run = fixture("slo-fails", &["--exact", "slo_fails", "--seed", "11"]);
     assert_eq!(run.code, 101);
     let out = &run.stdout;
-    assert!(out.contains("scenario `slo_fails` failed (seed 11)"), "{out}");
-    assert!(out.contains("FAIL  p99 latency of `list` below 0.001 ms: actual "), "{out}");
+    assert!(
+        out.contains("scenario `slo_fails` failed (seed 11)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL  p99 latency of `list` below 0.001 ms: actual "),
+        "{out}"
+    );
     assert!(out.contains("FAIL  p50 latency of `lsit` below 1000 ms: no requests named `lsit` were recorded (recorded: list)"), "{out}");
-    assert!(out.contains("ok    error rate below 50%: actual 0%"), "{out}");
-    assert!(out.contains("replay: ") && out.contains("--exact slo_fails --seed 11"), "{out}");
+    assert!(
+        out.contains("ok    error rate below 50%: actual 0%"),
+        "{out}"
+    );
+    assert!(
+        out.contains("replay: ") && out.contains("--exact slo_fails --seed 11"),
+        "{out}"
+    );
 
     let report = run.report();
     assert_schema_valid(&report);
     let s = run.scenario("slo_fails");
     assert_eq!(s["outcome"], "failed");
     let o = &s["load"]["objectives"][0];
-    assert_eq!((o["metric"].as_str(), o["scope"].as_str(), o["passed"].as_bool()), (Some("p99"), Some("list"), Some(false)));
+    assert_eq!(
+        (
+            o["metric"].as_str(),
+            o["scope"].as_str(),
+            o["passed"].as_bool()
+        ),
+        (Some("p99"), Some("list"), Some(false))
+    );
     assert_eq!(o["expected"], 0.001);
     assert!(o["actual"].as_f64().unwrap() > 0.001);
 
@@ -71,7 +109,11 @@ fn a_failed_objective_names_expected_actual_seed_and_replay() {
 fn ignored_scenarios_are_skipped_in_the_reports_and_run_on_request() {
     let run = fixture("ignored", &["ignored"]);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains("test ignored ... ignored"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("test ignored ... ignored"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(run.scenario("ignored")["outcome"], "skipped");
     assert!(run.junit().contains("<skipped"), "{}", run.junit());
     assert_schema_valid(&run.report());
@@ -91,12 +133,25 @@ fn processes_of_one_nextest_run_merge_into_one_report() {
     let report = b.report();
     assert_schema_valid(&report);
     assert_eq!(report["run_id"], "run-1234");
-    let names: Vec<&str> = report["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["passes", "slo_fails"]);
-    assert!(out.join("runs").join("run-1234").join("report.json").is_file());
+    assert!(
+        out.join("runs")
+            .join("run-1234")
+            .join("report.json")
+            .is_file()
+    );
     let xml = b.junit();
     assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
-    assert!(xml.contains(r#"tests="2""#) && xml.contains(r#"failures="1""#), "{xml}");
+    assert!(
+        xml.contains(r#"tests="2""#) && xml.contains(r#"failures="1""#),
+        "{xml}"
+    );
 }
 
 fn draws(run: &common::Run) -> BTreeSet<String> {
@@ -136,24 +191,38 @@ fn an_interrupted_run_still_writes_a_report_marked_incomplete() {
     let report_path = out.join("latest").join("report.json");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !report_path.is_file() {
-        assert!(Instant::now() < deadline, "the run never wrote its placeholder report");
+        assert!(
+            Instant::now() < deadline,
+            "the run never wrote its placeholder report"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let running = common::read_json(&report_path);
     assert_eq!(running["complete"], false);
     assert_eq!(running["scenarios"][0]["outcome"], "running");
     std::thread::sleep(Duration::from_millis(500));
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let started = Instant::now();
     let output = loop {
         if let Some(_) = child.try_wait().unwrap() {
             break child.wait_with_output().unwrap();
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "the run did not stop after Ctrl-C");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the run did not stop after Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = common::read_json(&report_path);
     assert_schema_valid(&report);
     assert_eq!(report["complete"], false);
@@ -168,17 +237,31 @@ fn the_schema_rejects_what_the_model_never_writes() {
     let run = fixture("schema-strict", &["--exact", "passes"]);
     let good = run.report();
     assert_schema_valid(&good);
-    let schema = common::read_json(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("windtunnel/schemas/report.v1.schema.json"));
+    let schema = common::read_json(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("windtunnel/schemas/report.v1.schema.json"),
+    );
     let validator = jsonschema::validator_for(&schema).unwrap();
     let mut unknown_field = good.clone();
     unknown_field["scenarios"][0]["surprise"] = serde_json::json!(1);
     let mut bad_outcome = good.clone();
     bad_outcome["scenarios"][0]["outcome"] = serde_json::json!("sort of");
     let mut missing = good.clone();
-    missing["scenarios"][0]["load"]["total"].as_object_mut().unwrap().remove("latency_ms");
+    missing["scenarios"][0]["load"]["total"]
+        .as_object_mut()
+        .unwrap()
+        .remove("latency_ms");
     let mut newer = good;
     newer["schema_version"] = serde_json::json!(2);
-    for (what, report) in [("unknown field", unknown_field), ("bad outcome", bad_outcome), ("missing latency", missing), ("newer version", newer)] {
-        assert!(!validator.is_valid(&report), "the schema accepted a report with a {what}");
+    for (what, report) in [
+        ("unknown field", unknown_field),
+        ("bad outcome", bad_outcome),
+        ("missing latency", missing),
+        ("newer version", newer),
+    ] {
+        assert!(
+            !validator.is_valid(&report),
+            "the schema accepted a report with a {what}"
+        );
     }
 }

@@ -21,10 +21,19 @@ async fn with_shop(s: Scenario) -> Result<(Scenario, Option<ShopHandle>)> {
 /// Browses the catalog: the list, then one product.
 #[agent(weight = 3)]
 async fn browser(a: &mut Agent) -> Result<()> {
-    let products: Vec<Value> =
-        a.get("/products").name("list products").send().await?.expect_status(200)?.json()?;
+    let products: Vec<Value> = a
+        .get("/products")
+        .name("list products")
+        .send()
+        .await?
+        .expect_status(200)?
+        .json()?;
     let id = a.rng().choose(&products).context("the catalog is empty")?["id"].clone();
-    a.get(&format!("/products/{id}")).name("view product").send().await?.expect_status(200)?;
+    a.get(&format!("/products/{id}"))
+        .name("view product")
+        .send()
+        .await?
+        .expect_status(200)?;
     a.think(ms(5)..ms(20)).await;
     Ok(())
 }
@@ -40,7 +49,13 @@ async fn buyer(a: &mut Agent) -> Result<()> {
         .send()
         .await?
         .expect_status(201)?;
-    let order: Value = a.post("/checkout").name("checkout").send().await?.expect_status(201)?.json()?;
+    let order: Value = a
+        .post("/checkout")
+        .name("checkout")
+        .send()
+        .await?
+        .expect_status(201)?
+        .json()?;
     let orders = a.vars().get("orders").and_then(Value::as_u64).unwrap_or(0);
     a.vars().set("orders", orders + 1);
     a.vars().set("last_order", order["order_id"].clone());
@@ -78,7 +93,10 @@ async fn checkout_smoke(s: Scenario) -> Result<()> {
         .run()
         .await?;
     // The body can look at the numbers too.
-    ensure!(report.request("checkout").is_some_and(|r| r.count == 20), "expected 20 checkouts");
+    ensure!(
+        report.request("checkout").is_some_and(|r| r.count == 20),
+        "expected 20 checkouts"
+    );
     Ok(())
 }
 

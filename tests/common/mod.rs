@@ -41,13 +41,16 @@ impl Run {
 }
 
 pub fn read_json(path: &Path) -> Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 /// A fresh, empty directory for one test's reports.
 pub fn out_dir(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e").join(test);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("e2e")
+        .join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -82,7 +85,10 @@ pub const DUPLICATES: &str = env!("CARGO_BIN_EXE_wt-fixture-duplicates");
 /// Runs the fixture binary with `args`, reports under a directory named after `test`.
 pub fn fixture(test: &str, args: &[&str]) -> Run {
     let out = out_dir(test);
-    let output = command(FIXTURE, &out).args(args).output().expect("run the fixture");
+    let output = command(FIXTURE, &out)
+        .args(args)
+        .output()
+        .expect("run the fixture");
     finish(output, out)
 }
 
@@ -99,20 +105,28 @@ pub fn fixture_in(out: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 /// Runs any binary with `args`, reports under a directory named after `test`.
 pub fn run_bin(bin: &str, test: &str, args: &[&str]) -> Run {
     let out = out_dir(test);
-    let output = command(bin, &out).args(args).output().expect("run the binary");
+    let output = command(bin, &out)
+        .args(args)
+        .output()
+        .expect("run the binary");
     finish(output, out)
 }
 
 /// Checks `report` against the published JSON Schema.
 pub fn assert_schema_valid(report: &Value) {
-    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("windtunnel/schemas/report.v1.schema.json");
+    let schema_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("windtunnel/schemas/report.v1.schema.json");
     let schema = read_json(&schema_path);
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let errors: Vec<String> = validator
         .iter_errors(report)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "report.json does not match its schema:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "report.json does not match its schema:\n{}",
+        errors.join("\n")
+    );
 }
 
 /// Validates JUnit XML against `../shared/schemas/junit-10.xsd` with xmllint. Returns `false`
@@ -121,10 +135,19 @@ pub fn assert_schema_valid(report: &Value) {
 pub fn xmllint_validates(xml_path: &Path) -> bool {
     let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/junit-10.xsd");
     if !xsd.is_file() {
-        eprintln!("skipping XSD validation: {} not found (it lives outside the repository)", xsd.display());
+        eprintln!(
+            "skipping XSD validation: {} not found (it lives outside the repository)",
+            xsd.display()
+        );
         return false;
     }
-    let status = match Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(xml_path).output() {
+    let status = match Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(xml_path)
+        .output()
+    {
         Ok(o) => o,
         Err(_) => {
             if std::env::var_os("CI").is_some() {

@@ -29,20 +29,28 @@ const SCENARIO_KEYS: &str = "expected one of: `name`, `tags`, `ignore`, `timeout
 fn set_once<T>(slot: &mut Option<T>, value: T, key: &syn::Path) -> syn::Result<()> {
     if slot.is_some() {
         let name = key.get_ident().map(ToString::to_string).unwrap_or_default();
-        return Err(Error::new_spanned(key, format!("`{name}` specified more than once")));
+        return Err(Error::new_spanned(
+            key,
+            format!("`{name}` specified more than once"),
+        ));
     }
     *slot = Some(value);
     Ok(())
 }
 
-fn lit_str(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<LitStr> {
+fn lit_str(meta: &syn::meta::ParseNestedMeta<'_>, example: &str) -> syn::Result<LitStr> {
     let expr: Expr = meta.value()?.parse()?;
     match expr {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) if !s.value().trim().is_empty() => Ok(s),
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => {
-            Err(Error::new_spanned(s, "expected a non-empty string"))
-        }
-        other => Err(Error::new_spanned(other, "expected a string literal, like \"checkout\"")),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) if !s.value().trim().is_empty() => Ok(s),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Err(Error::new_spanned(s, "expected a non-empty string")),
+        other => Err(Error::new_spanned(
+            other,
+            format!("expected a string literal, like {example}"),
+        )),
     }
 }
 
@@ -51,11 +59,17 @@ impl AgentArgs {
         let mut out = AgentArgs::default();
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("name") {
-                set_once(&mut out.name, lit_str(&meta)?, &meta.path)
+                set_once(
+                    &mut out.name,
+                    lit_str(&meta, "`name = \"shopper\"`")?,
+                    &meta.path,
+                )
             } else if meta.path.is_ident("weight") {
                 let expr: Expr = meta.value()?.parse()?;
                 let weight = match &expr {
-                    Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse::<u32>().ok(),
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Int(i), ..
+                    }) => i.base10_parse::<u32>().ok(),
                     _ => None,
                 };
                 match weight {
@@ -79,7 +93,11 @@ impl ScenarioArgs {
         let mut out = ScenarioArgs::default();
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("name") {
-                set_once(&mut out.name, lit_str(&meta)?, &meta.path)
+                set_once(
+                    &mut out.name,
+                    lit_str(&meta, "`name = \"checkout\"`")?,
+                    &meta.path,
+                )
             } else if meta.path.is_ident("tags") {
                 let expr: Expr = meta.value()?.parse()?;
                 let Expr::Array(array) = &expr else {
@@ -91,11 +109,9 @@ impl ScenarioArgs {
                 let mut tags = Vec::new();
                 for elem in &array.elems {
                     match elem {
-                        Expr::Lit(ExprLit { lit: Lit::Str(s), .. })
-                            if is_valid_tag(&s.value()) =>
-                        {
-                            tags.push(s.clone())
-                        }
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Str(s), ..
+                        }) if is_valid_tag(&s.value()) => tags.push(s.clone()),
                         other => {
                             return Err(Error::new_spanned(
                                 other,
@@ -109,7 +125,9 @@ impl ScenarioArgs {
                 let value = if meta.input.peek(Token![=]) {
                     let expr: Expr = meta.value()?.parse()?;
                     match expr {
-                        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => b.value,
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Bool(b), ..
+                        }) => b.value,
                         other => {
                             return Err(Error::new_spanned(
                                 other,
@@ -122,14 +140,16 @@ impl ScenarioArgs {
                 };
                 set_once(&mut out.ignore, value, &meta.path)
             } else if meta.path.is_ident("timeout") {
-                let lit = lit_str(&meta)?;
+                let lit = lit_str(&meta, "`timeout = \"5m\"`")?;
                 let ms = match humantime::parse_duration(&lit.value()) {
                     Ok(d) if !d.is_zero() => u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
                     Ok(_) => return Err(Error::new_spanned(lit, "the timeout must be above zero")),
                     Err(e) => {
                         return Err(Error::new_spanned(
                             lit,
-                            format!("invalid duration ({e}); expected e.g. \"30s\", \"5m\", \"1h 30m\""),
+                            format!(
+                                "invalid duration ({e}); expected e.g. \"30s\", \"5m\", \"1h 30m\""
+                            ),
                         ));
                     }
                 };
@@ -173,7 +193,10 @@ pub(crate) fn check_fn(item: &ItemFn, param: Param, what: &str) -> syn::Result<(
         ));
     }
     if let Some(c) = &sig.constness {
-        return Err(Error::new_spanned(c, format!("#[{what}] cannot be a `const fn`")));
+        return Err(Error::new_spanned(
+            c,
+            format!("#[{what}] cannot be a `const fn`"),
+        ));
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         return Err(Error::new_spanned(
@@ -185,7 +208,11 @@ pub(crate) fn check_fn(item: &ItemFn, param: Param, what: &str) -> syn::Result<(
         return Err(Error::new_spanned(v, format!("expected {usage}")));
     }
     if sig.inputs.len() != 1 {
-        let span = if sig.inputs.is_empty() { sig.paren_token.span.join() } else { sig.inputs.span() };
+        let span = if sig.inputs.is_empty() {
+            sig.paren_token.span.join()
+        } else {
+            sig.inputs.span()
+        };
         return Err(Error::new(
             span,
             format!("#[{what}] takes exactly one parameter; expected {usage}"),
@@ -193,7 +220,10 @@ pub(crate) fn check_fn(item: &ItemFn, param: Param, what: &str) -> syn::Result<(
     }
     let arg = &sig.inputs[0];
     let FnArg::Typed(pat_ty) = arg else {
-        return Err(Error::new_spanned(arg, format!("#[{what}] cannot take `self`; expected {usage}")));
+        return Err(Error::new_spanned(
+            arg,
+            format!("#[{what}] cannot take `self`; expected {usage}"),
+        ));
     };
     let ok = match (&param, &*pat_ty.ty) {
         (Param::AgentRef, Type::Reference(r)) => r.mutability.is_some(),
@@ -202,7 +232,10 @@ pub(crate) fn check_fn(item: &ItemFn, param: Param, what: &str) -> syn::Result<(
         (Param::ScenarioValue, _) => true,
     };
     if !ok {
-        return Err(Error::new_spanned(&pat_ty.ty, format!("wrong parameter type; expected {usage}")));
+        return Err(Error::new_spanned(
+            &pat_ty.ty,
+            format!("wrong parameter type; expected {usage}"),
+        ));
     }
     if let ReturnType::Default = sig.output {
         return Err(Error::new(
@@ -213,7 +246,10 @@ pub(crate) fn check_fn(item: &ItemFn, param: Param, what: &str) -> syn::Result<(
     Ok(())
 }
 
-/// The span to blame for the whole function signature.
-pub(crate) fn sig_span(item: &ItemFn) -> Span {
-    item.sig.ident.span()
+/// The span to blame when the function's future has the wrong output: its return type.
+pub(crate) fn output_span(item: &ItemFn) -> Span {
+    match &item.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => item.sig.ident.span(),
+    }
 }

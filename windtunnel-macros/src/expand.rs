@@ -24,9 +24,16 @@ pub(crate) fn agent(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(a) => a,
         Err(e) => return with_error(item, e),
     };
-    let ItemFn { attrs, vis, sig, block, .. } = &func;
-    let (outer, inner): (Vec<_>, Vec<_>) =
-        attrs.iter().partition(|a| matches!(a.style, syn::AttrStyle::Outer));
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+        ..
+    } = &func;
+    let (outer, inner): (Vec<_>, Vec<_>) = attrs
+        .iter()
+        .partition(|a| matches!(a.style, syn::AttrStyle::Outer));
     let stmts = &block.stmts;
     let ident = &sig.ident;
     let name = match &args.name {
@@ -37,7 +44,7 @@ pub(crate) fn agent(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let weight = args.weight.unwrap_or(1);
-    let call = quote_spanned! {attr::sig_span(&func)=>
+    let call = quote_spanned! {attr::output_span(&func)=>
         ::std::boxed::Box::pin(#ident(agent))
     };
     quote! {
@@ -84,7 +91,7 @@ pub(crate) fn scenario(args: TokenStream, item: TokenStream) -> TokenStream {
         Some(ms) => quote!(::std::option::Option::Some(::std::time::Duration::from_millis(#ms))),
         None => quote!(::std::option::Option::None),
     };
-    let call = quote_spanned! {attr::sig_span(&func)=>
+    let call = quote_spanned! {attr::output_span(&func)=>
         ::std::boxed::Box::pin(#ident(scenario))
     };
     quote! {

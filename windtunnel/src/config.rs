@@ -65,11 +65,11 @@ impl RunConfig {
         flags: Flags,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let pick = |flag: Option<String>, flag_name: &'static str, var: &'static str| {
-            match flag {
-                Some(v) => Some((v, Source::Flag(flag_name))),
-                None => env(var).filter(|v| !v.is_empty()).map(|v| (v, Source::Env(var))),
-            }
+        let pick = |flag: Option<String>, flag_name: &'static str, var: &'static str| match flag {
+            Some(v) => Some((v, Source::Flag(flag_name))),
+            None => env(var)
+                .filter(|v| !v.is_empty())
+                .map(|v| (v, Source::Env(var))),
         };
         let seed = match pick(flags.seed, "--seed", "WINDTUNNEL_SEED") {
             None => None,
@@ -91,7 +91,11 @@ impl RunConfig {
         let mut tags = flags.tags;
         if tags.is_empty() {
             if let Some(v) = env("WINDTUNNEL_TAGS") {
-                tags = v.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+                tags = v
+                    .split(',')
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+                    .collect();
             }
         }
         let log = pick(flags.log, "--log", "WINDTUNNEL_LOG")
@@ -101,7 +105,14 @@ impl RunConfig {
         if let Some(t) = &target {
             replay_flags.extend(["--target".to_owned(), t.clone()]);
         }
-        Ok(RunConfig { seed, target, out, tags, log, replay_flags })
+        Ok(RunConfig {
+            seed,
+            target,
+            out,
+            tags,
+            log,
+            replay_flags,
+        })
     }
 }
 
@@ -118,13 +129,24 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
     fn flags_win_over_environment() {
-        let flags = Flags { seed: Some("7".into()), ..Flags::default() };
-        let env = env_of(&[("WINDTUNNEL_SEED", "9"), ("WINDTUNNEL_TARGET", "http://127.0.0.1:1")]);
+        let flags = Flags {
+            seed: Some("7".into()),
+            ..Flags::default()
+        };
+        let env = env_of(&[
+            ("WINDTUNNEL_SEED", "9"),
+            ("WINDTUNNEL_TARGET", "http://127.0.0.1:1"),
+        ]);
         let c = RunConfig::resolve(flags, env).unwrap();
         assert_eq!(c.seed, Some(7));
         assert_eq!(c.target.as_deref(), Some("http://127.0.0.1:1"));
@@ -133,21 +155,37 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_source() {
-        let err = RunConfig::resolve(Flags::default(), env_of(&[("WINDTUNNEL_SEED", "x1")])).unwrap_err();
+        let err =
+            RunConfig::resolve(Flags::default(), env_of(&[("WINDTUNNEL_SEED", "x1")])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid value `x1` for environment variable `WINDTUNNEL_SEED`: expected an unsigned 64-bit integer, like `--seed 42`"
         );
-        let flags = Flags { target: Some("localhost:80".into()), ..Flags::default() };
-        let err = RunConfig::resolve(flags, env_of(&[])).unwrap_err().to_string();
-        assert!(err.contains("flag `--target`") && err.contains("absolute http(s) URL"), "{err}");
+        let flags = Flags {
+            target: Some("localhost:80".into()),
+            ..Flags::default()
+        };
+        let err = RunConfig::resolve(flags, env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("flag `--target`") && err.contains("absolute http(s) URL"),
+            "{err}"
+        );
     }
 
     #[test]
     fn tags_come_from_flags_or_a_comma_list() {
-        let c = RunConfig::resolve(Flags::default(), env_of(&[("WINDTUNNEL_TAGS", "smoke, nightly,")])).unwrap();
+        let c = RunConfig::resolve(
+            Flags::default(),
+            env_of(&[("WINDTUNNEL_TAGS", "smoke, nightly,")]),
+        )
+        .unwrap();
         assert_eq!(c.tags, ["smoke", "nightly"]);
-        let flags = Flags { tags: vec!["a".into()], ..Flags::default() };
+        let flags = Flags {
+            tags: vec!["a".into()],
+            ..Flags::default()
+        };
         let c = RunConfig::resolve(flags, env_of(&[("WINDTUNNEL_TAGS", "b")])).unwrap();
         assert_eq!(c.tags, ["a"]);
     }

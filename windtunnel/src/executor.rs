@@ -55,7 +55,9 @@ pub(crate) fn assign(agents: &[AgentFn], users: u32) -> Vec<usize> {
             for (c, a) in current.iter_mut().zip(agents) {
                 *c += i64::from(a.weight());
             }
-            let best = (0..agents.len()).max_by_key(|&i| (current[i], -(i as i64))).unwrap_or(0);
+            let best = (0..agents.len())
+                .max_by_key(|&i| (current[i], -(i as i64)))
+                .unwrap_or(0);
             current[best] -= total;
             best
         })
@@ -148,7 +150,11 @@ pub(crate) async fn run_closed(run: Run<'_>) -> Executed {
     }
     let elapsed = start.elapsed();
     tracing::debug!(?reason, ?elapsed, cancelled, "run ended");
-    Executed { stop: reason, elapsed, cancelled }
+    Executed {
+        stop: reason,
+        elapsed,
+        cancelled,
+    }
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
@@ -188,8 +194,14 @@ impl User {
         }
         let name = self.def.name();
         let recorder = self.recorder.clone();
-        let mut agent =
-            Agent::new(self.id, name, self.seed, self.session, self.recorder, Arc::clone(&self.stop));
+        let mut agent = Agent::new(
+            self.id,
+            name,
+            self.seed,
+            self.session,
+            self.recorder,
+            Arc::clone(&self.stop),
+        );
         let mut n = 0u64;
         while !self.stop.is_set() && self.iterations.is_none_or(|max| n < max) {
             agent.set_iteration(n);
@@ -201,13 +213,22 @@ impl User {
                 Ok(Err(e)) => {
                     let message = format!("{e:#}");
                     let class = failure_class(&e);
-                    recorder.iteration(name, IterationOutcome::Failed { class, message: &message });
+                    recorder.iteration(
+                        name,
+                        IterationOutcome::Failed {
+                            class,
+                            message: &message,
+                        },
+                    );
                 }
                 Err(message) => {
                     tracing::warn!(agent = self.id, %message, "agent panicked");
                     recorder.iteration(
                         name,
-                        IterationOutcome::Panicked { agent_id: self.id, message: &message },
+                        IterationOutcome::Panicked {
+                            agent_id: self.id,
+                            message: &message,
+                        },
                     );
                 }
             }
@@ -265,7 +286,9 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Polls an agent iteration, turning a panic into `Err(message)`.
-fn catch_panic(mut fut: AgentFuture<'_>) -> impl Future<Output = Result<crate::Result<()>, String>> + '_ {
+fn catch_panic(
+    mut fut: AgentFuture<'_>,
+) -> impl Future<Output = Result<crate::Result<()>, String>> + '_ {
     std::future::poll_fn(move |cx| {
         IN_AGENT.with(|f| f.set(true));
         let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
@@ -315,6 +338,70 @@ mod tests {
         };
         let starts: Vec<_> = (0..4).map(|i| m.start_offset(i)).collect();
         assert_eq!(starts, [0, 500, 1000, 1500].map(Duration::from_millis));
+    }
+
+    fn ticker<'a>(a: &'a mut Agent) -> AgentFuture<'a> {
+        Box::pin(async move {
+            a.measure("tick", async { Ok::<_, std::io::Error>(()) })
+                .await?;
+            a.think(Duration::from_millis(100)).await;
+            Ok(())
+        })
+    }
+
+    async fn run_ticker(model: ClosedModel) -> (Executed, crate::metrics::MetricsSnapshot) {
+        let agents = [AgentFn::new("ticker", 1, ticker)];
+        let assignment = assign(&agents, model.users);
+        let url = reqwest::Url::parse("http://127.0.0.1:9").unwrap();
+        let recorder = Recorder::new();
+        let executed = run_closed(Run {
+            model: &model,
+            agents: &agents,
+            assignment: &assignment,
+            seed: 1,
+            client: HttpClient::new(&url, Duration::from_secs(1)).unwrap(),
+            recorder: recorder.clone(),
+            interrupt: Arc::new(Stop::default()),
+            target: "http://127.0.0.1:9",
+        })
+        .await;
+        (executed, recorder.snapshot())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ramp_up_think_time_and_duration_schedule_exactly() {
+        // User 0 starts at 0 ms, user 1 at 250 ms; each iteration ticks, then thinks 100 ms.
+        // Within 975 ms: user 0 ticks at 0, 100, ..., 900 (10), user 1 at 250, ..., 950 (8).
+        let (executed, snap) = run_ticker(ClosedModel {
+            users: 2,
+            ramp_up: Duration::from_millis(500),
+            duration: Some(Duration::from_millis(975)),
+            iterations: None,
+            graceful_stop: Duration::from_secs(5),
+        })
+        .await;
+        assert_eq!(snap.requests["tick"].count, 18);
+        assert_eq!(executed.stop.reason, StopReason::Duration);
+        assert_eq!(executed.cancelled, 0);
+        // Thinking ends at the stop signal, so the run ends on time, not 100 ms late.
+        assert_eq!(executed.elapsed, Duration::from_millis(975));
+        let it = &snap.iterations["ticker"];
+        assert_eq!((it.completed, it.failed, it.panicked), (18, 0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_iteration_count_ends_the_run_when_every_user_is_done() {
+        let (executed, snap) = run_ticker(ClosedModel {
+            users: 3,
+            ramp_up: Duration::ZERO,
+            duration: Some(Duration::from_secs(60)),
+            iterations: Some(4),
+            graceful_stop: Duration::from_secs(5),
+        })
+        .await;
+        assert_eq!(snap.requests["tick"].count, 12);
+        assert_eq!(executed.stop.reason, StopReason::Iterations);
+        assert_eq!(executed.elapsed, Duration::from_millis(400));
     }
 
     #[tokio::test]

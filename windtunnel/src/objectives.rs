@@ -121,17 +121,26 @@ pub struct RateObjective {
 /// The share of failed requests (transport errors and unaccepted statuses), overall unless
 /// narrowed with [`of`](RateObjective::of).
 pub fn error_rate() -> RateObjective {
-    RateObjective { metric: Metric::ErrorRate, scope: Scope::All }
+    RateObjective {
+        metric: Metric::ErrorRate,
+        scope: Scope::All,
+    }
 }
 
 /// The share of checks that passed, overall unless narrowed to one check with `of`.
 pub fn check_pass_rate() -> RateObjective {
-    RateObjective { metric: Metric::CheckPassRate, scope: Scope::All }
+    RateObjective {
+        metric: Metric::CheckPassRate,
+        scope: Scope::All,
+    }
 }
 
 /// Requests per second over the run, overall unless narrowed with `of`.
 pub fn throughput() -> RateObjective {
-    RateObjective { metric: Metric::Throughput, scope: Scope::All }
+    RateObjective {
+        metric: Metric::Throughput,
+        scope: Scope::All,
+    }
 }
 
 impl RateObjective {
@@ -143,12 +152,22 @@ impl RateObjective {
 
     /// The value must stay strictly below `limit` (a share in `0..=1` for rates).
     pub fn below(self, limit: f64) -> Objective {
-        Objective { metric: self.metric, scope: self.scope, below: true, threshold: limit }
+        Objective {
+            metric: self.metric,
+            scope: self.scope,
+            below: true,
+            threshold: limit,
+        }
     }
 
     /// The value must be at least `minimum` (requests per second for throughput).
     pub fn at_least(self, minimum: f64) -> Objective {
-        Objective { metric: self.metric, scope: self.scope, below: false, threshold: minimum }
+        Objective {
+            metric: self.metric,
+            scope: self.scope,
+            below: false,
+            threshold: minimum,
+        }
     }
 }
 
@@ -252,7 +271,11 @@ impl Objective {
                     let known: Vec<&str> = metrics.requests.keys().map(String::as_str).collect();
                     return Err(format!(
                         "no requests named `{n}` were recorded (recorded: {})",
-                        if known.is_empty() { "none".into() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
                     ));
                 }
             },
@@ -272,7 +295,11 @@ impl Objective {
             Metric::ErrorRate => requests.error_rate(),
             Metric::Throughput => {
                 let secs = elapsed.as_secs_f64();
-                if secs <= 0.0 { 0.0 } else { requests.count as f64 / secs }
+                if secs <= 0.0 {
+                    0.0
+                } else {
+                    requests.count as f64 / secs
+                }
             }
             Metric::CheckPassRate => unreachable!("handled above"),
         })
@@ -319,10 +346,18 @@ mod tests {
         let rec = Recorder::new();
         // 99 fast requests at 10 ms and one slow at 900 ms, plus one failure.
         for _ in 0..99 {
-            let ok = Outcome::Response { status: 200, accepted: true, detail: &String::new };
+            let ok = Outcome::Response {
+                status: 200,
+                accepted: true,
+                detail: &String::new,
+            };
             rec.record("list", Duration::from_millis(10), ok);
         }
-        let slow = Outcome::Response { status: 503, accepted: false, detail: &|| "503".into() };
+        let slow = Outcome::Response {
+            status: 503,
+            accepted: false,
+            detail: &|| "503".into(),
+        };
         rec.record("checkout", Duration::from_millis(900), slow);
         rec.check("list: status 200", true, String::new);
         rec.check("list: status 200", true, String::new);
@@ -334,15 +369,21 @@ mod tests {
     fn latency_objectives_compare_strictly_against_the_merged_histogram() {
         let snap = snapshot();
         let secs = Duration::from_secs(10);
-        let r = p99(ALL).below(Duration::from_millis(11)).evaluate(&snap, secs);
+        let r = p99(ALL)
+            .below(Duration::from_millis(11))
+            .evaluate(&snap, secs);
         assert!(r.passed, "{r:?}");
         assert!((r.actual.unwrap() - 10.0).abs() < 0.02);
-        let r = max_latency("checkout").below(Duration::from_millis(500)).evaluate(&snap, secs);
+        let r = max_latency("checkout")
+            .below(Duration::from_millis(500))
+            .evaluate(&snap, secs);
         assert!(!r.passed);
         assert!((r.actual.unwrap() - 900.0).abs() < 1.0);
         assert_eq!(r.metric, "max");
         assert_eq!(r.scope.as_deref(), Some("checkout"));
-        let r = p999(ALL).below(Duration::from_millis(100)).evaluate(&snap, secs);
+        let r = p999(ALL)
+            .below(Duration::from_millis(100))
+            .evaluate(&snap, secs);
         assert!(!r.passed);
         assert_eq!(r.metric, "p99.9");
     }
@@ -354,11 +395,23 @@ mod tests {
         let r = error_rate().below(0.01).evaluate(&snap, secs);
         assert_eq!(r.actual, Some(0.01));
         assert!(!r.passed, "1% is not below 1%");
-        assert!(error_rate().of("list").below(0.01).evaluate(&snap, secs).passed);
+        assert!(
+            error_rate()
+                .of("list")
+                .below(0.01)
+                .evaluate(&snap, secs)
+                .passed
+        );
         let r = throughput().at_least(10.0).evaluate(&snap, secs);
         assert_eq!(r.actual, Some(10.0));
         assert!(r.passed);
-        assert!(!throughput().of("list").at_least(10.0).evaluate(&snap, secs).passed);
+        assert!(
+            !throughput()
+                .of("list")
+                .at_least(10.0)
+                .evaluate(&snap, secs)
+                .passed
+        );
         let r = check_pass_rate().at_least(0.6).evaluate(&snap, secs);
         assert!(r.passed);
         assert!((r.actual.unwrap() - 2.0 / 3.0).abs() < 1e-9);
@@ -366,22 +419,41 @@ mod tests {
 
     #[test]
     fn unknown_names_fail_with_the_names_that_exist() {
-        let r = p99("add to kart").below(Duration::from_secs(1)).evaluate(&snapshot(), Duration::from_secs(1));
+        let r = p99("add to kart")
+            .below(Duration::from_secs(1))
+            .evaluate(&snapshot(), Duration::from_secs(1));
         assert!(!r.passed);
         assert_eq!(r.actual, None);
         let detail = r.detail.unwrap();
-        assert!(detail.contains("no requests named `add to kart`"), "{detail}");
+        assert!(
+            detail.contains("no requests named `add to kart`"),
+            "{detail}"
+        );
         assert!(detail.contains("checkout, list"), "{detail}");
         let empty = MetricsSnapshot::default();
-        let r = error_rate().below(0.5).evaluate(&empty, Duration::from_secs(1));
+        let r = error_rate()
+            .below(0.5)
+            .evaluate(&empty, Duration::from_secs(1));
         assert_eq!(r.detail.as_deref(), Some("no requests were recorded"));
     }
 
     #[test]
     fn labels_read_well() {
-        assert_eq!(p999(ALL).below(Duration::from_micros(1500)).to_string(), "p99.9 latency below 1.5 ms");
-        assert_eq!(throughput().of("list").at_least(50.0).to_string(), "throughput of `list` at least 50 req/s");
-        assert_eq!(check_pass_rate().at_least(0.995).to_string(), "check pass rate at least 99.5%");
-        assert_eq!(max_latency("x").below(Duration::from_secs(2)).to_string(), "max latency of `x` below 2000 ms");
+        assert_eq!(
+            p999(ALL).below(Duration::from_micros(1500)).to_string(),
+            "p99.9 latency below 1.5 ms"
+        );
+        assert_eq!(
+            throughput().of("list").at_least(50.0).to_string(),
+            "throughput of `list` at least 50 req/s"
+        );
+        assert_eq!(
+            check_pass_rate().at_least(0.995).to_string(),
+            "check pass rate at least 99.5%"
+        );
+        assert_eq!(
+            max_latency("x").below(Duration::from_secs(2)).to_string(),
+            "max latency of `x` below 2000 ms"
+        );
     }
 }

@@ -48,7 +48,9 @@ pub(crate) struct ScenarioInfo {
 
 impl fmt::Debug for ScenarioInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScenarioInfo").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("ScenarioInfo")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +94,12 @@ fn from_registrations<'a>(
     regs: impl IntoIterator<Item = &'a ScenarioRegistration>,
 ) -> Result<Vec<ScenarioInfo>, DuplicateScenario> {
     let mut all: Vec<ScenarioInfo> = regs.into_iter().map(info).collect();
-    all.sort_by(|a, b| a.name.cmp(&b.name).then(a.file.cmp(b.file)).then(a.line.cmp(&b.line)));
+    all.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then(a.file.cmp(b.file))
+            .then(a.line.cmp(&b.line))
+    });
     for pair in all.windows(2) {
         if pair[0].name == pair[1].name {
             return Err(DuplicateScenario {
@@ -113,7 +120,12 @@ mod tests {
         Box::pin(async { Ok(()) })
     }
 
-    fn reg(module_path: &'static str, fn_name: &'static str, name: Option<&'static str>, line: u32) -> ScenarioRegistration {
+    fn reg(
+        module_path: &'static str,
+        fn_name: &'static str,
+        name: Option<&'static str>,
+        line: u32,
+    ) -> ScenarioRegistration {
         ScenarioRegistration {
             fn_name,
             name,
@@ -129,7 +141,11 @@ mod tests {
 
     #[test]
     fn names_are_relative_to_the_crate_and_sorted() {
-        let regs = [reg("load::shop", "checkout", None, 3), reg("load", "browse", None, 1), reg("load", "x", Some("alpha"), 2)];
+        let regs = [
+            reg("load::shop", "checkout", None, 3),
+            reg("load", "browse", None, 1),
+            reg("load", "x", Some("alpha"), 2),
+        ];
         let all = from_registrations(&regs).unwrap();
         let names: Vec<_> = all.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["alpha", "browse", "shop::checkout"]);
@@ -142,6 +158,9 @@ mod tests {
         let regs = [reg("load", "a", None, 10), reg("load", "b", Some("a"), 20)];
         let err = from_registrations(&regs).unwrap_err().to_string();
         assert!(err.contains("two scenarios are named `a`"), "{err}");
-        assert!(err.contains("tests/load.rs:10") && err.contains("tests/load.rs:20"), "{err}");
+        assert!(
+            err.contains("tests/load.rs:10") && err.contains("tests/load.rs:20"),
+            "{err}"
+        );
     }
 }

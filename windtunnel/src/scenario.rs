@@ -128,7 +128,10 @@ impl ScenarioContext {
         let elapsed = started.start.elapsed();
         Some(LoadReport::build(
             started.config.clone(),
-            StopInfo { reason: cut_short, detail: None },
+            StopInfo {
+                reason: cut_short,
+                detail: None,
+            },
             elapsed,
             0,
             &started.recorder.snapshot(),
@@ -157,7 +160,9 @@ pub enum ScenarioError {
     #[error("scenario `{0}`: `.{1}(..)` must be above zero")]
     Zero(String, &'static str),
     /// The ramp-up is longer than the run.
-    #[error("scenario `{name}`: the ramp-up ({ramp_up:?}) is longer than the duration ({duration:?})")]
+    #[error(
+        "scenario `{name}`: the ramp-up ({ramp_up:?}) is longer than the duration ({duration:?})"
+    )]
     RampTooLong {
         /// The scenario.
         name: String,
@@ -244,7 +249,10 @@ impl Scenario {
     /// The target requests go to: the one from `--target`/`WINDTUNNEL_TARGET` if given, else the
     /// one set with [`target`](Self::target), else `None`.
     pub fn target_url(&self) -> Option<&str> {
-        self.ctx.target_override.as_deref().or(self.target.as_deref())
+        self.ctx
+            .target_override
+            .as_deref()
+            .or(self.target.as_deref())
     }
 
     /// Sets the target (base URL) in code. `--target` or `WINDTUNNEL_TARGET` override it.
@@ -322,14 +330,23 @@ impl Scenario {
             (Some(d), _) if d.is_zero() => return Err(ScenarioError::Zero(name(), "duration")),
             (_, Some(0)) => return Err(ScenarioError::Zero(name(), "iterations")),
             (Some(d), _) if self.ramp_up > d => {
-                return Err(ScenarioError::RampTooLong { name: name(), ramp_up: self.ramp_up, duration: d });
+                return Err(ScenarioError::RampTooLong {
+                    name: name(),
+                    ramp_up: self.ramp_up,
+                    duration: d,
+                });
             }
             _ => {}
         }
-        let target = self.target_url().ok_or_else(|| ScenarioError::NoTarget(name()))?;
-        let target = crate::config::check_target(target).map_err(|reason| {
-            ScenarioError::InvalidTarget { name: name(), target: target.to_owned(), reason }
-        })?;
+        let target = self
+            .target_url()
+            .ok_or_else(|| ScenarioError::NoTarget(name()))?;
+        let target =
+            crate::config::check_target(target).map_err(|reason| ScenarioError::InvalidTarget {
+                name: name(),
+                target: target.to_owned(),
+                reason,
+            })?;
         Ok((
             target,
             ClosedModel {
@@ -354,12 +371,22 @@ impl Scenario {
     /// on the run, ...), before any request is sent.
     pub async fn run(self) -> Result<LoadReport, ScenarioError> {
         let (target, model) = self.validate()?;
-        let seed = self.ctx.seed_override.or(self.seed).unwrap_or(self.ctx.seed_fallback);
+        let seed = self
+            .ctx
+            .seed_override
+            .or(self.seed)
+            .unwrap_or(self.ctx.seed_fallback);
         let url = reqwest::Url::parse(&target).expect("validated above");
         let client = HttpClient::new(&url, self.request_timeout)?;
         let recorder = Recorder::new();
         let assignment = executor::assign(&self.agents, self.users);
-        let config = LoadConfig::closed(&target, &model, self.request_timeout, &self.agents, &assignment);
+        let config = LoadConfig::closed(
+            &target,
+            &model,
+            self.request_timeout,
+            &self.agents,
+            &assignment,
+        );
         {
             let mut state = self.ctx.lock();
             if state.started.is_some() {

@@ -7,7 +7,11 @@ use windtunnel::prelude::*;
 /// Checks the shop answers its health endpoint under light load.
 #[agent]
 pub async fn health_checker(a: &mut Agent) -> Result<()> {
-    a.get("/health").name("health").send().await?.expect_status(200)?;
+    a.get("/health")
+        .name("health")
+        .send()
+        .await?
+        .expect_status(200)?;
     Ok(())
 }
 

@@ -98,12 +98,21 @@ impl Shop {
             return range.start;
         }
         let span = (range.end - range.start).as_micros() as u64;
-        let r = self.rng.lock().unwrap_or_else(|e| e.into_inner()).next_u64() % span;
+        let r = self
+            .rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_u64()
+            % span;
         range.start + Duration::from_micros(r)
     }
 
     fn chance(&self, p: f64) -> bool {
-        let r = self.rng.lock().unwrap_or_else(|e| e.into_inner()).next_u64();
+        let r = self
+            .rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_u64();
         ((r >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 }
@@ -154,14 +163,23 @@ async fn add_to_cart(
     body: Result<Json<CartItem>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Ok(Json(item)) = body else {
-        return error(StatusCode::BAD_REQUEST, "expected {\"product_id\": n, \"quantity\": n}");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected {\"product_id\": n, \"quantity\": n}",
+        );
     };
     if item.quantity == 0 || !shop.products.iter().any(|p| p.id == item.product_id) {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "unknown product or zero quantity");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown product or zero quantity",
+        );
     }
     let (session, new) = match session_of(&headers) {
         Some(s) => (s, false),
-        None => (format!("s{}", shop.next_session.fetch_add(1, Ordering::Relaxed)), true),
+        None => (
+            format!("s{}", shop.next_session.fetch_add(1, Ordering::Relaxed)),
+            true,
+        ),
     };
     let cart = {
         let mut carts = shop.carts.lock().unwrap_or_else(|e| e.into_inner());
@@ -181,7 +199,11 @@ async fn add_to_cart(
 
 async fn cart(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Json<Vec<CartItem>> {
     let carts = shop.carts.lock().unwrap_or_else(|e| e.into_inner());
-    Json(session_of(&headers).and_then(|s| carts.get(&s).cloned()).unwrap_or_default())
+    Json(
+        session_of(&headers)
+            .and_then(|s| carts.get(&s).cloned())
+            .unwrap_or_default(),
+    )
 }
 
 async fn checkout(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response {
@@ -191,19 +213,32 @@ async fn checkout(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response
     };
     if shop.chance(shop.config.checkout_error_rate) {
         let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "payment provider busy");
-        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return r;
     }
-    let items = shop.carts.lock().unwrap_or_else(|e| e.into_inner()).remove(&session);
+    let items = shop
+        .carts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&session);
     let Some(items) = items.filter(|i| !i.is_empty()) else {
         return error(StatusCode::CONFLICT, "the cart is empty");
     };
     let total: u64 = items
         .iter()
-        .filter_map(|i| shop.products.iter().find(|p| p.id == i.product_id).map(|p| p.price_cents * u64::from(i.quantity)))
+        .filter_map(|i| {
+            shop.products
+                .iter()
+                .find(|p| p.id == i.product_id)
+                .map(|p| p.price_cents * u64::from(i.quantity))
+        })
         .sum();
     let order = shop.next_order.fetch_add(1, Ordering::Relaxed);
-    (StatusCode::CREATED, Json(serde_json::json!({ "order_id": order, "total_cents": total })))
+    (
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "order_id": order, "total_cents": total })),
+    )
         .into_response()
 }
 
@@ -227,7 +262,11 @@ async fn hang() -> &'static str {
 /// The shop's routes.
 pub fn router(config: ShopConfig) -> Router {
     let catalog = (1..=20)
-        .map(|id| Product { id, name: format!("Product {id}"), price_cents: u64::from(id) * 250 })
+        .map(|id| Product {
+            id,
+            name: format!("Product {id}"),
+            price_cents: u64::from(id) * 250,
+        })
         .collect();
     let shop = Arc::new(Shop {
         rng: Mutex::new(ChaCha8Rng::seed_from_u64(config.seed)),
@@ -289,9 +328,15 @@ pub async fn spawn_on(addr: SocketAddr, config: ShopConfig) -> std::io::Result<S
         let shutdown = async {
             let _ = rx.await;
         };
-        if let Err(e) = axum::serve(listener, router(config)).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = axum::serve(listener, router(config))
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             eprintln!("demo shop: {e}");
         }
     });
-    Ok(ShopHandle { addr, _shutdown: tx })
+    Ok(ShopHandle {
+        addr,
+        _shutdown: tx,
+    })
 }

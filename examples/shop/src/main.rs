@@ -14,7 +14,8 @@ async fn main() -> std::io::Result<()> {
             }
         },
     };
-    let shop = demo_shop::spawn_on(SocketAddr::from(([127, 0, 0, 1], port)), Default::default()).await?;
+    let shop =
+        demo_shop::spawn_on(SocketAddr::from(([127, 0, 0, 1], port)), Default::default()).await?;
     eprintln!("demo shop listening on {} (Ctrl-C to stop)", shop.url());
     tokio::signal::ctrl_c().await?;
     Ok(())

@@ -62,7 +62,11 @@ impl AgentFn {
     /// If `weight` is 0 (leave the agent out instead).
     #[track_caller]
     pub fn with_weight(mut self, weight: u32) -> Self {
-        assert!(weight > 0, "agent `{}`: a weight must be at least 1", self.name);
+        assert!(
+            weight > 0,
+            "agent `{}`: a weight must be at least 1",
+            self.name
+        );
         self.weight = weight;
         self
     }
@@ -75,7 +79,10 @@ impl AgentFn {
 
 impl fmt::Debug for AgentFn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AgentFn").field("name", &self.name).field("weight", &self.weight).finish()
+        f.debug_struct("AgentFn")
+            .field("name", &self.name)
+            .field("weight", &self.weight)
+            .finish()
     }
 }
 
@@ -226,7 +233,10 @@ impl Agent {
             Err(e) => self.recorder.record(
                 name,
                 latency,
-                Outcome::Failed { kind: ErrorKind::Operation, message: &|| e.to_string() },
+                Outcome::Failed {
+                    kind: ErrorKind::Operation,
+                    message: &|| e.to_string(),
+                },
             ),
         }
         result
@@ -235,7 +245,8 @@ impl Agent {
     /// A soft check: counts a pass or a failure under `name` and returns `passed`, without
     /// ending the iteration. Failed checks show in the report and can fail an objective.
     pub fn check(&mut self, name: &str, passed: bool) -> bool {
-        self.recorder.check(name, passed, || format!("check `{name}` failed"));
+        self.recorder
+            .check(name, passed, || format!("check `{name}` failed"));
         passed
     }
 

@@ -87,22 +87,30 @@ mod tests {
 
     #[test]
     fn same_seed_and_agent_same_stream_different_agents_differ() {
-        let a: Vec<u64> = (0..8).map({
-            let mut r = AgentRng::new(1, 1);
-            move |_| r.u64()
-        }).collect();
-        let b: Vec<u64> = (0..8).map({
-            let mut r = AgentRng::new(1, 1);
-            move |_| r.u64()
-        }).collect();
-        let c: Vec<u64> = (0..8).map({
-            let mut r = AgentRng::new(1, 2);
-            move |_| r.u64()
-        }).collect();
-        let d: Vec<u64> = (0..8).map({
-            let mut r = AgentRng::new(2, 1);
-            move |_| r.u64()
-        }).collect();
+        let a: Vec<u64> = (0..8)
+            .map({
+                let mut r = AgentRng::new(1, 1);
+                move |_| r.u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..8)
+            .map({
+                let mut r = AgentRng::new(1, 1);
+                move |_| r.u64()
+            })
+            .collect();
+        let c: Vec<u64> = (0..8)
+            .map({
+                let mut r = AgentRng::new(1, 2);
+                move |_| r.u64()
+            })
+            .collect();
+        let d: Vec<u64> = (0..8)
+            .map({
+                let mut r = AgentRng::new(2, 1);
+                move |_| r.u64()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);

@@ -124,9 +124,7 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
 
 /// `-q` alone or `-hq`-style clusters of libtest's short flags.
 fn is_short_cluster(key: &str) -> bool {
-    key.len() > 1
-        && !key.starts_with("--")
-        && key[1..].chars().all(|c| matches!(c, 'q' | 'h'))
+    key.len() > 1 && !key.starts_with("--") && key[1..].chars().all(|c| matches!(c, 'q' | 'h'))
 }
 
 #[cfg(test)]
@@ -134,30 +132,64 @@ mod tests {
     use super::*;
 
     fn split_str(args: &[&str]) -> Result<(Flags, Vec<String>), ArgsError> {
-        let args = std::iter::once("bin").chain(args.iter().copied()).map(OsString::from).collect();
+        let args = std::iter::once("bin")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
         split(args).map(|(f, rest)| {
-            (f, rest.into_iter().skip(1).map(|a| a.into_string().unwrap()).collect())
+            (
+                f,
+                rest.into_iter()
+                    .skip(1)
+                    .map(|a| a.into_string().unwrap())
+                    .collect(),
+            )
         })
     }
 
     #[test]
     fn takes_out_our_flags_and_keeps_libtests() {
         let (flags, rest) = split_str(&[
-            "--exact", "shop::checkout", "--seed", "7", "--tag=smoke", "--tag", "nightly",
-            "--target=http://127.0.0.1:9", "--test-threads", "2", "--format", "terse", "-q",
+            "--exact",
+            "shop::checkout",
+            "--seed",
+            "7",
+            "--tag=smoke",
+            "--tag",
+            "nightly",
+            "--target=http://127.0.0.1:9",
+            "--test-threads",
+            "2",
+            "--format",
+            "terse",
+            "-q",
         ])
         .unwrap();
         assert_eq!(flags.seed.as_deref(), Some("7"));
         assert_eq!(flags.tags, ["smoke", "nightly"]);
         assert_eq!(flags.target.as_deref(), Some("http://127.0.0.1:9"));
-        assert_eq!(rest, ["--exact", "shop::checkout", "--test-threads", "2", "--format", "terse", "-q"]);
+        assert_eq!(
+            rest,
+            [
+                "--exact",
+                "shop::checkout",
+                "--test-threads",
+                "2",
+                "--format",
+                "terse",
+                "-q"
+            ]
+        );
     }
 
     #[test]
     fn unknown_flags_list_what_is_accepted() {
         let err = split_str(&["--users", "5"]).unwrap_err().to_string();
         assert!(err.starts_with("unknown flag `--users`"), "{err}");
-        assert!(err.contains("--seed <N>") && err.contains("--exact"), "{err}");
+        assert!(
+            err.contains("--seed <N>") && err.contains("--exact"),
+            "{err}"
+        );
         let err = split_str(&["--seed"]).unwrap_err().to_string();
         assert!(err.starts_with("flag `--seed` needs a value"), "{err}");
     }

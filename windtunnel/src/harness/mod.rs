@@ -80,7 +80,9 @@ pub fn run(binary: Binary) -> ExitCode {
     };
     let scenarios: Vec<ScenarioInfo> = scenarios
         .into_iter()
-        .filter(|s| config.tags.is_empty() || s.tags.iter().any(|t| config.tags.iter().any(|c| c == t)))
+        .filter(|s| {
+            config.tags.is_empty() || s.tags.iter().any(|t| config.tags.iter().any(|c| c == t))
+        })
         .collect();
     if test_args.test_threads.is_none() {
         // Scenarios measure; running two at once would skew both.
@@ -116,10 +118,19 @@ pub fn run(binary: Binary) -> ExitCode {
 impl Session {
     fn new(config: RunConfig, binary: Binary) -> Self {
         let exe = std::env::current_exe().unwrap_or_default();
-        let stem = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("windtunnel").to_owned();
-        let in_deps = exe.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "deps");
+        let stem = exe
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("windtunnel")
+            .to_owned();
+        let in_deps = exe
+            .parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|n| n == "deps");
         let target = match stem.rsplit_once('-') {
-            Some((name, hash)) if in_deps && hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Some((name, hash))
+                if in_deps && hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
                 name.to_owned()
             }
             _ => stem,
@@ -151,14 +162,22 @@ impl Session {
 
     /// The command that runs `info` again with `seed`.
     fn replay(&self, info: &ScenarioInfo, seed: u64) -> String {
-        let mut args = vec!["--exact".to_owned(), shell_quote(&info.name), "--seed".into(), seed.to_string()];
+        let mut args = vec![
+            "--exact".to_owned(),
+            shell_quote(&info.name),
+            "--seed".into(),
+            seed.to_string(),
+        ];
         if info.ignore {
             args.push("--include-ignored".into());
         }
         args.extend(self.config.replay_flags.iter().map(|f| shell_quote(f)));
         let args = args.join(" ");
         if self.is_test_target {
-            format!("cargo test -p {} --test {} -- {args}", self.package, self.target)
+            format!(
+                "cargo test -p {} --test {} -- {args}",
+                self.package, self.target
+            )
         } else {
             format!("{} {args}", shell_quote(&self.exe.to_string_lossy()))
         }
@@ -168,11 +187,17 @@ impl Session {
     /// reported at the end (and makes the run fail), never lost silently.
     fn record(&self, report: ScenarioReport) {
         if report.outcome != Outcome::Running {
-            self.finished.lock().unwrap_or_else(|e| e.into_inner()).push(report.clone());
+            self.finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(report.clone());
         }
         if let Err(e) = self.store.record(&report) {
             tracing::error!(error = %e, "cannot write the report");
-            self.report_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+            self.report_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e);
         }
     }
 
@@ -180,14 +205,22 @@ impl Session {
     /// could not be written.
     fn finish(&self) -> bool {
         let finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
-        let ran: Vec<&ScenarioReport> = finished.iter().filter(|s| s.outcome != Outcome::Skipped).collect();
+        let ran: Vec<&ScenarioReport> = finished
+            .iter()
+            .filter(|s| s.outcome != Outcome::Skipped)
+            .collect();
         if !ran.is_empty() {
             println!();
             for s in &ran {
                 println!("{}", scenario_summary(s));
             }
         }
-        if let Some(e) = self.report_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(e) = self
+            .report_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             eprintln!("error: {}", error_chain(&e));
             return false;
         }
@@ -216,8 +249,13 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Quotes `s` for a POSIX shell when it needs quoting.
 fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
-    if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 fn init_logging(filter: Option<&str>) {
@@ -228,7 +266,10 @@ fn init_logging(filter: Option<&str>) {
         Ok(targets) => {
             let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
             // A subscriber the user installed first wins.
-            let _ = tracing_subscriber::registry().with(fmt).with(targets).try_init();
+            let _ = tracing_subscriber::registry()
+                .with(fmt)
+                .with(targets)
+                .try_init();
         }
         Err(e) => eprintln!("warning: ignoring the log filter `{filter}`: {e}"),
     }
@@ -250,13 +291,14 @@ pub(crate) fn random_seed() -> u64 {
         .unwrap_or(0);
     let mut z = nanos
         ^ (u64::from(std::process::id()) << 32)
-        ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     // SplitMix64 finalizer: spreads nearby inputs over the whole range.
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
-
 
 #[cfg(test)]
 mod tests {

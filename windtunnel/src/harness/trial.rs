@@ -41,7 +41,10 @@ fn report(info: &ScenarioInfo, session: &Session, seed: u64) -> ScenarioReport {
 /// The report of a scenario that is ignored and was not asked for.
 pub(super) fn skipped(info: &ScenarioInfo, session: &Session) -> ScenarioReport {
     let seed = session.config.seed.unwrap_or(0);
-    ScenarioReport { outcome: Outcome::Skipped, ..report(info, session, seed) }
+    ScenarioReport {
+        outcome: Outcome::Skipped,
+        ..report(info, session, seed)
+    }
 }
 
 enum Body {
@@ -77,7 +80,8 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     let span = tracing::info_span!("scenario", name = %info.name, seed = ctx.seed());
     let body = runtime.block_on(async {
         let watcher = tokio::spawn(watch_ctrl_c(Arc::clone(&interrupt)));
-        let mut task = tokio::spawn((info.run)(Scenario::from_context(Arc::clone(&ctx))).instrument(span));
+        let mut task =
+            tokio::spawn((info.run)(Scenario::from_context(Arc::clone(&ctx))).instrument(span));
         let body = match tokio::time::timeout(info.timeout, &mut task).await {
             Ok(Ok(Ok(()))) => Body::Ok,
             Ok(Ok(Err(e))) => Body::Failed(format!("the scenario returned an error: {e:#}")),
@@ -109,7 +113,10 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
         Body::Ok => (None, StopReason::Interrupted),
         Body::Failed(f) => (Some(f), StopReason::Aborted),
         Body::TimedOut => (
-            Some(format!("the scenario timed out after {}", humantime::format_duration(info.timeout))),
+            Some(format!(
+                "the scenario timed out after {}",
+                humantime::format_duration(info.timeout)
+            )),
             StopReason::TimedOut,
         ),
     };

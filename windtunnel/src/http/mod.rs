@@ -49,9 +49,10 @@ impl HttpClient {
             // Never send loopback traffic through a proxy from the environment.
             builder = builder.no_proxy();
         }
-        let inner = builder
-            .build()
-            .map_err(|source| ClientError { target: target.to_string(), source })?;
+        let inner = builder.build().map_err(|source| ClientError {
+            target: target.to_string(),
+            source,
+        })?;
         let base = target.as_str().trim_end_matches('/').into();
         Ok(HttpClient { inner, base })
     }
@@ -75,7 +76,11 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) fn new(client: HttpClient, recorder: Recorder) -> Self {
-        Session { client, jar: None, recorder }
+        Session {
+            client,
+            jar: None,
+            recorder,
+        }
     }
 
     pub(crate) fn base_url(&self) -> &str {

@@ -8,8 +8,8 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, 
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::response::{HttpError, Response};
 use super::Session;
+use super::response::{HttpError, Response};
 use crate::metrics::{ErrorKind, Outcome};
 
 /// A request being built; finish it with [`send`](RequestBuilder::send).
@@ -145,8 +145,10 @@ impl<'a> RequestBuilder<'a> {
             .request(self.method.clone(), url.clone())
             .headers(self.headers);
         if let Some(jar) = &session.jar {
-            let cookies: Vec<String> =
-                jar.get_request_values(&url).map(|(k, v)| format!("{k}={v}")).collect();
+            let cookies: Vec<String> = jar
+                .get_request_values(&url)
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             if !cookies.is_empty() {
                 if let Ok(v) = HeaderValue::try_from(cookies.join("; ")) {
                     request = request.header(COOKIE, v);
@@ -188,7 +190,11 @@ impl<'a> RequestBuilder<'a> {
                 session.recorder.record(
                     &name,
                     latency,
-                    Outcome::Response { status: code, accepted, detail: &detail },
+                    Outcome::Response {
+                        status: code,
+                        accepted,
+                        detail: &detail,
+                    },
                 );
                 store_cookies(session, &headers, &url);
                 Ok(Response::new(name, status, headers, body, latency, url))
@@ -199,7 +205,10 @@ impl<'a> RequestBuilder<'a> {
                 session.recorder.record(
                     &name,
                     latency,
-                    Outcome::Failed { kind, message: &|| message.clone() },
+                    Outcome::Failed {
+                        kind,
+                        message: &|| message.clone(),
+                    },
                 );
                 Err(HttpError::transport(name, self.method, url, kind, message))
             }
@@ -212,7 +221,9 @@ fn store_cookies(session: &mut Session, headers: &HeaderMap, url: &reqwest::Url)
     if set_cookies.peek().is_none() {
         return;
     }
-    let jar = session.jar.get_or_insert_with(cookie_store::CookieStore::default);
+    let jar = session
+        .jar
+        .get_or_insert_with(cookie_store::CookieStore::default);
     for value in set_cookies {
         if let Ok(s) = value.to_str() {
             // A cookie the store rejects (bad domain, malformed) is dropped, as a browser would.
@@ -234,7 +245,11 @@ fn url_path(path: &str) -> &str {
 fn status_detail(status: reqwest::StatusCode, body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
     let text = text.trim();
-    if text.is_empty() { status.to_string() } else { format!("{status}: {text}") }
+    if text.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status}: {text}")
+    }
 }
 
 fn classify(e: &reqwest::Error) -> ErrorKind {

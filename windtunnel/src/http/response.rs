@@ -29,7 +29,14 @@ impl Response {
         latency: Duration,
         url: Url,
     ) -> Self {
-        Response { name, status, headers, body, latency, url }
+        Response {
+            name,
+            status,
+            headers,
+            body,
+            latency,
+            url,
+        }
     }
 
     /// The request's name.
@@ -106,7 +113,10 @@ impl Response {
         if passed {
             Ok(self)
         } else {
-            Err(CheckFailed { check, detail: failure() })
+            Err(CheckFailed {
+                check,
+                detail: failure(),
+            })
         }
     }
 }
@@ -176,7 +186,13 @@ impl HttpError {
         kind: ErrorKind,
         message: String,
     ) -> Self {
-        HttpError::Transport { name: name.into_owned(), method, url: url.into(), kind, message }
+        HttpError::Transport {
+            name: name.into_owned(),
+            method,
+            url: url.into(),
+            kind,
+            message,
+        }
     }
 
     pub(crate) fn invalid(
@@ -185,6 +201,11 @@ impl HttpError {
         path: String,
         reason: String,
     ) -> Self {
-        HttpError::Invalid { name: name.into_owned(), method, path, reason }
+        HttpError::Invalid {
+            name: name.into_owned(),
+            method,
+            path,
+            reason,
+        }
     }
 }

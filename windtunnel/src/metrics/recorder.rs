@@ -60,18 +60,31 @@ impl ErrorKind {
 /// The outcome of one request or timed operation.
 pub(crate) enum Outcome<'a> {
     /// An HTTP response; `accepted` says whether its status counts as a success.
-    Response { status: u16, accepted: bool, detail: &'a dyn Fn() -> String },
+    Response {
+        status: u16,
+        accepted: bool,
+        detail: &'a dyn Fn() -> String,
+    },
     /// A timed operation that succeeded.
     Ok,
     /// A failure with no response.
-    Failed { kind: ErrorKind, message: &'a dyn Fn() -> String },
+    Failed {
+        kind: ErrorKind,
+        message: &'a dyn Fn() -> String,
+    },
 }
 
 /// How one iteration of an agent ended.
 pub(crate) enum IterationOutcome<'a> {
     Completed,
-    Failed { class: &'static str, message: &'a str },
-    Panicked { agent_id: u64, message: &'a str },
+    Failed {
+        class: &'static str,
+        message: &'a str,
+    },
+    Panicked {
+        agent_id: u64,
+        message: &'a str,
+    },
 }
 
 /// Counters and samples for one kind of error.
@@ -183,7 +196,11 @@ impl Recorder {
         let id = self.shared.id;
         let shard = LOCAL.with(|local| {
             let mut local = local.borrow_mut();
-            if let Some(shard) = local.iter().find(|(i, _)| *i == id).and_then(|(_, w)| w.upgrade()) {
+            if let Some(shard) = local
+                .iter()
+                .find(|(i, _)| *i == id)
+                .and_then(|(_, w)| w.upgrade())
+            {
                 return shard;
             }
             local.retain(|(_, w)| w.strong_count() > 0);
@@ -208,16 +225,24 @@ impl Recorder {
                     self.shared.any_response.store(true, Ordering::Relaxed);
                 }
             }
-            Outcome::Failed { kind: ErrorKind::Connect, .. } => {
+            Outcome::Failed {
+                kind: ErrorKind::Connect,
+                ..
+            } => {
                 self.shared.connect_errors.fetch_add(1, Ordering::Relaxed);
             }
             Outcome::Failed { .. } => {}
         }
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.with_shard(|shard| {
             let stats = match shard.requests.get_mut(name) {
                 Some(s) => s,
-                None => shard.requests.entry(name.into()).or_insert_with(RequestMetrics::new),
+                None => shard
+                    .requests
+                    .entry(name.into())
+                    .or_insert_with(RequestMetrics::new),
             };
             stats.record(micros, outcome);
         });
@@ -249,7 +274,10 @@ impl Recorder {
                 IterationOutcome::Completed => it.completed += 1,
                 IterationOutcome::Failed { class, message } => {
                     it.failed += 1;
-                    it.failures.entry(class).or_default().add(|| message.to_owned());
+                    it.failures
+                        .entry(class)
+                        .or_default()
+                        .add(|| message.to_owned());
                 }
                 IterationOutcome::Panicked { agent_id, message } => {
                     it.panicked += 1;
@@ -275,8 +303,12 @@ impl Recorder {
 
     /// Merges every shard into one snapshot. Recording may go on meanwhile.
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
-        let shards: Vec<_> =
-            self.shared.shards.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let shards: Vec<_> = self
+            .shared
+            .shards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut snap = MetricsSnapshot::default();
         for shard in shards {
             let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -291,7 +323,11 @@ mod tests {
     use super::*;
 
     fn ok(status: u16) -> Outcome<'static> {
-        Outcome::Response { status, accepted: status < 400, detail: &|| String::from("x") }
+        Outcome::Response {
+            status,
+            accepted: status < 400,
+            detail: &|| String::from("x"),
+        }
     }
 
     #[test]
@@ -341,7 +377,10 @@ mod tests {
             rec.record(
                 "x",
                 Duration::from_micros(50),
-                Outcome::Failed { kind: ErrorKind::Connect, message: &|| msg.clone() },
+                Outcome::Failed {
+                    kind: ErrorKind::Connect,
+                    message: &|| msg.clone(),
+                },
             );
         }
         assert_eq!(rec.connect_errors(), 20);
@@ -358,11 +397,26 @@ mod tests {
         rec.check("status", true, String::new);
         rec.check("status", false, || "got 500".into());
         rec.iteration("shopper", IterationOutcome::Completed);
-        rec.iteration("shopper", IterationOutcome::Panicked { agent_id: 3, message: "boom" });
-        rec.iteration("shopper", IterationOutcome::Panicked { agent_id: 4, message: "boom" });
+        rec.iteration(
+            "shopper",
+            IterationOutcome::Panicked {
+                agent_id: 3,
+                message: "boom",
+            },
+        );
+        rec.iteration(
+            "shopper",
+            IterationOutcome::Panicked {
+                agent_id: 4,
+                message: "boom",
+            },
+        );
         let snap = rec.snapshot();
         assert_eq!(snap.checks["status"].passed, 1);
-        assert_eq!(snap.checks["status"].failed.samples, vec!["got 500".to_string()]);
+        assert_eq!(
+            snap.checks["status"].failed.samples,
+            vec!["got 500".to_string()]
+        );
         let it = &snap.iterations["shopper"];
         assert_eq!((it.completed, it.panicked), (1, 2));
         assert_eq!(it.panics["boom"], (2, vec![3, 4]));

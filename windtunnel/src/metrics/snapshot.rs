@@ -39,11 +39,18 @@ impl RequestMetrics {
         self.count += 1;
         match outcome {
             Outcome::Ok => {}
-            Outcome::Response { status, accepted, detail } => {
+            Outcome::Response {
+                status,
+                accepted,
+                detail,
+            } => {
                 *self.statuses.entry(status).or_insert(0) += 1;
                 if !accepted {
                     self.failed += 1;
-                    self.errors.entry(ErrorKind::Status).or_default().add(detail);
+                    self.errors
+                        .entry(ErrorKind::Status)
+                        .or_default()
+                        .add(detail);
                 }
             }
             Outcome::Failed { kind, message } => {
@@ -69,7 +76,11 @@ impl RequestMetrics {
 
     /// Failed requests as a share of all requests (0 when there were none).
     pub(crate) fn error_rate(&self) -> f64 {
-        if self.count == 0 { 0.0 } else { self.failed as f64 / self.count as f64 }
+        if self.count == 0 {
+            0.0
+        } else {
+            self.failed as f64 / self.count as f64
+        }
     }
 }
 
@@ -118,7 +129,10 @@ impl MetricsSnapshot {
     }
 }
 
-fn merge_panics(into: &mut HashMap<String, (u64, Vec<u64>)>, from: &HashMap<String, (u64, Vec<u64>)>) {
+fn merge_panics(
+    into: &mut HashMap<String, (u64, Vec<u64>)>,
+    from: &HashMap<String, (u64, Vec<u64>)>,
+) {
     for (msg, (count, ids)) in from {
         let entry = into.entry(msg.clone()).or_default();
         entry.0 += count;
@@ -148,7 +162,11 @@ mod tests {
         let total = snap.total();
         assert_eq!(total.count, 100);
         // The true p99 of the union is 1 ms; the max is 1 s. Averaging per-name p99s would say ~0.5 s.
-        assert!(total.histogram.equivalent(total.histogram.value_at_quantile(0.99), 1_000));
+        assert!(
+            total
+                .histogram
+                .equivalent(total.histogram.value_at_quantile(0.99), 1_000)
+        );
         assert!(total.histogram.equivalent(total.histogram.max(), 1_000_000));
     }
 
@@ -156,10 +174,37 @@ mod tests {
     fn error_rate_counts_failed_over_all() {
         let mut m = RequestMetrics::new();
         assert_eq!(m.error_rate(), 0.0);
-        m.record(10, Outcome::Response { status: 200, accepted: true, detail: &String::new });
-        m.record(10, Outcome::Response { status: 500, accepted: false, detail: &|| "500".into() });
-        m.record(10, Outcome::Failed { kind: ErrorKind::Timeout, message: &|| "t".into() });
-        m.record(10, Outcome::Response { status: 404, accepted: true, detail: &String::new });
+        m.record(
+            10,
+            Outcome::Response {
+                status: 200,
+                accepted: true,
+                detail: &String::new,
+            },
+        );
+        m.record(
+            10,
+            Outcome::Response {
+                status: 500,
+                accepted: false,
+                detail: &|| "500".into(),
+            },
+        );
+        m.record(
+            10,
+            Outcome::Failed {
+                kind: ErrorKind::Timeout,
+                message: &|| "t".into(),
+            },
+        );
+        m.record(
+            10,
+            Outcome::Response {
+                status: 404,
+                accepted: true,
+                detail: &String::new,
+            },
+        );
         assert_eq!(m.failed, 2);
         assert!((m.error_rate() - 0.5).abs() < 1e-12);
         assert_eq!(m.statuses[&404], 1);

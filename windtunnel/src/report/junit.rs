@@ -21,7 +21,11 @@ fn testcase(s: &ScenarioReport) -> TestCase {
             TestCase::skipped_with_cause(&s.name, "ignored", "ignored with #[scenario(ignore)]")
         }
         Outcome::Failed => {
-            let first = s.problems.first().map(String::as_str).unwrap_or("scenario failed");
+            let first = s
+                .problems
+                .first()
+                .map(String::as_str)
+                .unwrap_or("scenario failed");
             let mut case = TestCase::failure(&s.name, duration(s), "windtunnel.failure", first);
             // A failure without body text shows as empty in GitLab: always carry the details.
             case.result = with_cause(case.result, failure_message(s));
@@ -48,8 +52,16 @@ fn testcase(s: &ScenarioReport) -> TestCase {
 fn with_cause(result: junit_report::TestResult, text: String) -> junit_report::TestResult {
     use junit_report::TestResult as R;
     match result {
-        R::Failure { type_, message, .. } => R::Failure { type_, message, cause: Some(text) },
-        R::Error { type_, message, .. } => R::Error { type_, message, cause: Some(text) },
+        R::Failure { type_, message, .. } => R::Failure {
+            type_,
+            message,
+            cause: Some(text),
+        },
+        R::Error { type_, message, .. } => R::Error {
+            type_,
+            message,
+            cause: Some(text),
+        },
         other => other,
     }
 }
@@ -85,7 +97,11 @@ pub fn to_junit_xml(report: &Report) -> Result<Vec<u8>, junit_report::Error> {
             count(Outcome::Failed),
             count(Outcome::Skipped),
             count(Outcome::Interrupted) + count(Outcome::Running),
-            if report.complete { "" } else { " (the run is not complete)" },
+            if report.complete {
+                ""
+            } else {
+                " (the run is not complete)"
+            },
         ));
         builder.add_testsuite(suite);
     }

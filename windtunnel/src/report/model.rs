@@ -43,7 +43,10 @@ pub struct ToolInfo {
 
 impl Default for ToolInfo {
     fn default() -> Self {
-        ToolInfo { name: "windtunnel".into(), version: env!("CARGO_PKG_VERSION").into() }
+        ToolInfo {
+            name: "windtunnel".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
     }
 }
 
@@ -317,7 +320,11 @@ fn ms(us: u64) -> f64 {
 fn errors(classes: impl IntoIterator<Item = (String, ErrorClass)>) -> Vec<ErrorReport> {
     let mut out: Vec<ErrorReport> = classes
         .into_iter()
-        .map(|(kind, c)| ErrorReport { kind, count: c.count, samples: c.samples })
+        .map(|(kind, c)| ErrorReport {
+            kind,
+            count: c.count,
+            samples: c.samples,
+        })
         .collect();
     out.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
     out
@@ -327,14 +334,24 @@ impl RequestReport {
     fn from_metrics(name: &str, m: &RequestMetrics, elapsed: Duration) -> Self {
         let h = &m.histogram;
         let empty = h.is_empty();
-        let q = |q: f64| if empty { 0.0 } else { ms(h.value_at_quantile(q)) };
+        let q = |q: f64| {
+            if empty {
+                0.0
+            } else {
+                ms(h.value_at_quantile(q))
+            }
+        };
         let secs = elapsed.as_secs_f64();
         RequestReport {
             name: name.to_owned(),
             count: m.count,
             failed: m.failed,
             error_rate: m.error_rate(),
-            throughput_rps: if secs > 0.0 { m.count as f64 / secs } else { 0.0 },
+            throughput_rps: if secs > 0.0 {
+                m.count as f64 / secs
+            } else {
+                0.0
+            },
             latency_ms: LatencyReport {
                 min: if empty { 0.0 } else { ms(h.min()) },
                 mean: if empty { 0.0 } else { h.mean() / 1000.0 },
@@ -345,8 +362,16 @@ impl RequestReport {
                 p999: q(0.999),
                 max: if empty { 0.0 } else { ms(h.max()) },
             },
-            statuses: m.statuses.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
-            errors: errors(m.errors.iter().map(|(k, c)| (k.as_str().to_owned(), c.clone()))),
+            statuses: m
+                .statuses
+                .iter()
+                .map(|(s, n)| (s.to_string(), *n))
+                .collect(),
+            errors: errors(
+                m.errors
+                    .iter()
+                    .map(|(k, c)| (k.as_str().to_owned(), c.clone())),
+            ),
         }
     }
 }
@@ -365,7 +390,10 @@ impl LoadReport {
             stop,
             elapsed_s: elapsed.as_secs_f64(),
             cancelled_iterations,
-            objectives: objectives.iter().map(|o| o.evaluate(metrics, elapsed)).collect(),
+            objectives: objectives
+                .iter()
+                .map(|o| o.evaluate(metrics, elapsed))
+                .collect(),
             total: RequestReport::from_metrics("*", &metrics.total(), elapsed),
             requests: metrics
                 .requests
@@ -401,7 +429,11 @@ impl LoadReport {
                         completed: it.completed,
                         failed: it.failed,
                         panicked: it.panicked,
-                        failures: errors(it.failures.iter().map(|(k, c)| ((*k).to_owned(), c.clone()))),
+                        failures: errors(
+                            it.failures
+                                .iter()
+                                .map(|(k, c)| ((*k).to_owned(), c.clone())),
+                        ),
                         panics,
                     }
                 })
@@ -427,7 +459,10 @@ impl LoadReport {
 
 impl ScenarioReport {
     /// Why a scenario with this body result and load failed, one line each (empty: it passed).
-    pub(crate) fn problems_of(body_failure: Option<&str>, load: Option<&LoadReport>) -> Vec<String> {
+    pub(crate) fn problems_of(
+        body_failure: Option<&str>,
+        load: Option<&LoadReport>,
+    ) -> Vec<String> {
         let mut problems = Vec::new();
         if let Some(f) = body_failure {
             problems.push(f.to_owned());
@@ -444,7 +479,14 @@ impl ScenarioReport {
                     .iter()
                     .flat_map(|i| i.panics.iter().map(move |p| (i, p)))
                     .next()
-                    .map(|(i, p)| format!(" (first: agent `{}` #{:?}: {})", i.agent, p.agent_ids.first().unwrap_or(&0), p.message))
+                    .map(|(i, p)| {
+                        format!(
+                            " (first: agent `{}` #{:?}: {})",
+                            i.agent,
+                            p.agent_ids.first().unwrap_or(&0),
+                            p.message
+                        )
+                    })
                     .unwrap_or_default();
                 problems.push(format!("{panics} agent iteration(s) panicked{first}"));
             }

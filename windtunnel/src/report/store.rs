@@ -44,7 +44,11 @@ pub enum ReportError {
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ReportError + 'a {
-    move |source| ReportError::Io { action, path: path.to_owned(), source }
+    move |source| ReportError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to disk,
@@ -56,7 +60,10 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io("create directory", dir))?;
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("report");
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
     f.write_all(bytes).map_err(io("write", &tmp))?;
@@ -73,16 +80,28 @@ pub(crate) fn resolve_root(out: Option<&Path>) -> PathBuf {
     }
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
-        let dir = if dir.is_absolute() { dir } else { std::env::current_dir().unwrap_or_default().join(dir) };
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            std::env::current_dir().unwrap_or_default().join(dir)
+        };
         return dir.join("windtunnel");
     }
     if let Ok(exe) = std::env::current_exe() {
         // cargo marks its target directory with CACHEDIR.TAG; the binary lives below it
         // (`target/debug/deps/load-1234`, `target/release/wt`).
-        if let Some(target) = exe.ancestors().skip(1).find(|d| d.join("CACHEDIR.TAG").is_file()) {
+        if let Some(target) = exe
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join("CACHEDIR.TAG").is_file())
+        {
             return target.join("windtunnel");
         }
-        if let Some(profile) = exe.parent().and_then(|deps| deps.parent()).and_then(Path::parent) {
+        if let Some(profile) = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .and_then(Path::parent)
+        {
             return profile.join("windtunnel");
         }
     }
@@ -116,7 +135,13 @@ impl ReportStore {
     fn scenario_path(&self, s: &ScenarioReport) -> PathBuf {
         let safe: String = format!("{}--{}", s.binary, s.name)
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         self.dir.join("scenarios").join(format!("{safe}.json"))
     }
@@ -153,8 +178,11 @@ impl ReportStore {
                 let path = entry.map_err(io("read directory", &dir))?.path();
                 if path.extension().is_some_and(|e| e == "json") {
                     let bytes = fs::read(&path).map_err(io("read", &path))?;
-                    let s: ScenarioReport = serde_json::from_slice(&bytes)
-                        .map_err(|source| ReportError::Parse { path: path.clone(), source })?;
+                    let s: ScenarioReport =
+                        serde_json::from_slice(&bytes).map_err(|source| ReportError::Parse {
+                            path: path.clone(),
+                            source,
+                        })?;
                     scenarios.push(s);
                 }
             }
@@ -181,7 +209,9 @@ impl ReportStore {
         let latest = self.latest();
         #[cfg(unix)]
         {
-            let tmp = self.root.join(format!(".latest.{}.tmp", std::process::id()));
+            let tmp = self
+                .root
+                .join(format!(".latest.{}.tmp", std::process::id()));
             let _ = fs::remove_file(&tmp);
             let relative = Path::new("runs").join(&self.run_id);
             std::os::unix::fs::symlink(&relative, &tmp).map_err(io("create symlink", &tmp))?;

@@ -16,7 +16,11 @@ fn value(v: f64, unit: &str) -> String {
 }
 
 fn latency(ms: f64) -> String {
-    if ms >= 1000.0 { format!("{:.2} s", ms / 1000.0) } else { format!("{} ms", sig(ms)) }
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else {
+        format!("{} ms", sig(ms))
+    }
 }
 
 /// Three significant digits without float noise: 0.123, 1.23, 12.3, 123, 1234.
@@ -33,7 +37,11 @@ fn sig(v: f64) -> String {
     } else {
         format!("{v:.3}")
     };
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
 }
 
 /// One objective's line: verdict, label, actual value, and by how much it missed.
@@ -100,7 +108,11 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
         Outcome::Interrupted => "interrupted",
         Outcome::Running => "running",
     };
-    let _ = write!(out, "── {} ── {outcome} in {:.2} s · seed {}", s.name, s.duration_s, s.seed);
+    let _ = write!(
+        out,
+        "── {} ── {outcome} in {:.2} s · seed {}",
+        s.name, s.duration_s, s.seed
+    );
     let Some(load) = &s.load else {
         out.push('\n');
         return out;
@@ -119,7 +131,12 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
     if rows.is_empty() {
         let _ = writeln!(out, "  no requests recorded");
     }
-    let width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0).max(7);
+    let width = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(7);
     if !rows.is_empty() {
         let _ = writeln!(
             out,
@@ -149,15 +166,29 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
         }
     }
     for c in load.checks.iter().filter(|c| c.failed > 0) {
-        let _ = writeln!(out, "  ! check `{}`: {} of {} failed", c.name, c.failed, c.passed + c.failed);
+        let _ = writeln!(
+            out,
+            "  ! check `{}`: {} of {} failed",
+            c.name,
+            c.failed,
+            c.passed + c.failed
+        );
     }
     for it in &load.iterations {
         for p in &it.panics {
-            let _ = writeln!(out, "  ! agent `{}` panicked {} × — {}", it.agent, p.count, p.message);
+            let _ = writeln!(
+                out,
+                "  ! agent `{}` panicked {} × — {}",
+                it.agent, p.count, p.message
+            );
         }
     }
     if load.cancelled_iterations > 0 {
-        let _ = writeln!(out, "  ! {} in-flight iterations cancelled after the graceful stop", load.cancelled_iterations);
+        let _ = writeln!(
+            out,
+            "  ! {} in-flight iterations cancelled after the graceful stop",
+            load.cancelled_iterations
+        );
     }
     for o in &load.objectives {
         let _ = writeln!(out, "  {}", objective_line(o));
@@ -178,10 +209,26 @@ mod tests {
             failed,
             error_rate: failed as f64 / count as f64,
             throughput_rps: count as f64 / 4.0,
-            latency_ms: LatencyReport { min: 0.2, mean: 3.1, p50: 2.5, p90: 8.0, p95: 11.0, p99, p999: 60.0, max: 1234.5 },
-            statuses: BTreeMap::from([("200".to_string(), count - failed), ("503".to_string(), failed)]),
+            latency_ms: LatencyReport {
+                min: 0.2,
+                mean: 3.1,
+                p50: 2.5,
+                p90: 8.0,
+                p95: 11.0,
+                p99,
+                p999: 60.0,
+                max: 1234.5,
+            },
+            statuses: BTreeMap::from([
+                ("200".to_string(), count - failed),
+                ("503".to_string(), failed),
+            ]),
             errors: if failed > 0 {
-                vec![ErrorReport { kind: "status".into(), count: failed, samples: vec!["503 Service Unavailable: try later".into()] }]
+                vec![ErrorReport {
+                    kind: "status".into(),
+                    count: failed,
+                    samples: vec!["503 Service Unavailable: try later".into()],
+                }]
             } else {
                 vec![]
             },
@@ -237,15 +284,30 @@ mod tests {
                     iterations: None,
                     graceful_stop_s: 5.0,
                     request_timeout_s: 30.0,
-                    agents: vec![AgentAssignment { name: "shopper".into(), weight: 1, users: 10 }],
+                    agents: vec![AgentAssignment {
+                        name: "shopper".into(),
+                        weight: 1,
+                        users: 10,
+                    }],
                 },
-                stop: StopInfo { reason: StopReason::Duration, detail: None },
+                stop: StopInfo {
+                    reason: StopReason::Duration,
+                    detail: None,
+                },
                 elapsed_s: 4.0,
                 cancelled_iterations: 0,
                 objectives,
                 total: request("*", 1600, 20, 30.0),
-                requests: vec![request("checkout", 400, 20, 31.5), request("list", 1200, 0, 9.25)],
-                checks: vec![CheckReport { name: "checkout: status 200".into(), passed: 380, failed: 20, samples: vec![] }],
+                requests: vec![
+                    request("checkout", 400, 20, 31.5),
+                    request("list", 1200, 0, 9.25),
+                ],
+                checks: vec![CheckReport {
+                    name: "checkout: status 200".into(),
+                    passed: 380,
+                    failed: 20,
+                    samples: vec![],
+                }],
                 iterations: vec![IterationReport {
                     agent: "shopper".into(),
                     completed: 380,
