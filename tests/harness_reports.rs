@@ -208,7 +208,7 @@ fn an_interrupted_run_still_writes_a_report_marked_incomplete() {
     assert!(status.success());
     let started = Instant::now();
     let output = loop {
-        if let Some(_) = child.try_wait().unwrap() {
+        if child.try_wait().unwrap().is_some() {
             break child.wait_with_output().unwrap();
         }
         assert!(

@@ -89,14 +89,14 @@ impl RunConfig {
         };
         let out = pick(flags.out, "--out", "WINDTUNNEL_OUT").map(|(v, _)| PathBuf::from(v));
         let mut tags = flags.tags;
-        if tags.is_empty() {
-            if let Some(v) = env("WINDTUNNEL_TAGS") {
-                tags = v
-                    .split(',')
-                    .map(|t| t.trim().to_owned())
-                    .filter(|t| !t.is_empty())
-                    .collect();
-            }
+        if tags.is_empty()
+            && let Some(v) = env("WINDTUNNEL_TAGS")
+        {
+            tags = v
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect();
         }
         let log = pick(flags.log, "--log", "WINDTUNNEL_LOG")
             .map(|(v, _)| v)

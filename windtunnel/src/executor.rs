@@ -167,10 +167,10 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 /// A user task ends on its own terms or is cancelled; a panic here would be a windtunnel bug
 /// (agent panics are caught per iteration), so it is reported loudly, never swallowed.
 fn check_join(result: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = result {
-        if e.is_panic() {
-            std::panic::resume_unwind(e.into_panic());
-        }
+    if let Err(e) = result
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
     }
 }
 

@@ -149,10 +149,10 @@ impl<'a> RequestBuilder<'a> {
                 .get_request_values(&url)
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            if !cookies.is_empty() {
-                if let Ok(v) = HeaderValue::try_from(cookies.join("; ")) {
-                    request = request.header(COOKIE, v);
-                }
+            if !cookies.is_empty()
+                && let Ok(v) = HeaderValue::try_from(cookies.join("; "))
+            {
+                request = request.header(COOKIE, v);
             }
         }
         if let Some(body) = self.body {
