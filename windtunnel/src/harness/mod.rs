@@ -7,7 +7,7 @@ mod trial;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Parser;
@@ -88,15 +88,15 @@ pub fn run(binary: Binary) -> ExitCode {
         // Scenarios measure; running two at once would skew both.
         test_args.test_threads = Some(1);
     }
-    let session = Session::new(config, binary);
-    let session: &'static Session = Box::leak(Box::new(session));
+    let session = Arc::new(Session::new(config, binary));
     let trials: Vec<Trial> = scenarios
         .iter()
         .map(|info| {
             let ignore = info.ignore;
             let name = info.name.clone();
             let info = info.clone();
-            Trial::test(name, move || trial::run(&info, session)).with_ignored_flag(ignore)
+            let session = Arc::clone(&session);
+            Trial::test(name, move || trial::run(&info, &session)).with_ignored_flag(ignore)
         })
         .collect();
     if test_args.list {
@@ -104,7 +104,7 @@ pub fn run(binary: Binary) -> ExitCode {
     }
     for (info, trial) in scenarios.iter().zip(&trials) {
         if !test_args.is_filtered_out(trial) && test_args.is_ignored(trial) {
-            session.record(trial::skipped(info, session));
+            session.record(trial::skipped(info, &session));
         }
     }
     let conclusion = libtest_mimic::run(&test_args, trials);

@@ -20,6 +20,11 @@ use super::snapshot::{MetricsSnapshot, RequestMetrics};
 pub(crate) const HIST_MAX_US: u64 = 3_600_000_000;
 /// How many distinct sample messages are kept per error class.
 pub(crate) const MAX_SAMPLES: usize = 5;
+/// Request names per shard; past this, new names are recorded under [`OVERFLOW_NAME`], so a
+/// default name with ids in its path cannot grow memory without bound.
+pub(crate) const MAX_NAMES: usize = 1000;
+/// Where requests with names past [`MAX_NAMES`] are recorded.
+pub(crate) const OVERFLOW_NAME: &str = "(other names)";
 /// Sample messages are cut to this many characters.
 const MAX_SAMPLE_CHARS: usize = 300;
 
@@ -237,6 +242,11 @@ impl Recorder {
             .unwrap_or(u64::MAX)
             .max(1);
         self.with_shard(|shard| {
+            let name = if shard.requests.len() >= MAX_NAMES && !shard.requests.contains_key(name) {
+                OVERFLOW_NAME
+            } else {
+                name
+            };
             let stats = match shard.requests.get_mut(name) {
                 Some(s) => s,
                 None => shard
@@ -356,6 +366,22 @@ mod tests {
         assert_eq!(b.statuses.get(&503), Some(&4));
         assert_eq!(b.errors[&ErrorKind::Status].count, 4);
         assert!(rec.has_response());
+    }
+
+    #[test]
+    fn request_names_are_bounded() {
+        let rec = Recorder::new();
+        for i in 0..MAX_NAMES + 50 {
+            rec.record(
+                &format!("GET /products/{i}"),
+                Duration::from_micros(10),
+                ok(200),
+            );
+        }
+        let snap = rec.snapshot();
+        assert_eq!(snap.requests.len(), MAX_NAMES + 1);
+        assert_eq!(snap.requests[OVERFLOW_NAME].count, 50);
+        assert_eq!(snap.total().count, (MAX_NAMES + 50) as u64);
     }
 
     #[test]
