@@ -176,3 +176,25 @@ fn duplicate_scenario_names_stop_the_run_before_anything_runs() {
     );
     assert!(!run.stdout.contains("running"), "{}", run.stdout);
 }
+
+#[test]
+fn logs_go_to_stderr_only_when_asked() {
+    let quiet = fixture("log-off", &["--exact", "passes"]);
+    assert_eq!(quiet.code, 0);
+    assert!(!quiet.stderr.contains("load starting"), "{}", quiet.stderr);
+    let loud = fixture(
+        "log-on",
+        &["--exact", "passes", "--log", "windtunnel=debug"],
+    );
+    assert_eq!(loud.code, 0, "{}", loud.stderr);
+    assert!(loud.stderr.contains("load starting"), "{}", loud.stderr);
+    assert!(
+        loud.stderr.contains("scenario{name=passes"),
+        "the scenario span: {}",
+        loud.stderr
+    );
+    assert!(
+        !loud.stdout.contains("load starting"),
+        "logs stay off stdout"
+    );
+}

@@ -7,8 +7,8 @@ mod trial;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use libtest_mimic::{Arguments, Trial};
