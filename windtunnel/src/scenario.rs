@@ -201,7 +201,8 @@ impl Scenario {
     ///
     /// ```no_run
     /// # use windtunnel::prelude::*;
-    /// # #[agent] async fn browser(a: &mut Agent) -> Result<()> { Ok(()) }
+    /// # #[agent] async fn browser(_a: &mut Agent) -> Result<()> { Ok(()) }
+    /// # #[allow(dead_code)]
     /// # async fn example() -> Result<()> {
     /// let report = Scenario::new("smoke")
     ///     .seed(7)

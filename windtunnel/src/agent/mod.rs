@@ -216,8 +216,10 @@ impl Agent {
     ///
     /// ```no_run
     /// # use windtunnel::prelude::*;
+    /// # #[allow(dead_code)]
     /// # async fn example(a: &mut Agent) -> Result<()> {
     /// let n = a.measure("db: count orders", async { Ok::<_, std::io::Error>(42) }).await?;
+    /// assert_eq!(n, 42);
     /// # Ok(()) }
     /// ```
     pub async fn measure<T, E: Display>(

@@ -23,6 +23,9 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub(crate) struct HttpClient {
     inner: reqwest::Client,
+    /// The per-request timeout, applied around sending and reading the body (one timer per
+    /// request, cheaper than reqwest's two).
+    timeout: Duration,
     /// The target without a trailing slash.
     base: std::sync::Arc<str>,
 }
@@ -42,9 +45,13 @@ impl HttpClient {
         // user installed first wins, so the error of a second install is irrelevant.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
             .user_agent(concat!("windtunnel/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(10));
+        if target.scheme() == "http" {
+            // Cleartext HTTP/2 needs prior knowledge, which a load target does not announce:
+            // plain http is HTTP/1.1, and the client can skip its HTTP/2 paths.
+            builder = builder.http1_only();
+        }
         if is_loopback(target) {
             // Never send loopback traffic through a proxy from the environment.
             builder = builder.no_proxy();
@@ -54,7 +61,11 @@ impl HttpClient {
             source,
         })?;
         let base = target.as_str().trim_end_matches('/').into();
-        Ok(HttpClient { inner, base })
+        Ok(HttpClient {
+            inner,
+            timeout,
+            base,
+        })
     }
 }
 
@@ -67,11 +78,17 @@ fn is_loopback(url: &reqwest::Url) -> bool {
     }
 }
 
+/// How many parsed URLs an agent keeps: agents hit a few paths again and again, and parsing a
+/// URL (with its host's IDNA processing) per request costs more than the rest of our overhead.
+const URL_CACHE: usize = 8;
+
 /// One agent's view of the client: the shared pool plus its own cookie jar.
 pub(crate) struct Session {
     client: HttpClient,
     jar: Option<CookieStore>,
     recorder: Recorder,
+    /// The most recently used paths and their parsed URLs, newest last.
+    urls: Vec<(Box<str>, reqwest::Url)>,
 }
 
 impl Session {
@@ -80,7 +97,28 @@ impl Session {
             client,
             jar: None,
             recorder,
+            urls: Vec::new(),
         }
+    }
+
+    /// The URL of `path` (relative to the target, or absolute), parsed once per agent.
+    pub(crate) fn url(&mut self, path: &str) -> Result<reqwest::Url, String> {
+        if let Some(i) = self.urls.iter().rposition(|(p, _)| &**p == path) {
+            return Ok(self.urls[i].1.clone());
+        }
+        let raw = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else if path.starts_with('/') {
+            format!("{}{}", self.client.base, path)
+        } else {
+            format!("{}/{}", self.client.base, path)
+        };
+        let url = reqwest::Url::parse(&raw).map_err(|e| format!("invalid URL `{raw}`: {e}"))?;
+        if self.urls.len() == URL_CACHE {
+            self.urls.remove(0);
+        }
+        self.urls.push((path.into(), url.clone()));
+        Ok(url)
     }
 
     pub(crate) fn base_url(&self) -> &str {

@@ -20,7 +20,8 @@ use crate::metrics::{ErrorKind, Outcome};
 pub struct RequestBuilder<'a> {
     session: &'a mut Session,
     method: Method,
-    path: String,
+    /// The resolved URL, or the path as given and why it is invalid.
+    url: Result<reqwest::Url, (String, String)>,
     name: Option<Cow<'static, str>>,
     query: Vec<(String, String)>,
     headers: HeaderMap,
@@ -32,10 +33,13 @@ pub struct RequestBuilder<'a> {
 
 impl<'a> RequestBuilder<'a> {
     pub(crate) fn new(session: &'a mut Session, method: Method, path: &str) -> Self {
+        let url = session
+            .url(path)
+            .map_err(|reason| (path.to_owned(), reason));
         RequestBuilder {
             session,
             method,
-            path: path.to_owned(),
+            url,
             name: None,
             query: Vec::new(),
             headers: HeaderMap::new(),
@@ -101,21 +105,6 @@ impl<'a> RequestBuilder<'a> {
         self
     }
 
-    fn url(&self) -> Result<reqwest::Url, String> {
-        let raw = if self.path.starts_with("http://") || self.path.starts_with("https://") {
-            Cow::Borrowed(self.path.as_str())
-        } else if self.path.starts_with('/') {
-            Cow::Owned(format!("{}{}", self.session.client.base, self.path))
-        } else {
-            Cow::Owned(format!("{}/{}", self.session.client.base, self.path))
-        };
-        let mut url = reqwest::Url::parse(&raw).map_err(|e| format!("invalid URL `{raw}`: {e}"))?;
-        if !self.query.is_empty() {
-            url.query_pairs_mut().extend_pairs(&self.query);
-        }
-        Ok(url)
-    }
-
     /// Sends the request, reads the whole body, records the outcome and returns the response.
     ///
     /// Latency runs from just before the request is written until the last byte of the body
@@ -127,17 +116,23 @@ impl<'a> RequestBuilder<'a> {
     /// request was invalid. A response with an error status is `Ok`: check it with
     /// [`Response::expect_status`].
     pub async fn send(self) -> Result<Response, HttpError> {
-        let url = self.url();
-        let name: Cow<'static, str> = match self.name {
-            Some(n) => n,
-            None => Cow::Owned(format!("{} {}", self.method, url_path(&self.path))),
+        let name: Cow<'static, str> = match (self.name, &self.url) {
+            (Some(n), _) => n,
+            (None, Ok(url)) => Cow::Owned(format!("{} {}", self.method, url.path())),
+            (None, Err((path, _))) => Cow::Owned(format!("{} {}", self.method, url_path(path))),
         };
-        let url = match (url, self.invalid) {
+        let mut url = match (self.url, self.invalid) {
             (Ok(url), None) => url,
-            (Err(reason), _) | (Ok(_), Some(reason)) => {
-                return Err(HttpError::invalid(name, self.method, self.path, reason));
+            (Err((path, reason)), _) => {
+                return Err(HttpError::invalid(name, self.method, path, reason));
+            }
+            (Ok(url), Some(reason)) => {
+                return Err(HttpError::invalid(name, self.method, url.into(), reason));
             }
         };
+        if !self.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&self.query);
+        }
         let session = self.session;
         let mut request = session
             .client
@@ -158,9 +153,7 @@ impl<'a> RequestBuilder<'a> {
         if let Some(body) = self.body {
             request = request.body(body);
         }
-        if let Some(timeout) = self.timeout {
-            request = request.timeout(timeout);
-        }
+        let timeout = self.timeout.unwrap_or(session.client.timeout);
         let span = tracing::debug_span!(
             "request",
             name = %name,
@@ -170,19 +163,19 @@ impl<'a> RequestBuilder<'a> {
             latency_us = tracing::field::Empty,
         );
         let start = Instant::now();
-        let result = async {
-            let response = request.send().await?;
+        let result = tokio::time::timeout(timeout, async {
+            let mut response = request.send().await?;
             let status = response.status();
-            let headers = response.headers().clone();
+            let headers = std::mem::take(response.headers_mut());
             let body = response.bytes().await?;
             Ok::<_, reqwest::Error>((status, headers, body))
-        }
+        })
         .instrument(span.clone())
         .await;
         let latency = start.elapsed();
         span.record("latency_us", latency.as_micros() as u64);
         match result {
-            Ok((status, headers, body)) => {
+            Ok(Ok((status, headers, body))) => {
                 span.record("status", status.as_u16());
                 let code = status.as_u16();
                 let accepted = (200..400).contains(&code) || self.accept.contains(&code);
@@ -199,7 +192,7 @@ impl<'a> RequestBuilder<'a> {
                 store_cookies(session, &headers, &url);
                 Ok(Response::new(name, status, headers, body, latency, url))
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 let kind = classify(&e);
                 let message = error_chain(&e);
                 session.recorder.record(
@@ -211,6 +204,27 @@ impl<'a> RequestBuilder<'a> {
                     },
                 );
                 Err(HttpError::transport(name, self.method, url, kind, message))
+            }
+            Err(_elapsed) => {
+                let message = format!(
+                    "no complete response within {}",
+                    humantime::format_duration(timeout)
+                );
+                session.recorder.record(
+                    &name,
+                    latency,
+                    Outcome::Failed {
+                        kind: ErrorKind::Timeout,
+                        message: &|| message.clone(),
+                    },
+                );
+                Err(HttpError::transport(
+                    name,
+                    self.method,
+                    url,
+                    ErrorKind::Timeout,
+                    message,
+                ))
             }
         }
     }

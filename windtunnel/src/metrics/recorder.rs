@@ -6,7 +6,7 @@
 //! request name per worker thread (~190 KiB each), never per agent.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -144,10 +144,13 @@ pub(crate) struct CheckCounters {
 
 /// One thread's share of the metrics.
 #[derive(Default)]
+///
+/// Maps are `BTreeMap`s: with the handful of names a run has, a lookup is a few string
+/// comparisons, cheaper on the hot path than hashing the name.
 pub(crate) struct Shard {
-    pub(crate) requests: HashMap<Box<str>, RequestMetrics>,
-    pub(crate) checks: HashMap<Box<str>, CheckCounters>,
-    pub(crate) iterations: HashMap<Box<str>, IterationCounters>,
+    pub(crate) requests: BTreeMap<Box<str>, RequestMetrics>,
+    pub(crate) checks: BTreeMap<Box<str>, CheckCounters>,
+    pub(crate) iterations: BTreeMap<Box<str>, IterationCounters>,
 }
 
 struct Shared {
