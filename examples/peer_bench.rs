@@ -6,7 +6,7 @@
 //! ```text
 //! cargo build --release --example peer_bench
 //! TOOLS="wrk reqwest-hdr goose custom" CUSTOM_NAME=windtunnel \
-//!   CUSTOM_CMD="$PWD/target/release/examples/peer_bench" ROUNDS=3 ../shared/bench/run-peers.sh
+//!   CUSTOM_CMD="$PWD/target/release/examples/peer_bench" ROUNDS=5 ../shared/bench/run-peers.sh
 //! ```
 //!
 //! Without `BENCH_URL` it starts the demo shop on 127.0.0.1 and loads its `/health` for 5 s, so

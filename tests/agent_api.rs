@@ -106,6 +106,35 @@ async fn requests_are_named_counted_and_classified() {
 }
 
 #[agent]
+async fn follows_redirects(a: &mut Agent) -> Result<()> {
+    let r = a
+        .get("/catalog")
+        .name("old catalog")
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure!(r.url().path() == "/products", "final URL {}", r.url());
+    let products: Vec<serde_json::Value> = r.json()?;
+    ensure!(products.len() == 20, "{} products", products.len());
+    Ok(())
+}
+
+#[tokio::test]
+async fn redirects_are_followed_and_the_final_url_is_kept() {
+    let shop = shop().await;
+    let report = Scenario::new("redirects")
+        .target(shop.url())
+        .agents([follows_redirects])
+        .iterations(2)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.iterations[0].completed, 2, "{:?}", report.iterations);
+    let r = report.request("old catalog").unwrap();
+    assert_eq!(r.statuses["200"], 2);
+}
+
+#[agent]
 async fn counter(a: &mut Agent) -> Result<()> {
     let n = a.vars().get("n").and_then(|v| v.as_u64()).unwrap_or(0);
     a.vars().set("n", n + 1);

@@ -253,6 +253,15 @@ async fn slow(Query(q): Query<SlowQuery>) -> &'static str {
     "slow"
 }
 
+/// The old address of the catalog: a permanent redirect to `/products`.
+async fn old_catalog() -> Response {
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [(header::LOCATION, "/products")],
+    )
+        .into_response()
+}
+
 /// Never answers within any sane timeout: a hung dependency.
 async fn hang() -> &'static str {
     tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -282,6 +291,7 @@ pub fn router(config: ShopConfig) -> Router {
         .route("/products/{id}", get(product))
         .route("/cart", post(add_to_cart).get(cart))
         .route("/checkout", post(checkout))
+        .route("/catalog", get(old_catalog))
         .route("/slow", get(slow))
         .route("/hang", get(hang))
         .with_state(shop)

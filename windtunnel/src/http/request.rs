@@ -167,15 +167,18 @@ impl<'a> RequestBuilder<'a> {
             let mut response = request.send().await?;
             let status = response.status();
             let headers = std::mem::take(response.headers_mut());
+            // After redirects, the response's URL is the final one; compare before cloning.
+            let redirected = (response.url() != &url).then(|| response.url().clone());
             let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers, body))
+            Ok::<_, reqwest::Error>((status, headers, body, redirected))
         })
         .instrument(span.clone())
         .await;
         let latency = start.elapsed();
         span.record("latency_us", latency.as_micros() as u64);
         match result {
-            Ok(Ok((status, headers, body))) => {
+            Ok(Ok((status, headers, body, redirected))) => {
+                let url = redirected.unwrap_or(url);
                 span.record("status", status.as_u16());
                 let code = status.as_u16();
                 let accepted = (200..400).contains(&code) || self.accept.contains(&code);
