@@ -200,7 +200,8 @@ fn an_interrupted_run_still_writes_a_report_marked_incomplete() {
     let running = common::read_json(&report_path);
     assert_eq!(running["complete"], false);
     assert_eq!(running["scenarios"][0]["outcome"], "running");
-    std::thread::sleep(Duration::from_millis(500));
+    // Give the scenario time to install its Ctrl-C handler and start its load.
+    std::thread::sleep(Duration::from_secs(1));
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

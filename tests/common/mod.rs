@@ -84,12 +84,7 @@ pub const DUPLICATES: &str = env!("CARGO_BIN_EXE_wt-fixture-duplicates");
 
 /// Runs the fixture binary with `args`, reports under a directory named after `test`.
 pub fn fixture(test: &str, args: &[&str]) -> Run {
-    let out = out_dir(test);
-    let output = command(FIXTURE, &out)
-        .args(args)
-        .output()
-        .expect("run the fixture");
-    finish(output, out)
+    run_bin(FIXTURE, test, args)
 }
 
 /// Runs the fixture with `args` and extra environment, reports in `out` (not cleared).
