@@ -266,3 +266,50 @@ fn the_schema_rejects_what_the_model_never_writes() {
         );
     }
 }
+
+#[test]
+fn an_unwritable_report_directory_is_an_error_naming_it() {
+    let out = out_dir("unwritable");
+    // A file where the report root should be: nothing can be created below it.
+    let root = out.join("not-a-directory");
+    std::fs::write(&root, b"x").unwrap();
+    let run = fixture_in(
+        &out,
+        &["--exact", "passes", "--out", root.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(
+        run.code, 1,
+        "the scenario passed, the reports did not: {}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("test passes ... ok"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("error: cannot create directory `"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("not-a-directory"), "{}", run.stderr);
+}
+
+#[test]
+fn a_corrupt_scenario_file_in_the_run_is_an_error_naming_the_file() {
+    let out = out_dir("corrupt");
+    let scenarios = out.join("runs").join("run-corrupt").join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::write(scenarios.join("other--broken.json"), b"{ truncated").unwrap();
+    let run = fixture_in(
+        &out,
+        &["--exact", "passes"],
+        &[("NEXTEST_RUN_ID", "run-corrupt")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("other--broken.json` is not a valid scenario report"),
+        "{}",
+        run.stderr
+    );
+    // This process's own scenario was still written.
+    assert!(scenarios.join("wt-fixture--passes.json").is_file());
+}
