@@ -135,6 +135,82 @@ async fn redirects_are_followed_and_the_final_url_is_kept() {
 }
 
 #[agent]
+async fn bad_requests(a: &mut Agent) -> Result<()> {
+    let e = a
+        .get("http://[::1")
+        .name("bad url")
+        .send()
+        .await
+        .unwrap_err();
+    ensure!(
+        e.to_string()
+            .starts_with("request `bad url` (GET http://[::1) is invalid: invalid URL"),
+        "{e}"
+    );
+    let e = a
+        .get("/health")
+        .header("bad header", "x")
+        .send()
+        .await
+        .unwrap_err();
+    ensure!(
+        e.to_string()
+            .contains("is invalid: invalid header `bad header: x`"),
+        "{e}"
+    );
+    let e = a
+        .get("/health")
+        .name("health")
+        .send()
+        .await?
+        .json::<Vec<u32>>()
+        .unwrap_err();
+    ensure!(
+        e.to_string()
+            .starts_with("response to `health` (status 200) is not the expected JSON: "),
+        "{e}"
+    );
+    let e = a
+        .get("/products/1")
+        .name("p1")
+        .send()
+        .await?
+        .expect_status(201)
+        .unwrap_err();
+    ensure!(
+        e.to_string()
+            .starts_with("check `p1: status 201` failed: expected status 201, got 200"),
+        "{e}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_requests_and_bodies_are_errors_naming_the_request() {
+    let shop = shop().await;
+    let report = Scenario::new("bad")
+        .target(shop.url())
+        .agents([bad_requests])
+        .iterations(1)
+        .run()
+        .await
+        .unwrap();
+    let it = &report.iterations[0];
+    assert_eq!((it.completed, it.failed), (1, 0), "{:?}", it.failures);
+    // Invalid requests were never sent: nothing recorded under their names.
+    assert!(report.request("bad url").is_none());
+    assert_eq!(
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == "p1: status 201")
+            .unwrap()
+            .failed,
+        1
+    );
+}
+
+#[agent]
 async fn counter(a: &mut Agent) -> Result<()> {
     let n = a.vars().get("n").and_then(|v| v.as_u64()).unwrap_or(0);
     a.vars().set("n", n + 1);

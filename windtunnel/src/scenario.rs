@@ -187,9 +187,6 @@ pub enum ScenarioError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// `run()` was called a second time.
-    #[error("scenario `{0}`: `run()` was called twice; a scenario runs one load")]
-    AlreadyRan(String),
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -388,19 +385,14 @@ impl Scenario {
             &self.agents,
             &assignment,
         );
-        {
-            let mut state = self.ctx.lock();
-            if state.started.is_some() {
-                return Err(ScenarioError::AlreadyRan(self.ctx.name.clone()));
-            }
-            state.started = Some(Started {
-                config: config.clone(),
-                recorder: recorder.clone(),
-                start: Instant::now(),
-                objectives: self.objectives.clone(),
-                seed,
-            });
-        }
+        // `run` consumes the only `Scenario` a body gets, so a load starts once per context.
+        self.ctx.lock().started = Some(Started {
+            config: config.clone(),
+            recorder: recorder.clone(),
+            start: Instant::now(),
+            objectives: self.objectives.clone(),
+            seed,
+        });
         tracing::info!(scenario = %self.ctx.name, seed, target = %target, users = self.users, "load starting");
         let run = executor::run_closed(executor::Run {
             model: &model,

@@ -194,6 +194,19 @@ mod tests {
         assert!(err.starts_with("flag `--seed` needs a value"), "{err}");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn values_must_be_utf8() {
+        use std::os::unix::ffi::OsStringExt;
+        let args = vec![
+            OsString::from("bin"),
+            OsString::from("--out"),
+            OsString::from_vec(vec![b'd', 0xff]),
+        ];
+        let err = split(args).unwrap_err().to_string();
+        assert_eq!(err, "flag `--out d\u{fffd}` is not valid UTF-8");
+    }
+
     #[test]
     fn values_that_look_like_flags_after_double_dash_pass_through() {
         let (_, rest) = split_str(&["--", "--weird-filter"]).unwrap();
