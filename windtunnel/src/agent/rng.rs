@@ -85,35 +85,17 @@ impl AgentRng {
 mod tests {
     use super::*;
 
+    /// The first eight numbers of agent `agent` in a run seeded with `seed`.
+    fn draws(seed: u64, agent: u64) -> Vec<u64> {
+        let mut r = AgentRng::new(seed, agent);
+        (0..8).map(|_| r.u64()).collect()
+    }
+
     #[test]
     fn same_seed_and_agent_same_stream_different_agents_differ() {
-        let a: Vec<u64> = (0..8)
-            .map({
-                let mut r = AgentRng::new(1, 1);
-                move |_| r.u64()
-            })
-            .collect();
-        let b: Vec<u64> = (0..8)
-            .map({
-                let mut r = AgentRng::new(1, 1);
-                move |_| r.u64()
-            })
-            .collect();
-        let c: Vec<u64> = (0..8)
-            .map({
-                let mut r = AgentRng::new(1, 2);
-                move |_| r.u64()
-            })
-            .collect();
-        let d: Vec<u64> = (0..8)
-            .map({
-                let mut r = AgentRng::new(2, 1);
-                move |_| r.u64()
-            })
-            .collect();
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert_ne!(a, d);
+        assert_eq!(draws(1, 1), draws(1, 1));
+        assert_ne!(draws(1, 1), draws(1, 2));
+        assert_ne!(draws(1, 1), draws(2, 1));
     }
 
     #[test]
