@@ -47,11 +47,6 @@ impl HttpClient {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("windtunnel/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(10));
-        if target.scheme() == "http" {
-            // Cleartext HTTP/2 needs prior knowledge, which a load target does not announce:
-            // plain http is HTTP/1.1, and the client can skip its HTTP/2 paths.
-            builder = builder.http1_only();
-        }
         if is_loopback(target) {
             // Never send loopback traffic through a proxy from the environment.
             builder = builder.no_proxy();
@@ -87,7 +82,7 @@ pub(crate) struct Session {
     client: HttpClient,
     jar: Option<CookieStore>,
     recorder: Recorder,
-    /// The most recently used paths and their parsed URLs, newest last.
+    /// The last paths parsed and their URLs, oldest first (evicted first).
     urls: Vec<(Box<str>, reqwest::Url)>,
 }
 

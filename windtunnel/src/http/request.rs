@@ -176,7 +176,7 @@ impl<'a> RequestBuilder<'a> {
         .await;
         let latency = start.elapsed();
         span.record("latency_us", latency.as_micros() as u64);
-        match result {
+        let (kind, message) = match result {
             Ok(Ok((status, headers, body, redirected))) => {
                 let url = redirected.unwrap_or(url);
                 span.record("status", status.as_u16());
@@ -193,43 +193,26 @@ impl<'a> RequestBuilder<'a> {
                     },
                 );
                 store_cookies(session, &headers, &url);
-                Ok(Response::new(name, status, headers, body, latency, url))
+                return Ok(Response::new(name, status, headers, body, latency, url));
             }
-            Ok(Err(e)) => {
-                let kind = classify(&e);
-                let message = error_chain(&e);
-                session.recorder.record(
-                    &name,
-                    latency,
-                    Outcome::Failed {
-                        kind,
-                        message: &|| message.clone(),
-                    },
-                );
-                Err(HttpError::transport(name, self.method, url, kind, message))
-            }
-            Err(_elapsed) => {
-                let message = format!(
+            Ok(Err(e)) => (classify(&e), error_chain(&e)),
+            Err(_elapsed) => (
+                ErrorKind::Timeout,
+                format!(
                     "no complete response within {}",
                     humantime::format_duration(timeout)
-                );
-                session.recorder.record(
-                    &name,
-                    latency,
-                    Outcome::Failed {
-                        kind: ErrorKind::Timeout,
-                        message: &|| message.clone(),
-                    },
-                );
-                Err(HttpError::transport(
-                    name,
-                    self.method,
-                    url,
-                    ErrorKind::Timeout,
-                    message,
-                ))
-            }
-        }
+                ),
+            ),
+        };
+        session.recorder.record(
+            &name,
+            latency,
+            Outcome::Failed {
+                kind,
+                message: &|| message.clone(),
+            },
+        );
+        Err(HttpError::transport(name, self.method, url, kind, message))
     }
 }
 
