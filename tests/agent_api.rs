@@ -260,7 +260,7 @@ async fn configurations_that_cannot_run_are_errors_naming_the_setting() {
     .await;
     assert_eq!(
         e.to_string(),
-        "scenario `x`: `.users(..)` must be at least 1"
+        "scenario `x`: invalid load: `users` must be at least 1"
     );
     let e = err(Scenario::new("x")
         .target("http://127.0.0.1:9")
@@ -269,7 +269,7 @@ async fn configurations_that_cannot_run_are_errors_naming_the_setting() {
     .await;
     assert_eq!(
         e.to_string(),
-        "scenario `x`: `.iterations(..)` must be above zero"
+        "scenario `x`: invalid load: `iterations` must be above zero"
     );
     let e = err(Scenario::new("x")
         .target("http://127.0.0.1:9")
@@ -279,7 +279,56 @@ async fn configurations_that_cannot_run_are_errors_naming_the_setting() {
     .await;
     assert_eq!(
         e.to_string(),
-        "scenario `x`: the ramp-up (5s) is longer than the duration (2s)"
+        "scenario `x`: invalid load: `ramp_up` 5s is longer than the duration (2s)"
+    );
+    let e = err(Scenario::new("x")
+        .target("http://127.0.0.1:9")
+        .agents([counter])
+        .duration(secs(2))
+        .load(Load::rate(per_sec(10)).duration(secs(2))))
+    .await;
+    assert!(
+        e.to_string()
+            .starts_with("scenario `x`: invalid load: `duration` is set in place and a load model"),
+        "{e}"
+    );
+    let e = err(Scenario::new("x")
+        .target("http://127.0.0.1:9")
+        .agents([counter])
+        .load(Load::ramping_rate([
+            stage(secs(1), per_sec(10)),
+            stage(secs(1), per_sec(-3)),
+        ])))
+    .await;
+    assert!(
+        e.to_string().starts_with(
+            "scenario `x`: invalid load: `stages[1].target` must be a number at least 0"
+        ),
+        "{e}"
+    );
+    let e = err(Scenario::new("x")
+        .target("http://127.0.0.1:9")
+        .agents([counter])
+        .load(Load::ramping_rate([
+            stage(secs(1), per_sec(10)).named("warm")
+        ]))
+        .slo(p99(ALL).below(ms(100)).during("peak")))
+    .await;
+    assert_eq!(
+        e.to_string(),
+        "scenario `x`: objective `p99 latency below 100 ms during `peak``: the load has no stage \
+         named `peak` (stages: `warm`)"
+    );
+    let e = err(Scenario::new("x")
+        .target("http://127.0.0.1:9")
+        .agents([counter])
+        .duration(secs(1))
+        .slo(p99(ALL).from_intended_start().below(ms(100))))
+    .await;
+    assert!(
+        e.to_string()
+            .contains("a closed model has no intended start"),
+        "{e}"
     );
     let e = err(Scenario::new("x")
         .target("ftp://127.0.0.1")

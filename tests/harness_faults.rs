@@ -167,7 +167,7 @@ fn incomplete_configurations_fail_before_any_request() {
     assert_eq!(run.code, 101);
     assert!(
         run.stdout
-            .contains("has neither a duration nor an iteration count"),
+            .contains("invalid load: `duration` is not set, nor are iterations"),
         "{}",
         run.stdout
     );

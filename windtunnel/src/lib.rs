@@ -82,10 +82,12 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod agent;
+mod capacity;
 mod config;
 mod executor;
 mod harness;
 mod http;
+pub mod load;
 mod metrics;
 pub mod objectives;
 mod registry;
@@ -99,8 +101,9 @@ pub use agent::{Agent, AgentFn, AgentRng, ThinkTime, Vars};
 #[doc(inline)]
 pub use http::{CheckFailed, DEFAULT_REQUEST_TIMEOUT, HttpError, RequestBuilder, Response};
 #[doc(inline)]
-pub use metrics::ErrorKind;
+pub use load::{Load, Rate, Stage, per_min, per_sec, stage};
 #[doc(inline)]
+pub use metrics::ErrorKind;
 pub use objectives::Objective;
 #[doc(inline)]
 pub use registry::DEFAULT_SCENARIO_TIMEOUT;
@@ -132,6 +135,7 @@ pub const fn mins(n: u64) -> Duration {
 
 /// What a test file needs: `use windtunnel::prelude::*;`.
 pub mod prelude {
+    pub use crate::load::{Load, per_min, per_sec, stage};
     pub use crate::objectives::{
         ALL, check_pass_rate, error_rate, max_latency, p50, p90, p95, p99, p999, throughput,
     };

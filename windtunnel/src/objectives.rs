@@ -2,6 +2,12 @@
 //! throughput and check pass rate, overall or for one request name. An [`Objective`] evaluates a
 //! run's metrics into an [`ObjectiveResult`]; it does not render.
 //!
+//! In an open model, latency objectives use the latency from each iteration's intended start
+//! (which includes any delay in starting it) unless told `.service_time()`; in a closed model
+//! they use the service time. An objective can be scoped to a stage or a time window with
+//! [`during`](Objective::during) or [`between`](Objective::between), and can end the run early
+//! with [`abort_on_fail`](Objective::abort_on_fail).
+//!
 //! ```
 //! use windtunnel::prelude::*;
 //!
@@ -14,6 +20,9 @@
 //! ];
 //! assert_eq!(objectives[0].to_string(), "p99 latency of `add to cart` below 300 ms");
 //! assert_eq!(objectives[2].to_string(), "error rate below 1%");
+//!
+//! let peak = p99(ALL).below(ms(300)).during("peak").abort_on_fail();
+//! assert_eq!(peak.to_string(), "p99 latency below 300 ms during `peak`");
 //! ```
 
 use std::fmt;
@@ -21,7 +30,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::MetricsSnapshot;
+use crate::metrics::{MetricsSnapshot, RequestMetrics, total_of};
+
+/// How long into the run a whole-run objective marked [`abort_on_fail`](Objective::abort_on_fail)
+/// is first judged, so that a cold start does not end the run.
+pub const ABORT_GRACE: Duration = Duration::from_secs(5);
 
 /// What an objective applies to: every request, or the requests (or checks) of one name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +69,24 @@ enum Metric {
     CheckPassRate,
 }
 
+/// Which latency a latency objective judges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Basis {
+    /// From the moment the request was sent to its complete response.
+    Service,
+    /// From its iteration's intended start (open model): service time plus start lateness.
+    Intended,
+}
+
+/// The part of the run an objective is judged on.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Window {
+    /// A named stage of the load.
+    Stage(String),
+    /// From `.0` to `.1` after the start.
+    Range(Duration, Duration),
+}
+
 /// A threshold on a run's metrics; see the module docs for how to make one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Objective {
@@ -64,6 +95,9 @@ pub struct Objective {
     /// `true`: the actual value must be below the threshold; `false`: at least the threshold.
     below: bool,
     threshold: f64,
+    basis: Option<Basis>,
+    window: Option<Window>,
+    abort: bool,
 }
 
 /// A latency percentile of a scope, waiting for its threshold.
@@ -72,9 +106,24 @@ pub struct Objective {
 pub struct LatencyObjective {
     quantile: f64,
     scope: Scope,
+    basis: Option<Basis>,
 }
 
 impl LatencyObjective {
+    /// Judge the service time (from sending a request to its complete response), also in an
+    /// open model.
+    pub fn service_time(mut self) -> Self {
+        self.basis = Some(Basis::Service);
+        self
+    }
+
+    /// Judge the latency from each iteration's intended start (the default in an open model;
+    /// a closed model has no intended start, and refuses it).
+    pub fn from_intended_start(mut self) -> Self {
+        self.basis = Some(Basis::Intended);
+        self
+    }
+
     /// The percentile must stay strictly below `limit`.
     pub fn below(self, limit: Duration) -> Objective {
         Objective {
@@ -82,6 +131,9 @@ impl LatencyObjective {
             scope: self.scope,
             below: true,
             threshold: limit.as_secs_f64() * 1000.0,
+            basis: self.basis,
+            window: None,
+            abort: false,
         }
     }
 }
@@ -90,7 +142,7 @@ macro_rules! percentile_fns {
     ($($(#[$doc:meta])* $name:ident = $q:expr;)*) => {$(
         $(#[$doc])*
         pub fn $name(scope: impl Into<Scope>) -> LatencyObjective {
-            LatencyObjective { quantile: $q, scope: scope.into() }
+            LatencyObjective { quantile: $q, scope: scope.into(), basis: None }
         }
     )*};
 }
@@ -152,23 +204,95 @@ impl RateObjective {
 
     /// The value must stay strictly below `limit` (a share in `0..=1` for rates).
     pub fn below(self, limit: f64) -> Objective {
-        Objective {
-            metric: self.metric,
-            scope: self.scope,
-            below: true,
-            threshold: limit,
-        }
+        self.threshold(true, limit)
     }
 
     /// The value must be at least `minimum` (requests per second for throughput).
     pub fn at_least(self, minimum: f64) -> Objective {
+        self.threshold(false, minimum)
+    }
+
+    fn threshold(self, below: bool, threshold: f64) -> Objective {
         Objective {
             metric: self.metric,
             scope: self.scope,
-            below: false,
-            threshold: minimum,
+            below,
+            threshold,
+            basis: None,
+            window: None,
+            abort: false,
         }
     }
+}
+
+impl Objective {
+    /// Judge only the requests that ended during the stage named `stage` (see
+    /// [`Stage::named`](crate::load::Stage::named); a constant-users load with a ramp-up has
+    /// the stages `ramp-up` and `steady`).
+    pub fn during(mut self, stage: impl Into<String>) -> Self {
+        self.window = Some(Window::Stage(stage.into()));
+        self
+    }
+
+    /// Judge only the requests that ended between `from` and `to` after the start of the load.
+    pub fn between(mut self, from: Duration, to: Duration) -> Self {
+        self.window = Some(Window::Range(from, to));
+        self
+    }
+
+    /// End the run as soon as the objective is lost: an objective with a window when its window
+    /// is over, any other on the data so far, every second from [`ABORT_GRACE`] into the run
+    /// (as k6's `abortOnFail`). The report gives the objective as the reason.
+    pub fn abort_on_fail(mut self) -> Self {
+        self.abort = true;
+        self
+    }
+
+    pub(crate) fn window(&self) -> Option<&Window> {
+        self.window.as_ref()
+    }
+
+    pub(crate) fn aborts(&self) -> bool {
+        self.abort
+    }
+
+    /// Why this objective cannot be judged on a load (open or closed), if it cannot.
+    pub(crate) fn problem(&self, open: bool) -> Option<String> {
+        if self.basis == Some(Basis::Intended) && !open {
+            return Some(format!(
+                "objective `{self}`: a closed model has no intended start; use the service time \
+                 or an open model (`Load::rate`)"
+            ));
+        }
+        if self.metric == Metric::CheckPassRate && self.window.is_some() {
+            return Some(format!(
+                "objective `{self}`: check pass rates cannot be scoped to a window"
+            ));
+        }
+        if let Some(Window::Range(from, to)) = &self.window
+            && from >= to
+        {
+            return Some(format!(
+                "objective `{self}`: the window ends before it starts"
+            ));
+        }
+        if !self.threshold.is_finite() || self.threshold < 0.0 {
+            return Some(format!(
+                "objective `{self}`: the threshold must be a number of at least 0"
+            ));
+        }
+        None
+    }
+}
+
+/// The part of the run an objective was judged on, as resolved for one load.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Span {
+    /// The recorder's window holding its requests.
+    pub(crate) index: usize,
+    pub(crate) from: Duration,
+    pub(crate) to: Duration,
+    pub(crate) stage: Option<String>,
 }
 
 /// How one objective fared.
@@ -193,6 +317,23 @@ pub struct ObjectiveResult {
     pub passed: bool,
     /// Why it could not be evaluated, when `actual` is `None`.
     pub detail: Option<String>,
+    /// For latency objectives: `service` (service time) or `intended` (from the intended start).
+    pub latency: Option<String>,
+    /// The part of the run it was judged on; `None` for the whole run.
+    pub window: Option<WindowReport>,
+    /// Whether losing it ends the run.
+    pub abort_on_fail: bool,
+}
+
+/// The part of the run an objective was judged on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowReport {
+    /// The stage, if it was scoped to one.
+    pub stage: Option<String>,
+    /// Its start, in seconds from the start of the load.
+    pub from_s: f64,
+    /// Its end, in seconds from the start of the load.
+    pub to_s: f64,
 }
 
 impl Objective {
@@ -214,9 +355,40 @@ impl Objective {
         }
     }
 
-    /// Evaluates the objective on a run's metrics; `elapsed` is the run's duration.
-    pub(crate) fn evaluate(&self, metrics: &MetricsSnapshot, elapsed: Duration) -> ObjectiveResult {
-        let (actual, detail) = match self.measure(metrics, elapsed) {
+    fn basis(&self, open: bool) -> Option<Basis> {
+        match self.metric {
+            Metric::Latency(_) => Some(self.basis.unwrap_or(if open {
+                Basis::Intended
+            } else {
+                Basis::Service
+            })),
+            _ => None,
+        }
+    }
+
+    /// Evaluates the objective on a run's metrics; `elapsed` is the run's duration so far, and
+    /// `span` the window it is scoped to, if any.
+    pub(crate) fn evaluate(
+        &self,
+        metrics: &MetricsSnapshot,
+        elapsed: Duration,
+        span: Option<&Span>,
+    ) -> ObjectiveResult {
+        let basis = self.basis(metrics.intended);
+        let measured = match span {
+            None => self.measure(&metrics.requests, metrics, elapsed, basis),
+            Some(w) if elapsed <= w.from => Err(format!(
+                "the load ended at {:.1} s, before its window started",
+                elapsed.as_secs_f64()
+            )),
+            Some(w) => match metrics.windows.get(w.index) {
+                Some(requests) => {
+                    self.measure(requests, metrics, elapsed.min(w.to) - w.from, basis)
+                }
+                None => Err("the window was not recorded".into()),
+            },
+        };
+        let (actual, detail) = match measured {
             Ok(v) => (Some(v), None),
             Err(why) => (None, Some(why)),
         };
@@ -238,10 +410,29 @@ impl Objective {
             unit: self.unit().into(),
             passed,
             detail,
+            latency: basis.map(|b| {
+                match b {
+                    Basis::Service => "service",
+                    Basis::Intended => "intended",
+                }
+                .into()
+            }),
+            window: span.map(|w| WindowReport {
+                stage: w.stage.clone(),
+                from_s: w.from.as_secs_f64(),
+                to_s: w.to.as_secs_f64(),
+            }),
+            abort_on_fail: self.abort,
         }
     }
 
-    fn measure(&self, metrics: &MetricsSnapshot, elapsed: Duration) -> Result<f64, String> {
+    fn measure(
+        &self,
+        requests: &std::collections::BTreeMap<String, RequestMetrics>,
+        metrics: &MetricsSnapshot,
+        elapsed: Duration,
+        basis: Option<Basis>,
+    ) -> Result<f64, String> {
         if let Metric::CheckPassRate = self.metric {
             let (passed, failed) = match &self.scope {
                 Scope::All => metrics
@@ -262,13 +453,13 @@ impl Objective {
         let total;
         let requests = match &self.scope {
             Scope::All => {
-                total = metrics.total();
+                total = total_of(requests, metrics.intended);
                 &total
             }
-            Scope::Named(n) => match metrics.requests.get(n) {
+            Scope::Named(n) => match requests.get(n) {
                 Some(m) => m,
                 None => {
-                    let known: Vec<&str> = metrics.requests.keys().map(String::as_str).collect();
+                    let known: Vec<&str> = requests.keys().map(String::as_str).collect();
                     return Err(format!(
                         "no requests named `{n}` were recorded (recorded: {})",
                         if known.is_empty() {
@@ -285,10 +476,17 @@ impl Objective {
         }
         Ok(match self.metric {
             Metric::Latency(q) => {
+                let h = match (basis, &requests.intended) {
+                    (Some(Basis::Intended), Some(h)) => h,
+                    (Some(Basis::Intended), None) => {
+                        return Err("no latency from an intended start was recorded".into());
+                    }
+                    _ => &requests.histogram,
+                };
                 let us = if q >= 1.0 {
-                    requests.histogram.max()
+                    h.max()
                 } else {
-                    requests.histogram.value_at_quantile(q)
+                    h.value_at_quantile(q)
                 };
                 us as f64 / 1000.0
             }
@@ -316,6 +514,11 @@ impl fmt::Display for Objective {
             Metric::CheckPassRate => "check pass rate".into(),
         };
         write!(f, "{what}")?;
+        match self.basis {
+            Some(Basis::Service) => write!(f, " (service time)")?,
+            Some(Basis::Intended) => write!(f, " (from intended start)")?,
+            None => {}
+        }
         if let Scope::Named(n) = &self.scope {
             write!(f, " of `{n}`")?;
         }
@@ -327,12 +530,22 @@ impl fmt::Display for Objective {
                 format!("{}%", trim_float(self.threshold * 100.0))
             }
         };
-        write!(f, " {cmp} {value}")
+        write!(f, " {cmp} {value}")?;
+        match &self.window {
+            Some(Window::Stage(s)) => write!(f, " during `{s}`"),
+            Some(Window::Range(a, b)) => write!(
+                f,
+                " between {} s and {} s",
+                trim_float(a.as_secs_f64()),
+                trim_float(b.as_secs_f64())
+            ),
+            None => Ok(()),
+        }
     }
 }
 
 /// `99.0` → "99", `99.9` → "99.9", `0.1` → "0.1": no float noise in labels.
-fn trim_float(v: f64) -> String {
+pub(crate) fn trim_float(v: f64) -> String {
     let s = format!("{:.4}", v);
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
@@ -371,19 +584,19 @@ mod tests {
         let secs = Duration::from_secs(10);
         let r = p99(ALL)
             .below(Duration::from_millis(11))
-            .evaluate(&snap, secs);
+            .evaluate(&snap, secs, None);
         assert!(r.passed, "{r:?}");
         assert!((r.actual.unwrap() - 10.0).abs() < 0.02);
         let r = max_latency("checkout")
             .below(Duration::from_millis(500))
-            .evaluate(&snap, secs);
+            .evaluate(&snap, secs, None);
         assert!(!r.passed);
         assert!((r.actual.unwrap() - 900.0).abs() < 1.0);
         assert_eq!(r.metric, "max");
         assert_eq!(r.scope.as_deref(), Some("checkout"));
         let r = p999(ALL)
             .below(Duration::from_millis(100))
-            .evaluate(&snap, secs);
+            .evaluate(&snap, secs, None);
         assert!(!r.passed);
         assert_eq!(r.metric, "p99.9");
     }
@@ -392,36 +605,38 @@ mod tests {
     fn rates_and_throughput() {
         let snap = snapshot();
         let secs = Duration::from_secs(10);
-        let r = error_rate().below(0.01).evaluate(&snap, secs);
+        let r = error_rate().below(0.01).evaluate(&snap, secs, None);
         assert_eq!(r.actual, Some(0.01));
         assert!(!r.passed, "1% is not below 1%");
         assert!(
             error_rate()
                 .of("list")
                 .below(0.01)
-                .evaluate(&snap, secs)
+                .evaluate(&snap, secs, None)
                 .passed
         );
-        let r = throughput().at_least(10.0).evaluate(&snap, secs);
+        let r = throughput().at_least(10.0).evaluate(&snap, secs, None);
         assert_eq!(r.actual, Some(10.0));
         assert!(r.passed);
         assert!(
             !throughput()
                 .of("list")
                 .at_least(10.0)
-                .evaluate(&snap, secs)
+                .evaluate(&snap, secs, None)
                 .passed
         );
-        let r = check_pass_rate().at_least(0.6).evaluate(&snap, secs);
+        let r = check_pass_rate().at_least(0.6).evaluate(&snap, secs, None);
         assert!(r.passed);
         assert!((r.actual.unwrap() - 2.0 / 3.0).abs() < 1e-9);
     }
 
     #[test]
     fn unknown_names_fail_with_the_names_that_exist() {
-        let r = p99("add to kart")
-            .below(Duration::from_secs(1))
-            .evaluate(&snapshot(), Duration::from_secs(1));
+        let r = p99("add to kart").below(Duration::from_secs(1)).evaluate(
+            &snapshot(),
+            Duration::from_secs(1),
+            None,
+        );
         assert!(!r.passed);
         assert_eq!(r.actual, None);
         let detail = r.detail.unwrap();
@@ -433,7 +648,7 @@ mod tests {
         let empty = MetricsSnapshot::default();
         let r = error_rate()
             .below(0.5)
-            .evaluate(&empty, Duration::from_secs(1));
+            .evaluate(&empty, Duration::from_secs(1), None);
         assert_eq!(r.detail.as_deref(), Some("no requests were recorded"));
     }
 

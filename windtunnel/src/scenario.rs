@@ -1,23 +1,29 @@
 //! [`Scenario`]: the typed builder a `#[scenario]` body configures and runs: agents, the load
-//! model, the target and the objectives. `run()` hands the plan to the executor and turns what
-//! the metrics recorded into a [`LoadReport`].
+//! model, the target and the objectives. `run()` validates it all, hands the plan to the
+//! executor and turns what the metrics recorded into a [`LoadReport`].
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::agent::{AgentFn, Stop};
-use crate::executor::{self, ClosedModel};
+use crate::capacity::Search;
+use crate::executor::{self, Executed, Run};
 use crate::http::{ClientError, DEFAULT_REQUEST_TIMEOUT, HttpClient};
-use crate::metrics::Recorder;
-use crate::objectives::Objective;
-use crate::report::{LoadConfig, LoadReport, StopInfo, StopReason};
+use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, schedule::Curve};
+use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
+use crate::objectives::{ABORT_GRACE, Objective, Span, Window};
+use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
 
 /// How long in-flight iterations may finish after the run's end before they are cancelled.
 /// (Default: 5 seconds.)
 pub const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(5);
 
-/// One scenario's load: which agents, how many users, for how long, against what, and which
-/// objectives decide pass or fail.
+/// One scenario's load: which agents, which load model, against what, and which objectives
+/// decide pass or fail.
+///
+/// The closed model with constant users can be set in place (`.users(..)`, `.ramp_up(..)`,
+/// `.duration(..)`, `.iterations(..)`); every model, open ones included, with
+/// [`load`](Self::load).
 ///
 /// ```no_run
 /// use windtunnel::prelude::*;
@@ -41,14 +47,34 @@ pub const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(5);
 ///         .await?;
 ///     Ok(())
 /// }
+///
+/// #[scenario]
+/// async fn spike(s: Scenario) -> Result<()> {
+///     s.target("http://127.0.0.1:8080")
+///         .agents([browser])
+///         .load(
+///             Load::ramping_rate([
+///                 stage(secs(10), per_sec(50)),
+///                 stage(secs(20), per_sec(500)).named("spike"),
+///                 stage(secs(10), per_sec(50)),
+///             ])
+///             .pool(20, 500),
+///         )
+///         .slo(p99(ALL).below(ms(300)).during("spike"))
+///         .slo(error_rate().below(0.05).abort_on_fail())
+///         .run()
+///         .await?;
+///     Ok(())
+/// }
 /// # fn main() {}
 /// ```
 #[must_use = "a scenario does nothing until `.run().await`"]
 pub struct Scenario {
     ctx: Arc<ScenarioContext>,
     agents: Vec<AgentFn>,
-    users: u32,
-    ramp_up: Duration,
+    load: Option<Load>,
+    users: Option<u32>,
+    ramp_up: Option<Duration>,
     duration: Option<Duration>,
     iterations: Option<u64>,
     graceful_stop: Duration,
@@ -79,11 +105,16 @@ struct LoadState {
     finished: Option<LoadReport>,
 }
 
+/// An objective with the part of the run it is judged on.
+type Bound = (Objective, Option<Span>);
+/// From when to when after the start of the load.
+type TimeWindow = (Duration, Duration);
+
 struct Started {
     config: LoadConfig,
     recorder: Recorder,
     start: Instant,
-    objectives: Vec<Objective>,
+    objectives: Vec<Bound>,
     seed: u64,
 }
 
@@ -138,6 +169,12 @@ impl ScenarioContext {
             &started.objectives,
         ))
     }
+
+    fn set_recorder(&self, recorder: &Recorder) {
+        if let Some(started) = &mut self.lock().started {
+            started.recorder = recorder.clone();
+        }
+    }
 }
 
 /// A scenario's load could not start: its configuration is incomplete or contradictory.
@@ -147,29 +184,23 @@ pub enum ScenarioError {
     /// No agents.
     #[error("scenario `{0}` has no agents: add some with `.agents([..])`")]
     NoAgents(String),
-    /// Zero users.
-    #[error("scenario `{0}`: `.users(..)` must be at least 1")]
-    NoUsers(String),
-    /// Neither a duration nor an iteration count: the run would never end.
-    #[error(
-        "scenario `{0}` has neither a duration nor an iteration count: set `.duration(..)` \
-         and/or `.iterations(..)` so that the run ends"
-    )]
-    Unbounded(String),
-    /// A zero duration or iteration count.
-    #[error("scenario `{0}`: `.{1}(..)` must be above zero")]
-    Zero(String, &'static str),
-    /// The ramp-up is longer than the run.
-    #[error(
-        "scenario `{name}`: the ramp-up ({ramp_up:?}) is longer than the duration ({duration:?})"
-    )]
-    RampTooLong {
+    /// A load setting that cannot run.
+    #[error("scenario `{name}`: invalid load: `{field}` {reason}")]
+    InvalidLoad {
         /// The scenario.
         name: String,
-        /// The ramp-up.
-        ramp_up: Duration,
-        /// The duration.
-        duration: Duration,
+        /// The setting, e.g. `stages[1].duration` or `pool.max`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An objective that cannot be judged on this load.
+    #[error("scenario `{name}`: {reason}")]
+    InvalidObjective {
+        /// The scenario.
+        name: String,
+        /// What is wrong.
+        reason: String,
     },
     /// No target.
     #[error(
@@ -227,8 +258,9 @@ impl Scenario {
         Scenario {
             ctx,
             agents: Vec::new(),
-            users: 1,
-            ramp_up: Duration::ZERO,
+            load: None,
+            users: None,
+            ramp_up: None,
             duration: None,
             iterations: None,
             graceful_stop: DEFAULT_GRACEFUL_STOP,
@@ -266,31 +298,42 @@ impl Scenario {
         self
     }
 
-    /// The agents users are assigned to, in proportion to their weights.
+    /// The agents users are assigned to (or, in an open model, iterations are started on), in
+    /// proportion to their weights.
     pub fn agents(mut self, agents: impl IntoIterator<Item = AgentFn>) -> Self {
         self.agents.extend(agents);
         self
     }
 
-    /// The number of concurrent users (closed model). (Default: 1.)
+    /// The load model: closed or open, constant or through stages, or a capacity search. See
+    /// [`Load`]. Use it instead of `users`/`ramp_up`/`duration`/`iterations`, not with them.
+    pub fn load(mut self, load: impl Into<Load>) -> Self {
+        self.load = Some(load.into());
+        self
+    }
+
+    /// Constant users (closed model): how many run at once. (Default: 1.) Short for
+    /// `.load(Load::users(n)..)`.
     pub fn users(mut self, users: u32) -> Self {
-        self.users = users;
+        self.users = Some(users);
         self
     }
 
-    /// Starts the users evenly over this time instead of all at once. (Default: 0.)
+    /// Constant users: starts them evenly over this time instead of all at once. (Default: 0.)
     pub fn ramp_up(mut self, ramp_up: Duration) -> Self {
-        self.ramp_up = ramp_up;
+        self.ramp_up = Some(ramp_up);
         self
     }
 
-    /// How long the load runs, ramp-up included. With `iterations`, whichever ends first.
+    /// Constant users: how long the load runs, ramp-up included. With `iterations`, whichever
+    /// ends first.
     pub fn duration(mut self, duration: Duration) -> Self {
         self.duration = Some(duration);
         self
     }
 
-    /// How many iterations each user runs. With `duration`, whichever ends first.
+    /// Constant users: how many iterations each user runs. With `duration`, whichever ends
+    /// first.
     pub fn iterations(mut self, per_user: u64) -> Self {
         self.iterations = Some(per_user);
         self
@@ -315,27 +358,130 @@ impl Scenario {
         self
     }
 
-    fn validate(&self) -> Result<(String, ClosedModel), ScenarioError> {
+    fn invalid_load(&self, field: impl Into<String>, reason: impl Into<String>) -> ScenarioError {
+        ScenarioError::InvalidLoad {
+            name: self.ctx.name.clone(),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The load: set with `.load(..)`, or constant users from the shorthand setters.
+    fn resolve_load(&self) -> Result<Resolved, ScenarioError> {
+        let shorthand = [
+            ("users", self.users.is_some()),
+            ("ramp_up", self.ramp_up.is_some()),
+            ("duration", self.duration.is_some()),
+            ("iterations", self.iterations.is_some()),
+        ];
+        let load = match &self.load {
+            Some(load) => {
+                if let Some((field, _)) = shorthand.iter().find(|(_, set)| *set) {
+                    return Err(self.invalid_load(
+                        *field,
+                        "is set in place and a load model with `.load(..)`: set the load in \
+                         one of the two ways",
+                    ));
+                }
+                load.clone()
+            }
+            None => {
+                let mut users = Load::users(self.users.unwrap_or(1));
+                if let Some(r) = self.ramp_up {
+                    users = users.ramp_up(r);
+                }
+                if let Some(d) = self.duration {
+                    users = users.duration(d);
+                }
+                if let Some(n) = self.iterations {
+                    users = users.iterations(n);
+                }
+                users.into()
+            }
+        };
+        load.resolve()
+            .map_err(|e| self.invalid_load(e.field, e.reason))
+    }
+
+    /// Where each objective's window lies in this load, and the recorder windows they need.
+    fn resolve_windows(
+        &self,
+        load: &Resolved,
+    ) -> Result<(Vec<Bound>, Vec<TimeWindow>), ScenarioError> {
+        let invalid = |reason: String| ScenarioError::InvalidObjective {
+            name: self.ctx.name.clone(),
+            reason,
+        };
+        let open = !matches!(load.plan, Plan::Closed(_));
+        let mut windows = Vec::new();
+        let mut bound = Vec::new();
+        for o in &self.objectives {
+            if let Some(problem) = o.problem(open) {
+                return Err(invalid(problem));
+            }
+            let span = match o.window() {
+                None => None,
+                Some(_) if matches!(load.plan, Plan::Capacity(_)) => {
+                    return Err(invalid(format!(
+                        "objective `{o}`: a capacity search judges its objectives on each step; \
+                         they cannot be scoped to a window"
+                    )));
+                }
+                Some(Window::Stage(name)) => {
+                    let Some(stage) = load.stages.iter().find(|s| &s.name == name) else {
+                        let known: Vec<String> = load
+                            .stages
+                            .iter()
+                            .map(|s| format!("`{}`", s.name))
+                            .collect();
+                        return Err(invalid(format!(
+                            "objective `{o}`: the load has no stage named `{name}` (stages: {})",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        )));
+                    };
+                    Some((Some(name.clone()), stage.from, stage.to))
+                }
+                Some(Window::Range(from, to)) => {
+                    if let Some(d) = load.duration
+                        && *from >= d
+                    {
+                        return Err(invalid(format!(
+                            "objective `{o}`: the window starts after the load ends ({d:?})"
+                        )));
+                    }
+                    Some((None, *from, *to))
+                }
+            };
+            let span = span.map(|(stage, from, to)| {
+                let index = windows
+                    .iter()
+                    .position(|w| *w == (from, to))
+                    .unwrap_or_else(|| {
+                        windows.push((from, to));
+                        windows.len() - 1
+                    });
+                Span {
+                    index,
+                    from,
+                    to,
+                    stage,
+                }
+            });
+            bound.push((o.clone(), span));
+        }
+        Ok((bound, windows))
+    }
+
+    fn validate(&self) -> Result<(String, Resolved), ScenarioError> {
         let name = || self.ctx.name.clone();
         if self.agents.is_empty() {
             return Err(ScenarioError::NoAgents(name()));
         }
-        if self.users == 0 {
-            return Err(ScenarioError::NoUsers(name()));
-        }
-        match (self.duration, self.iterations) {
-            (None, None) => return Err(ScenarioError::Unbounded(name())),
-            (Some(d), _) if d.is_zero() => return Err(ScenarioError::Zero(name(), "duration")),
-            (_, Some(0)) => return Err(ScenarioError::Zero(name(), "iterations")),
-            (Some(d), _) if self.ramp_up > d => {
-                return Err(ScenarioError::RampTooLong {
-                    name: name(),
-                    ramp_up: self.ramp_up,
-                    duration: d,
-                });
-            }
-            _ => {}
-        }
+        let load = self.resolve_load()?;
         let target = self
             .target_url()
             .ok_or_else(|| ScenarioError::NoTarget(name()))?;
@@ -345,16 +491,7 @@ impl Scenario {
                 target: target.to_owned(),
                 reason,
             })?;
-        Ok((
-            target,
-            ClosedModel {
-                users: self.users,
-                ramp_up: self.ramp_up,
-                duration: self.duration,
-                iterations: self.iterations,
-                graceful_stop: self.graceful_stop,
-            },
-        ))
+        Ok((target, load))
     }
 
     /// Runs the load and evaluates the objectives.
@@ -365,10 +502,12 @@ impl Scenario {
     ///
     /// # Errors
     ///
-    /// A [`ScenarioError`] when the configuration cannot run (no agents, no target, no bound
-    /// on the run, ...), before any request is sent.
+    /// A [`ScenarioError`] when the configuration cannot run (no agents, no target, a load
+    /// setting out of range, an objective scoped to a stage that does not exist, ...), before
+    /// any request is sent.
     pub async fn run(self) -> Result<LoadReport, ScenarioError> {
-        let (target, model) = self.validate()?;
+        let (target, load) = self.validate()?;
+        let (objectives, windows) = self.resolve_windows(&load)?;
         let seed = self
             .ctx
             .seed_override
@@ -376,45 +515,220 @@ impl Scenario {
             .unwrap_or(self.ctx.seed_fallback);
         let url = reqwest::Url::parse(&target).expect("validated above");
         let client = HttpClient::new(&url, self.request_timeout)?;
-        let recorder = Recorder::new();
-        let assignment = executor::assign(&self.agents, self.users);
-        let config = LoadConfig::closed(
+        let config = LoadConfig::new(
             &target,
-            &model,
+            &load,
+            self.graceful_stop,
             self.request_timeout,
             &self.agents,
-            &assignment,
         );
+        let start = tokio::time::Instant::now();
+        let settings = RecorderSettings {
+            origin: start,
+            intended: !matches!(load.plan, Plan::Closed(_)),
+            windows,
+        };
+        let recorder = Recorder::with(settings.clone());
         // `run` consumes the only `Scenario` a body gets, so a load starts once per context.
         self.ctx.lock().started = Some(Started {
             config: config.clone(),
             recorder: recorder.clone(),
             start: Instant::now(),
-            objectives: self.objectives.clone(),
+            objectives: objectives.clone(),
             seed,
         });
-        tracing::info!(scenario = %self.ctx.name, seed, target = %target, users = self.users, "load starting");
-        let run = executor::run_closed(executor::Run {
-            model: &model,
-            agents: &self.agents,
-            assignment: &assignment,
+        tracing::info!(scenario = %self.ctx.name, seed, target = %target, model = load.kind, "load starting");
+        let job = Job {
+            scenario: &self,
+            target: &target,
             seed,
             client,
+            start,
+            objectives: &objectives,
+        };
+        let report = match &load.plan {
+            Plan::Closed(plan) => {
+                let judge = job.judge(&recorder);
+                let run = executor::run_closed(plan, job.run(&recorder, judge.as_deref())).await;
+                job.report(config, run, &recorder.snapshot())
+            }
+            Plan::Open(plan) => {
+                let judge = job.judge(&recorder);
+                let run = executor::run_open(plan, job.run(&recorder, judge.as_deref())).await;
+                job.report(config, run, &recorder.snapshot())
+            }
+            Plan::Capacity(plan) => job.capacity(plan, config, settings).await,
+        };
+        tracing::info!(scenario = %self.ctx.name, requests = report.total.count, "load finished");
+        self.ctx.lock().finished = Some(report.clone());
+        Ok(report)
+    }
+}
+
+/// A validated scenario on its way through the executor.
+struct Job<'a> {
+    scenario: &'a Scenario,
+    target: &'a str,
+    seed: u64,
+    client: HttpClient,
+    start: tokio::time::Instant,
+    objectives: &'a [Bound],
+}
+
+type BoxedJudge<'a> = Box<dyn Fn(Duration) -> Option<String> + Send + Sync + 'a>;
+
+impl<'a> Job<'a> {
+    fn run<'r>(&'r self, recorder: &Recorder, judge: Option<executor::Judge<'r>>) -> Run<'r> {
+        Run {
+            agents: &self.scenario.agents,
+            seed: self.seed,
+            client: self.client.clone(),
             recorder: recorder.clone(),
-            interrupt: Arc::clone(&self.ctx.interrupt),
-            target: &target,
-        })
-        .await;
-        let report = LoadReport::build(
+            interrupt: Arc::clone(&self.scenario.ctx.interrupt),
+            target: self.target,
+            start: tokio::time::Instant::now().max(self.start),
+            graceful_stop: self.scenario.graceful_stop,
+            judge,
+        }
+    }
+
+    /// Ends the run when an objective marked `abort_on_fail` is lost: one with a window once its
+    /// window is over, any other on the data so far from [`ABORT_GRACE`] on.
+    fn judge(&self, recorder: &Recorder) -> Option<BoxedJudge<'a>> {
+        let objectives = self.objectives;
+        if !objectives.iter().any(|(o, _)| o.aborts()) {
+            return None;
+        }
+        let recorder = recorder.clone();
+        Some(Box::new(move |t: Duration| {
+            let mut snapshot: Option<MetricsSnapshot> = None;
+            for (o, span) in objectives.iter().filter(|(o, _)| o.aborts()) {
+                let due = match span {
+                    Some(w) => t >= w.to,
+                    None => t >= ABORT_GRACE,
+                };
+                if !due {
+                    continue;
+                }
+                let snap = snapshot.get_or_insert_with(|| recorder.snapshot());
+                let result = o.evaluate(snap, t, span.as_ref());
+                // A whole-run objective with nothing measured yet is not lost yet.
+                if !result.passed && (span.is_some() || result.actual.is_some()) {
+                    let actual = match result.actual {
+                        Some(v) => format!("{} {}", crate::objectives::trim_float(v), result.unit),
+                        None => result.detail.unwrap_or_default(),
+                    };
+                    return Some(format!(
+                        "objective lost at {:.1} s: {} (actual: {actual})",
+                        t.as_secs_f64(),
+                        result.objective
+                    ));
+                }
+            }
+            None
+        }))
+    }
+
+    fn report(&self, config: LoadConfig, run: Executed, metrics: &MetricsSnapshot) -> LoadReport {
+        LoadReport::build(
             config,
             run.stop,
             run.elapsed,
             run.cancelled,
-            &recorder.snapshot(),
-            &self.objectives,
-        );
-        tracing::info!(scenario = %self.ctx.name, requests = report.total.count, "load finished");
-        self.ctx.lock().finished = Some(report.clone());
-        Ok(report)
+            metrics,
+            self.objectives,
+        )
+    }
+
+    /// Runs a capacity search: one constant-rate step after another, each judged on its own.
+    async fn capacity(
+        &self,
+        plan: &CapacityPlan,
+        config: LoadConfig,
+        settings: RecorderSettings,
+    ) -> LoadReport {
+        let mut search = Search::new(plan.start, plan.step, plan.max, plan.bisections);
+        let mut total = MetricsSnapshot::new(0);
+        let mut curve = Vec::new();
+        let mut judged = Vec::new();
+        let mut broke_first: Option<(f64, String)> = None;
+        let mut cancelled = 0;
+        let mut stop = StopInfo::new(StopReason::Duration, None);
+        while let Some(rate) = search.next_rate() {
+            let recorder = Recorder::with(RecorderSettings {
+                windows: Vec::new(),
+                ..settings.clone()
+            });
+            self.scenario.ctx.set_recorder(&recorder);
+            let step = OpenPlan {
+                curve: Curve {
+                    start: rate,
+                    segments: vec![(plan.hold, rate)],
+                },
+                pool: plan.pool,
+            };
+            let run = self.run(&recorder, None);
+            let from = run.start.duration_since(self.start);
+            let executed = executor::run_open(&step, run).await;
+            let snap = recorder.snapshot();
+            let results: Vec<_> = self
+                .objectives
+                .iter()
+                .map(|(o, _)| o.evaluate(&snap, executed.elapsed, None))
+                .collect();
+            let failed: Vec<String> = results
+                .iter()
+                .filter(|r| !r.passed)
+                .map(|r| r.objective.clone())
+                .collect();
+            let passed = failed.is_empty();
+            let requests = snap.total();
+            let (started, dropped) = snap.started_and_dropped();
+            let secs = executed.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+            let p99 = requests
+                .intended
+                .as_ref()
+                .filter(|h| !h.is_empty())
+                .map_or(0.0, |h| h.value_at_quantile(0.99) as f64 / 1000.0);
+            tracing::info!(rate, passed, p99, "capacity step");
+            curve.push(CapacityStep {
+                rate,
+                passed,
+                from_s: from.as_secs_f64(),
+                started,
+                dropped,
+                throughput_rps: requests.count as f64 / secs,
+                error_rate: requests.error_rate(),
+                p99_ms: p99,
+                failed_objectives: failed.clone(),
+            });
+            if !passed && broke_first.as_ref().is_none_or(|(r, _)| rate < *r) {
+                broke_first = Some((rate, failed[0].clone()));
+            }
+            judged.push(results);
+            total.merge(&snap);
+            cancelled += executed.cancelled;
+            search.record(rate, passed);
+            if !matches!(executed.stop.reason, StopReason::Duration) {
+                stop = executed.stop;
+                break;
+            }
+        }
+        let elapsed = self.start.elapsed();
+        let mut report = LoadReport::build(config, stop, elapsed, cancelled, &total, &[]);
+        // The objectives as they fared at the capacity found, or at the first step if none held.
+        let at = search
+            .capacity()
+            .and_then(|c| curve.iter().position(|s| s.rate == c))
+            .unwrap_or(0);
+        if at < judged.len() {
+            report.objectives = judged.swap_remove(at);
+        }
+        report.capacity = Some(CapacityReport {
+            rate: search.capacity(),
+            broke_first: broke_first.map(|(_, o)| o),
+            curve,
+        });
+        report
     }
 }

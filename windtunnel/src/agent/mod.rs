@@ -151,8 +151,10 @@ impl Agent {
         self.iteration
     }
 
-    pub(crate) fn set_iteration(&mut self, n: u64) {
+    /// Starts iteration `n`, `lateness` after its intended start (zero in a closed model).
+    pub(crate) fn set_iteration(&mut self, n: u64, lateness: Duration) {
         self.iteration = n;
+        self.session.lateness = lateness;
     }
 
     /// This agent's seeded random number generator.
@@ -230,11 +232,15 @@ impl Agent {
         let start = Instant::now();
         let result = operation.await;
         let latency = start.elapsed();
+        let lateness = self.session.lateness;
         match &result {
-            Ok(_) => self.recorder.record(name, latency, Outcome::Ok),
-            Err(e) => self.recorder.record(
+            Ok(_) => self
+                .recorder
+                .record_late(name, latency, lateness, Outcome::Ok),
+            Err(e) => self.recorder.record_late(
                 name,
                 latency,
+                lateness,
                 Outcome::Failed {
                     kind: ErrorKind::Operation,
                     message: &|| e.to_string(),

@@ -82,6 +82,8 @@ pub(crate) struct Session {
     client: HttpClient,
     jar: Option<CookieStore>,
     recorder: Recorder,
+    /// How late the current iteration started after its intended start (open model).
+    pub(crate) lateness: Duration,
     /// The last paths parsed and their URLs, oldest first (evicted first).
     urls: Vec<(Box<str>, reqwest::Url)>,
 }
@@ -92,6 +94,7 @@ impl Session {
             client,
             jar: None,
             recorder,
+            lateness: Duration::ZERO,
             urls: Vec::new(),
         }
     }

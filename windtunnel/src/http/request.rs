@@ -183,9 +183,10 @@ impl<'a> RequestBuilder<'a> {
                 let code = status.as_u16();
                 let accepted = (200..400).contains(&code) || self.accept.contains(&code);
                 let detail = || status_detail(status, &body);
-                session.recorder.record(
+                session.recorder.record_late(
                     &name,
                     latency,
+                    session.lateness,
                     Outcome::Response {
                         status: code,
                         accepted,
@@ -204,9 +205,10 @@ impl<'a> RequestBuilder<'a> {
                 ),
             ),
         };
-        session.recorder.record(
+        session.recorder.record_late(
             &name,
             latency,
+            session.lateness,
             Outcome::Failed {
                 kind,
                 message: &|| message.clone(),

@@ -3,8 +3,12 @@
 //! [`MetricsSnapshot`] at the end. Metrics know nothing of scheduling or of reports.
 
 mod recorder;
+mod series;
 mod snapshot;
 
 pub use recorder::ErrorKind;
-pub(crate) use recorder::{IterationOutcome, Outcome, Recorder, current_recorder, with_recorder};
-pub(crate) use snapshot::{ErrorClass, MetricsSnapshot, RequestMetrics};
+pub(crate) use recorder::{
+    IterationOutcome, Outcome, Recorder, RecorderSettings, current_recorder, with_recorder,
+};
+pub(crate) use series::{Series, histogram_of};
+pub(crate) use snapshot::{ErrorClass, MetricsSnapshot, RequestMetrics, total_of};

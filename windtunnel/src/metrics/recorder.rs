@@ -2,8 +2,10 @@
 //!
 //! Each thread that records for a given recorder gets its own [`Shard`] (registered once, on the
 //! thread's first sample). Recording locks only that shard's mutex, which no other thread takes
-//! except the final merge, so the hot path never contends. Memory is bounded: one histogram per
-//! request name per worker thread (~190 KiB each), never per agent.
+//! except a merge, so the hot path never contends. Memory is bounded: one histogram per request
+//! name per worker thread (~190 KiB each), never per agent; the time series keeps one small
+//! histogram per second (compacted to its non-zero buckets once the second is over) and at most
+//! [`MAX_POINTS`] points, merging neighbours when a run outgrows them.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +15,9 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
+use super::series::{LivePoint, Series};
 use super::snapshot::{MetricsSnapshot, RequestMetrics};
 
 /// Latencies are recorded in microseconds, from 1 µs to one hour, at 3 significant digits.
@@ -63,6 +67,7 @@ impl ErrorKind {
 }
 
 /// The outcome of one request or timed operation.
+#[derive(Clone, Copy)]
 pub(crate) enum Outcome<'a> {
     /// An HTTP response; `accepted` says whether its status counts as a success.
     Response {
@@ -77,6 +82,17 @@ pub(crate) enum Outcome<'a> {
         kind: ErrorKind,
         message: &'a dyn Fn() -> String,
     },
+}
+
+impl Outcome<'_> {
+    /// Whether it counts as a failed request.
+    pub(crate) fn failed(&self) -> bool {
+        match self {
+            Outcome::Response { accepted, .. } => !accepted,
+            Outcome::Ok => false,
+            Outcome::Failed { .. } => true,
+        }
+    }
 }
 
 /// How one iteration of an agent ended.
@@ -143,7 +159,6 @@ pub(crate) struct CheckCounters {
 }
 
 /// One thread's share of the metrics.
-#[derive(Default)]
 ///
 /// Maps are `BTreeMap`s: with the handful of names a run has, a lookup is a few string
 /// comparisons, cheaper on the hot path than hashing the name.
@@ -151,13 +166,74 @@ pub(crate) struct Shard {
     pub(crate) requests: BTreeMap<Box<str>, RequestMetrics>,
     pub(crate) checks: BTreeMap<Box<str>, CheckCounters>,
     pub(crate) iterations: BTreeMap<Box<str>, IterationCounters>,
+    /// Per window (see [`RecorderSettings::windows`]), the requests that ended in it.
+    pub(crate) windows: Vec<BTreeMap<Box<str>, RequestMetrics>>,
+    /// The current second of the time series, and which second it is.
+    pub(crate) live: LivePoint,
+    pub(crate) live_second: u64,
+    /// How late iterations started after their intended time, in microseconds (open model).
+    pub(crate) lateness: Histogram<u64>,
+}
+
+impl Shard {
+    fn new(settings: &RecorderSettings) -> Self {
+        Shard {
+            requests: BTreeMap::new(),
+            checks: BTreeMap::new(),
+            iterations: BTreeMap::new(),
+            windows: vec![BTreeMap::new(); settings.windows.len()],
+            live: LivePoint::new(settings.intended),
+            live_second: 0,
+            lateness: new_histogram(),
+        }
+    }
+
+    /// Moves the live point to `second`, handing the finished one to the series.
+    fn roll(&mut self, second: u64, series: &Mutex<Series>) {
+        if second != self.live_second {
+            if !self.live.is_empty() {
+                let done = self.live.take();
+                lock(series).add(self.live_second, done);
+            }
+            self.live_second = second;
+        }
+    }
+}
+
+/// What a recorder records besides totals.
+#[derive(Clone, Debug)]
+pub(crate) struct RecorderSettings {
+    /// The start of the run: the time series counts seconds from here.
+    pub(crate) origin: Instant,
+    /// Whether requests also carry a latency from their iteration's intended start (open model).
+    pub(crate) intended: bool,
+    /// Time windows (from the origin) whose requests are also kept apart, for objectives scoped
+    /// to a stage or a window. A request belongs to the window in which it ended.
+    pub(crate) windows: Vec<(Duration, Duration)>,
+}
+
+impl RecorderSettings {
+    #[cfg(test)]
+    pub(crate) fn new(origin: Instant) -> Self {
+        RecorderSettings {
+            origin,
+            intended: false,
+            windows: Vec::new(),
+        }
+    }
 }
 
 struct Shared {
     id: u64,
+    settings: RecorderSettings,
     shards: Mutex<Vec<Arc<Mutex<Shard>>>>,
+    series: Mutex<Series>,
     any_response: AtomicBool,
     connect_errors: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The handle agents record through. Cloning is cheap; all clones feed the same metrics.
@@ -188,15 +264,29 @@ pub(crate) fn current_recorder() -> Option<Recorder> {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Recorder {
+    /// A recorder whose series starts now, with no intended latency and no windows.
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Recorder::with(RecorderSettings::new(Instant::now()))
+    }
+
+    pub(crate) fn with(settings: RecorderSettings) -> Self {
         Recorder {
             shared: Arc::new(Shared {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                series: Mutex::new(Series::new(settings.intended)),
+                settings,
                 shards: Mutex::new(Vec::new()),
                 any_response: AtomicBool::new(false),
                 connect_errors: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// The second of the run `now` falls in.
+    fn second(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.shared.settings.origin)
+            .as_secs()
     }
 
     /// Runs `f` on this thread's shard, creating and registering it on first use.
@@ -212,12 +302,8 @@ impl Recorder {
                 return shard;
             }
             local.retain(|(_, w)| w.strong_count() > 0);
-            let shard = Arc::new(Mutex::new(Shard::default()));
-            self.shared
-                .shards
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Arc::clone(&shard));
+            let shard = Arc::new(Mutex::new(Shard::new(&self.shared.settings)));
+            lock(&self.shared.shards).push(Arc::clone(&shard));
             local.push((id, Arc::downgrade(&shard)));
             shard
         });
@@ -225,8 +311,22 @@ impl Recorder {
         f(&mut guard)
     }
 
-    /// Records one request (or timed operation) under `name`.
+    /// Records one request (or timed operation) under `name`, with no intended start.
+    #[cfg(test)]
     pub(crate) fn record(&self, name: &str, latency: Duration, outcome: Outcome<'_>) {
+        self.record_late(name, latency, Duration::ZERO, outcome);
+    }
+
+    /// Records one request (or timed operation) under `name`. `lateness` is how late its
+    /// iteration started after its intended start (open model): the latency from the intended
+    /// start is `latency + lateness`.
+    pub(crate) fn record_late(
+        &self,
+        name: &str,
+        latency: Duration,
+        lateness: Duration,
+        outcome: Outcome<'_>,
+    ) {
         match outcome {
             Outcome::Response { .. } | Outcome::Ok => {
                 if !self.shared.any_response.load(Ordering::Relaxed) {
@@ -241,24 +341,68 @@ impl Recorder {
             }
             Outcome::Failed { .. } => {}
         }
-        let micros = u64::try_from(latency.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
+        let micros = micros(latency);
+        let intended = self
+            .shared
+            .settings
+            .intended
+            .then(|| micros.saturating_add(micros_of(lateness)));
+        let now = Instant::now();
+        let second = self.second(now);
+        let failed = outcome.failed();
+        let settings = &self.shared.settings;
         self.with_shard(|shard| {
-            let name = if shard.requests.len() >= MAX_NAMES && !shard.requests.contains_key(name) {
-                OVERFLOW_NAME
-            } else {
-                name
-            };
-            let stats = match shard.requests.get_mut(name) {
-                Some(s) => s,
-                None => shard
-                    .requests
-                    .entry(name.into())
-                    .or_insert_with(RequestMetrics::new),
-            };
-            stats.record(micros, outcome);
+            shard.roll(second, &self.shared.series);
+            shard.live.record(micros, intended, failed);
+            record_named(
+                &mut shard.requests,
+                name,
+                settings.intended,
+                micros,
+                intended,
+                outcome,
+            );
+            if !settings.windows.is_empty() {
+                let t = now.saturating_duration_since(settings.origin);
+                for (i, &(from, to)) in settings.windows.iter().enumerate() {
+                    if from <= t && t < to {
+                        record_named(
+                            &mut shard.windows[i],
+                            name,
+                            settings.intended,
+                            micros,
+                            intended,
+                            outcome,
+                        );
+                    }
+                }
+            }
         });
+    }
+
+    /// Counts an iteration that started `lateness` after its intended start (open model).
+    pub(crate) fn iteration_started(&self, lateness: Duration) {
+        let second = self.second(Instant::now());
+        self.with_shard(|shard| {
+            shard.roll(second, &self.shared.series);
+            shard.live.started += 1;
+            shard.lateness.saturating_record(micros_of(lateness));
+        });
+    }
+
+    /// Counts an iteration that was due but found no free agent (open model).
+    pub(crate) fn iteration_dropped(&self) {
+        let second = self.second(Instant::now());
+        self.with_shard(|shard| {
+            shard.roll(second, &self.shared.series);
+            shard.live.dropped += 1;
+        });
+    }
+
+    /// Notes how many agents were busy at `now`; a point keeps the highest count of its second.
+    pub(crate) fn active_agents(&self, now: Instant, active: u64) {
+        let second = self.second(now);
+        lock(&self.shared.series).active(second, active);
     }
 
     /// Records the result of a check named `name`.
@@ -278,7 +422,10 @@ impl Recorder {
 
     /// Records how one iteration of the agent named `agent` ended.
     pub(crate) fn iteration(&self, agent: &str, outcome: IterationOutcome<'_>) {
+        let second = self.second(Instant::now());
         self.with_shard(|shard| {
+            shard.roll(second, &self.shared.series);
+            shard.live.iterations += 1;
             let it = match shard.iterations.get_mut(agent) {
                 Some(i) => i,
                 None => shard.iterations.entry(agent.into()).or_default(),
@@ -316,19 +463,53 @@ impl Recorder {
 
     /// Merges every shard into one snapshot. Recording may go on meanwhile.
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
-        let shards: Vec<_> = self
-            .shared
-            .shards
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut snap = MetricsSnapshot::default();
+        let shards: Vec<_> = lock(&self.shared.shards).clone();
+        let settings = &self.shared.settings;
+        let mut snap = MetricsSnapshot::new(settings.windows.len());
+        snap.series = lock(&self.shared.series).clone();
+        snap.intended = settings.intended;
         for shard in shards {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let shard = lock(&shard);
             snap.absorb(&shard);
+            if !shard.live.is_empty() {
+                snap.series.add(shard.live_second, shard.live.compact());
+            }
         }
         snap
     }
+}
+
+fn micros_of(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A latency in microseconds; at least 1, the histograms' lowest value.
+fn micros(d: Duration) -> u64 {
+    micros_of(d).max(1)
+}
+
+/// Records into the metrics of `name`, or of [`OVERFLOW_NAME`] once a map holds
+/// [`MAX_NAMES`] names.
+fn record_named(
+    map: &mut BTreeMap<Box<str>, RequestMetrics>,
+    name: &str,
+    with_intended: bool,
+    micros: u64,
+    intended: Option<u64>,
+    outcome: Outcome<'_>,
+) {
+    let name = if map.len() >= MAX_NAMES && !map.contains_key(name) {
+        OVERFLOW_NAME
+    } else {
+        name
+    };
+    let stats = match map.get_mut(name) {
+        Some(s) => s,
+        None => map
+            .entry(name.into())
+            .or_insert_with(|| RequestMetrics::new(with_intended)),
+    };
+    stats.record(micros, intended, outcome);
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use super::recorder::{
     CheckCounters, ErrorCounter, ErrorKind, IterationCounters, Outcome, Shard, new_histogram,
 };
+use super::series::Series;
 
 /// Errors of one kind: a count and a few distinct sample messages.
 pub(crate) type ErrorClass = ErrorCounter;
@@ -14,8 +15,10 @@ pub(crate) type ErrorClass = ErrorCounter;
 /// Everything recorded under one request name.
 #[derive(Clone, Debug)]
 pub(crate) struct RequestMetrics {
-    /// Latency in microseconds of every request, failed ones included.
+    /// Service time in microseconds of every request, failed ones included.
     pub(crate) histogram: Histogram<u64>,
+    /// Latency from the intended start of the request's iteration (open model only).
+    pub(crate) intended: Option<Histogram<u64>>,
     pub(crate) count: u64,
     /// Requests that failed: transport errors and statuses the request did not accept.
     pub(crate) failed: u64,
@@ -24,9 +27,10 @@ pub(crate) struct RequestMetrics {
 }
 
 impl RequestMetrics {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(intended: bool) -> Self {
         RequestMetrics {
             histogram: new_histogram(),
+            intended: intended.then(new_histogram),
             count: 0,
             failed: 0,
             statuses: BTreeMap::new(),
@@ -34,8 +38,11 @@ impl RequestMetrics {
         }
     }
 
-    pub(crate) fn record(&mut self, micros: u64, outcome: Outcome<'_>) {
+    pub(crate) fn record(&mut self, micros: u64, intended: Option<u64>, outcome: Outcome<'_>) {
         self.histogram.saturating_record(micros);
+        if let (Some(h), Some(v)) = (&mut self.intended, intended) {
+            h.saturating_record(v);
+        }
         self.count += 1;
         match outcome {
             Outcome::Ok => {}
@@ -64,6 +71,13 @@ impl RequestMetrics {
         self.histogram
             .add(&other.histogram)
             .expect("histograms share their bounds");
+        match (&mut self.intended, &other.intended) {
+            (Some(mine), Some(theirs)) => {
+                mine.add(theirs).expect("histograms share their bounds");
+            }
+            (None, Some(theirs)) => self.intended = Some(theirs.clone()),
+            _ => {}
+        }
         self.count += other.count;
         self.failed += other.failed;
         for (status, n) in &other.statuses {
@@ -85,30 +99,98 @@ impl RequestMetrics {
 }
 
 /// The merged metrics of one load run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct MetricsSnapshot {
     pub(crate) requests: BTreeMap<String, RequestMetrics>,
     pub(crate) checks: BTreeMap<String, CheckCounters>,
     pub(crate) iterations: BTreeMap<String, IterationCounters>,
+    /// Per window of the recorder, the requests that ended in it.
+    pub(crate) windows: Vec<BTreeMap<String, RequestMetrics>>,
+    pub(crate) series: Series,
+    /// Whether requests carry intended-start latency (open model).
+    pub(crate) intended: bool,
+    /// How late iterations started, in microseconds (open model).
+    pub(crate) lateness: Histogram<u64>,
+}
+
+impl Default for MetricsSnapshot {
+    fn default() -> Self {
+        MetricsSnapshot::new(0)
+    }
+}
+
+fn merge_named(
+    into: &mut BTreeMap<String, RequestMetrics>,
+    from: impl IntoIterator<Item = (impl AsRef<str>, impl std::borrow::Borrow<RequestMetrics>)>,
+) {
+    for (name, m) in from {
+        let m = m.borrow();
+        match into.get_mut(name.as_ref()) {
+            Some(existing) => existing.merge(m),
+            None => {
+                into.insert(name.as_ref().to_owned(), m.clone());
+            }
+        }
+    }
 }
 
 impl MetricsSnapshot {
-    pub(crate) fn absorb(&mut self, shard: &Shard) {
-        for (name, m) in &shard.requests {
-            match self.requests.get_mut(&**name) {
-                Some(existing) => existing.merge(m),
-                None => {
-                    self.requests.insert(name.to_string(), m.clone());
-                }
-            }
+    pub(crate) fn new(windows: usize) -> Self {
+        MetricsSnapshot {
+            requests: BTreeMap::new(),
+            checks: BTreeMap::new(),
+            iterations: BTreeMap::new(),
+            windows: vec![BTreeMap::new(); windows],
+            series: Series::new(false),
+            intended: false,
+            lateness: new_histogram(),
         }
-        for (name, c) in &shard.checks {
-            let mine = self.checks.entry(name.to_string()).or_default();
+    }
+
+    pub(crate) fn absorb(&mut self, shard: &Shard) {
+        merge_named(&mut self.requests, &shard.requests);
+        for (mine, theirs) in self.windows.iter_mut().zip(&shard.windows) {
+            merge_named(mine, theirs);
+        }
+        self.lateness
+            .add(&shard.lateness)
+            .expect("histograms share their bounds");
+        self.absorb_counters(&shard.checks, &shard.iterations);
+    }
+
+    /// Merges the snapshot of another part of the same run (a capacity step): everything but
+    /// the windows, which belong to each part.
+    pub(crate) fn merge(&mut self, other: &MetricsSnapshot) {
+        merge_named(&mut self.requests, &other.requests);
+        self.lateness
+            .add(&other.lateness)
+            .expect("histograms share their bounds");
+        self.series.merge(&other.series);
+        self.series.intended |= other.series.intended;
+        self.intended |= other.intended;
+        self.absorb_counters(&other.checks, &other.iterations);
+    }
+
+    /// Iterations started and dropped (open model), from the series.
+    pub(crate) fn started_and_dropped(&self) -> (u64, u64) {
+        self.series
+            .points()
+            .values()
+            .fold((0, 0), |(s, d), p| (s + p.started, d + p.dropped))
+    }
+
+    fn absorb_counters<K: AsRef<str>>(
+        &mut self,
+        checks: &BTreeMap<K, CheckCounters>,
+        iterations: &BTreeMap<K, IterationCounters>,
+    ) {
+        for (name, c) in checks {
+            let mine = self.checks.entry(name.as_ref().to_owned()).or_default();
             mine.passed += c.passed;
             mine.failed.merge(&c.failed);
         }
-        for (name, it) in &shard.iterations {
-            let mine = self.iterations.entry(name.to_string()).or_default();
+        for (name, it) in iterations {
+            let mine = self.iterations.entry(name.as_ref().to_owned()).or_default();
             mine.completed += it.completed;
             mine.failed += it.failed;
             mine.panicked += it.panicked;
@@ -121,12 +203,20 @@ impl MetricsSnapshot {
 
     /// All requests merged into one, for overall objectives and totals.
     pub(crate) fn total(&self) -> RequestMetrics {
-        let mut total = RequestMetrics::new();
-        for m in self.requests.values() {
-            total.merge(m);
-        }
-        total
+        total_of(&self.requests, self.intended)
     }
+}
+
+/// The requests of a map merged into one.
+pub(crate) fn total_of(
+    requests: &BTreeMap<String, RequestMetrics>,
+    intended: bool,
+) -> RequestMetrics {
+    let mut total = RequestMetrics::new(intended);
+    for m in requests.values() {
+        total.merge(m);
+    }
+    total
 }
 
 fn merge_panics(
@@ -151,12 +241,12 @@ mod tests {
     #[test]
     fn total_merges_histograms_not_percentiles() {
         let mut snap = MetricsSnapshot::default();
-        let mut fast = RequestMetrics::new();
-        let mut slow = RequestMetrics::new();
+        let mut fast = RequestMetrics::new(false);
+        let mut slow = RequestMetrics::new(false);
         for _ in 0..99 {
-            fast.record(1_000, Outcome::Ok);
+            fast.record(1_000, None, Outcome::Ok);
         }
-        slow.record(1_000_000, Outcome::Ok);
+        slow.record(1_000_000, None, Outcome::Ok);
         snap.requests.insert("fast".into(), fast);
         snap.requests.insert("slow".into(), slow);
         let total = snap.total();
@@ -172,10 +262,11 @@ mod tests {
 
     #[test]
     fn error_rate_counts_failed_over_all() {
-        let mut m = RequestMetrics::new();
+        let mut m = RequestMetrics::new(false);
         assert_eq!(m.error_rate(), 0.0);
         m.record(
             10,
+            None,
             Outcome::Response {
                 status: 200,
                 accepted: true,
@@ -184,6 +275,7 @@ mod tests {
         );
         m.record(
             10,
+            None,
             Outcome::Response {
                 status: 500,
                 accepted: false,
@@ -192,6 +284,7 @@ mod tests {
         );
         m.record(
             10,
+            None,
             Outcome::Failed {
                 kind: ErrorKind::Timeout,
                 message: &|| "t".into(),
@@ -199,6 +292,7 @@ mod tests {
         );
         m.record(
             10,
+            None,
             Outcome::Response {
                 status: 404,
                 accepted: true,

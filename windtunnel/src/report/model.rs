@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use hdrhistogram::Histogram;
+
 use crate::agent::AgentFn;
-use crate::executor::ClosedModel;
-use crate::metrics::{ErrorClass, MetricsSnapshot, RequestMetrics};
-use crate::objectives::{Objective, ObjectiveResult};
+use crate::load::Resolved;
+use crate::metrics::{ErrorClass, MetricsSnapshot, RequestMetrics, Series, histogram_of};
+use crate::objectives::{Objective, ObjectiveResult, Span};
 
 /// The version of the report format. It changes when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One run of a test binary (or, under nextest, of every binary sharing `NEXTEST_RUN_ID`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,6 +113,10 @@ pub struct LoadReport {
     pub elapsed_s: f64,
     /// In-flight iterations cancelled after the graceful stop.
     pub cancelled_iterations: u64,
+    /// How the open model's scheduler kept up; `None` for a closed model.
+    pub schedule: Option<ScheduleReport>,
+    /// The result of a capacity search; `None` for other models.
+    pub capacity: Option<CapacityReport>,
     /// The objectives and how they fared.
     pub objectives: Vec<ObjectiveResult>,
     /// Every request together.
@@ -121,47 +127,106 @@ pub struct LoadReport {
     pub checks: Vec<CheckReport>,
     /// Per agent, sorted by name.
     pub iterations: Vec<IterationReport>,
+    /// The run over time.
+    pub series: SeriesReport,
 }
 
 /// The configuration of a load, as resolved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadConfig {
-    /// The load model: `closed`.
+    /// The load model: `constant_users`, `per_user_iterations`, `shared_iterations`,
+    /// `ramping_users` (closed); `constant_rate`, `ramping_rate` (open); `capacity`.
     pub model: String,
+    /// `true` for the open models (and capacity), whose iterations start on a schedule.
+    pub open: bool,
     /// The base URL.
     pub target: String,
-    /// Concurrent users.
-    pub users: u32,
-    /// Ramp-up in seconds.
-    pub ramp_up_s: f64,
-    /// Duration in seconds, if bounded by time.
+    /// Closed models: the most concurrent users.
+    pub users: Option<u32>,
+    /// Constant users: the ramp-up in seconds.
+    pub ramp_up_s: Option<f64>,
+    /// The planned duration in seconds, if bounded by time.
     pub duration_s: Option<f64>,
     /// Iterations per user, if bounded by count.
     pub iterations: Option<u64>,
+    /// Iterations shared by all users, if bounded by count.
+    pub shared_iterations: Option<u64>,
+    /// Constant rate (or the capacity search's start), in iterations per second.
+    pub rate: Option<f64>,
+    /// Ramping models: the users or rate at the start.
+    pub start: Option<f64>,
+    /// The named stages (ramping models; `ramp-up` and `steady` for constant users with a
+    /// ramp-up).
+    pub stages: Vec<StageConfig>,
+    /// Open models: the agent pool.
+    pub pool: Option<PoolConfig>,
     /// Graceful stop in seconds.
     pub graceful_stop_s: f64,
     /// Request timeout in seconds.
     pub request_timeout_s: f64,
-    /// The agents and how many users each got.
+    /// The agents, with the users each got in a closed model.
     pub agents: Vec<AgentAssignment>,
 }
 
+/// A stage of a ramping load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageConfig {
+    /// Its name.
+    pub name: String,
+    /// Its start, in seconds from the start of the load.
+    pub from_s: f64,
+    /// Its end.
+    pub to_s: f64,
+    /// The users or rate (iterations per second) it ends at.
+    pub target: f64,
+}
+
+/// The agent pool of an open model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolConfig {
+    /// Agents made before the load starts.
+    pub preallocated: u32,
+    /// The most agents.
+    pub max: u32,
+}
+
 impl LoadConfig {
-    pub(crate) fn closed(
+    pub(crate) fn new(
         target: &str,
-        model: &ClosedModel,
+        load: &Resolved,
+        graceful_stop: Duration,
         request_timeout: Duration,
         agents: &[AgentFn],
-        assignment: &[usize],
     ) -> Self {
+        let assignment = load
+            .users
+            .map(|n| crate::executor::assign(agents, n as usize));
         LoadConfig {
-            model: "closed".into(),
+            model: load.kind.into(),
+            open: load.rate.is_some() || load.pool.is_some(),
             target: target.to_owned(),
-            users: model.users,
-            ramp_up_s: model.ramp_up.as_secs_f64(),
-            duration_s: model.duration.map(|d| d.as_secs_f64()),
-            iterations: model.iterations,
-            graceful_stop_s: model.graceful_stop.as_secs_f64(),
+            users: load.users,
+            ramp_up_s: load.ramp_up.map(|d| d.as_secs_f64()),
+            duration_s: load.duration.map(|d| d.as_secs_f64()),
+            iterations: load.iterations,
+            shared_iterations: load.shared_iterations,
+            rate: load.rate,
+            start: load.start,
+            stages: load
+                .stages
+                .iter()
+                .map(|s| StageConfig {
+                    name: s.name.clone(),
+                    from_s: s.from.as_secs_f64(),
+                    to_s: s.to.as_secs_f64(),
+                    target: s.target,
+                })
+                .collect(),
+            pool: load.pool.map(|p| PoolConfig {
+                preallocated: p.preallocated,
+                max: p.max,
+            }),
+            graceful_stop_s: graceful_stop.as_secs_f64(),
             request_timeout_s: request_timeout.as_secs_f64(),
             agents: agents
                 .iter()
@@ -169,7 +234,9 @@ impl LoadConfig {
                 .map(|(i, a)| AgentAssignment {
                     name: a.name().to_owned(),
                     weight: a.weight(),
-                    users: assignment.iter().filter(|&&x| x == i).count() as u32,
+                    users: assignment
+                        .as_ref()
+                        .map(|asg| asg.iter().filter(|&&x| x == i).count() as u32),
                 })
                 .collect(),
         }
@@ -183,8 +250,105 @@ pub struct AgentAssignment {
     pub name: String,
     /// Its weight.
     pub weight: u32,
-    /// How many users ran it.
-    pub users: u32,
+    /// How many users ran it (closed models).
+    pub users: Option<u32>,
+}
+
+/// How an open model's scheduler kept up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleReport {
+    /// Iterations started.
+    pub started: u64,
+    /// Iterations that were due but found no free agent and no room in the pool for one more.
+    pub dropped: u64,
+    /// How late iterations started after their intended start, in milliseconds.
+    pub start_lateness_ms: LatencyReport,
+}
+
+/// The result of a capacity search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapacityReport {
+    /// The highest rate (iterations per second) at which every objective held; `None` when
+    /// even the start rate broke one.
+    pub rate: Option<f64>,
+    /// The first objective that broke, at the lowest failing rate; `None` if none broke up to
+    /// the maximum rate.
+    pub broke_first: Option<String>,
+    /// Every step, in the order it ran.
+    pub curve: Vec<CapacityStep>,
+}
+
+/// One step of a capacity search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapacityStep {
+    /// The rate asked for.
+    pub rate: f64,
+    /// Whether every objective held.
+    pub passed: bool,
+    /// Its start, in seconds from the start of the search.
+    pub from_s: f64,
+    /// Iterations started and dropped.
+    pub started: u64,
+    /// Iterations dropped for want of a free agent.
+    pub dropped: u64,
+    /// Requests per second.
+    pub throughput_rps: f64,
+    /// The share of failed requests.
+    pub error_rate: f64,
+    /// p99 latency from the intended start, in milliseconds.
+    pub p99_ms: f64,
+    /// The objectives that did not hold.
+    pub failed_objectives: Vec<String>,
+}
+
+/// The run over time: one point per `interval_s` seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesReport {
+    /// The time one point covers (1 s; doubled as often as needed to keep a long run within
+    /// 3,600 points).
+    pub interval_s: f64,
+    /// The points with anything in them, by time.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// One point of the series.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// Its start, in seconds from the start of the load.
+    pub t_s: f64,
+    /// Requests that ended in it.
+    pub requests: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// `requests` per second.
+    pub throughput_rps: f64,
+    /// Iterations that ended in it.
+    pub iterations: u64,
+    /// Iterations started (open model).
+    pub started: Option<u64>,
+    /// Iterations dropped (open model).
+    pub dropped: Option<u64>,
+    /// The most agents in an iteration at once (sampled every 20 ms).
+    pub active_agents: u64,
+    /// Service time percentiles (2 significant digits); `None` without requests.
+    pub latency_ms: Option<Percentiles>,
+    /// Latency from the intended start (open model).
+    pub intended_latency_ms: Option<Percentiles>,
+}
+
+/// Latency percentiles of a series point, in milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
 }
 
 /// Why a load stopped.
@@ -197,6 +361,8 @@ pub enum StopReason {
     Iterations,
     /// It was aborted (the target was unreachable).
     Aborted,
+    /// An objective marked `abort_on_fail` was lost.
+    ObjectiveLost,
     /// Ctrl-C.
     Interrupted,
     /// The scenario's timeout hit while the load ran.
@@ -231,8 +397,10 @@ pub struct RequestReport {
     pub error_rate: f64,
     /// `count` per second of the load's elapsed time.
     pub throughput_rps: f64,
-    /// Latency of every request, failed ones included.
+    /// Service time of every request, failed ones included.
     pub latency_ms: LatencyReport,
+    /// Latency from the intended start of each request's iteration (open model).
+    pub intended_latency_ms: Option<LatencyReport>,
     /// Responses per status code.
     pub statuses: BTreeMap<String, u64>,
     /// Failures grouped by kind, with samples.
@@ -330,9 +498,8 @@ fn errors(classes: impl IntoIterator<Item = (String, ErrorClass)>) -> Vec<ErrorR
     out
 }
 
-impl RequestReport {
-    fn from_metrics(name: &str, m: &RequestMetrics, elapsed: Duration) -> Self {
-        let h = &m.histogram;
+impl LatencyReport {
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
         let empty = h.is_empty();
         let q = |q: f64| {
             if empty {
@@ -341,6 +508,62 @@ impl RequestReport {
                 ms(h.value_at_quantile(q))
             }
         };
+        LatencyReport {
+            min: if empty { 0.0 } else { ms(h.min()) },
+            mean: if empty { 0.0 } else { h.mean() / 1000.0 },
+            p50: q(0.5),
+            p90: q(0.9),
+            p95: q(0.95),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: if empty { 0.0 } else { ms(h.max()) },
+        }
+    }
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Option<Self> {
+        (!h.is_empty()).then(|| Percentiles {
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p95: ms(h.value_at_quantile(0.95)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
+        })
+    }
+}
+
+impl SeriesReport {
+    pub(crate) fn of(series: &Series, open: bool) -> Self {
+        let interval = series.interval().as_secs_f64();
+        SeriesReport {
+            interval_s: interval,
+            points: series
+                .points()
+                .iter()
+                .map(|(&i, p)| SeriesPoint {
+                    t_s: i as f64 * interval,
+                    requests: p.requests,
+                    failed: p.failed,
+                    throughput_rps: p.requests as f64 / interval,
+                    iterations: p.iterations,
+                    started: open.then_some(p.started),
+                    dropped: open.then_some(p.dropped),
+                    active_agents: p.active,
+                    latency_ms: Percentiles::of(&histogram_of(&p.service)),
+                    intended_latency_ms: if series.intended {
+                        Percentiles::of(&histogram_of(&p.intended))
+                    } else {
+                        None
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+impl RequestReport {
+    fn from_metrics(name: &str, m: &RequestMetrics, elapsed: Duration) -> Self {
         let secs = elapsed.as_secs_f64();
         RequestReport {
             name: name.to_owned(),
@@ -352,16 +575,8 @@ impl RequestReport {
             } else {
                 0.0
             },
-            latency_ms: LatencyReport {
-                min: if empty { 0.0 } else { ms(h.min()) },
-                mean: if empty { 0.0 } else { h.mean() / 1000.0 },
-                p50: q(0.5),
-                p90: q(0.9),
-                p95: q(0.95),
-                p99: q(0.99),
-                p999: q(0.999),
-                max: if empty { 0.0 } else { ms(h.max()) },
-            },
+            latency_ms: LatencyReport::of(&m.histogram),
+            intended_latency_ms: m.intended.as_ref().map(LatencyReport::of),
             statuses: m
                 .statuses
                 .iter()
@@ -383,17 +598,29 @@ impl LoadReport {
         elapsed: Duration,
         cancelled_iterations: u64,
         metrics: &MetricsSnapshot,
-        objectives: &[Objective],
+        objectives: &[(Objective, Option<Span>)],
     ) -> Self {
+        let open = config.open;
+        let schedule = open.then(|| {
+            let (started, dropped) = metrics.started_and_dropped();
+            ScheduleReport {
+                started,
+                dropped,
+                start_lateness_ms: LatencyReport::of(&metrics.lateness),
+            }
+        });
         LoadReport {
             config,
             stop,
             elapsed_s: elapsed.as_secs_f64(),
             cancelled_iterations,
+            schedule,
+            capacity: None,
             objectives: objectives
                 .iter()
-                .map(|o| o.evaluate(metrics, elapsed))
+                .map(|(o, span)| o.evaluate(metrics, elapsed, span.as_ref()))
                 .collect(),
+            series: SeriesReport::of(&metrics.series, open),
             total: RequestReport::from_metrics("*", &metrics.total(), elapsed),
             requests: metrics
                 .requests
@@ -468,9 +695,17 @@ impl ScenarioReport {
             problems.push(f.to_owned());
         }
         if let Some(load) = load {
-            if let StopReason::Aborted = load.stop.reason {
+            if let StopReason::Aborted | StopReason::ObjectiveLost = load.stop.reason {
                 let detail = load.stop.detail.as_deref().unwrap_or("no detail");
                 problems.push(format!("the load was aborted: {detail}"));
+            }
+            if let Some(c) = &load.capacity
+                && c.rate.is_none()
+            {
+                let why = c.broke_first.as_deref().unwrap_or("no step ran");
+                problems.push(format!(
+                    "capacity search: no rate met the objectives (first broken: {why})"
+                ));
             }
             let panics = load.panics();
             if panics > 0 {

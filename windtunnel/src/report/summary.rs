@@ -98,6 +98,21 @@ pub fn failure_message(s: &ScenarioReport) -> String {
     out
 }
 
+/// The load model in a few words: "20 users", "500/s", "ramping rate (3 stages)".
+fn load_label(load: &crate::report::LoadReport) -> String {
+    let c = &load.config;
+    match (c.model.as_str(), c.users, c.rate) {
+        ("ramping_users", Some(u), _) => {
+            format!("ramping users (up to {u}, {} stages)", c.stages.len())
+        }
+        ("ramping_rate", _, _) => format!("ramping rate ({} stages)", c.stages.len()),
+        ("capacity", _, Some(r)) => format!("capacity search from {}/s", sig(r)),
+        (_, Some(u), _) => format!("{u} users"),
+        (_, _, Some(r)) => format!("{}/s", sig(r)),
+        (model, _, _) => model.to_owned(),
+    }
+}
+
 /// The table printed on the terminal after a scenario.
 pub fn scenario_summary(s: &ScenarioReport) -> String {
     let mut out = String::new();
@@ -119,11 +134,36 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
     };
     let _ = writeln!(
         out,
-        " · {} users · {} requests · {}",
-        load.config.users,
+        " · {} · {} requests · {}",
+        load_label(load),
         load.total.count,
         value(load.total.throughput_rps, "req/s")
     );
+    if let Some(s) = &load.schedule {
+        let _ = writeln!(
+            out,
+            "  iterations: {} started, {} dropped (no free agent) · start lateness p99 {}",
+            s.started,
+            s.dropped,
+            latency(s.start_lateness_ms.p99)
+        );
+    }
+    if let Some(c) = &load.capacity {
+        let found = match c.rate {
+            Some(r) => format!("{}/s", sig(r)),
+            None => "none".into(),
+        };
+        let _ = writeln!(
+            out,
+            "  capacity: {found} · first broken: {} · steps: {}",
+            c.broke_first.as_deref().unwrap_or("none"),
+            c.curve
+                .iter()
+                .map(|s| format!("{}/s {}", sig(s.rate), if s.passed { "ok" } else { "FAIL" }))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let mut rows: Vec<&RequestReport> = load.requests.iter().collect();
     if load.requests.len() > 1 {
         rows.push(&load.total);
@@ -219,6 +259,7 @@ mod tests {
                 p999: 60.0,
                 max: 1234.5,
             },
+            intended_latency_ms: None,
             statuses: BTreeMap::from([
                 ("200".to_string(), count - failed),
                 ("503".to_string(), failed),
@@ -247,6 +288,9 @@ mod tests {
                 unit: "ms".into(),
                 passed: false,
                 detail: None,
+                latency: Some("service".into()),
+                window: None,
+                abort_on_fail: false,
             },
             ObjectiveResult {
                 objective: "error rate below 5%".into(),
@@ -258,6 +302,9 @@ mod tests {
                 unit: "ratio".into(),
                 passed: true,
                 detail: None,
+                latency: None,
+                window: None,
+                abort_on_fail: false,
             },
         ];
         ScenarioReport {
@@ -276,18 +323,24 @@ mod tests {
             duration_s: 4.02,
             load: Some(LoadReport {
                 config: LoadConfig {
-                    model: "closed".into(),
+                    model: "constant_users".into(),
+                    open: false,
                     target: "http://127.0.0.1:1234".into(),
-                    users: 10,
-                    ramp_up_s: 1.0,
+                    users: Some(10),
+                    ramp_up_s: Some(1.0),
                     duration_s: Some(4.0),
                     iterations: None,
+                    shared_iterations: None,
+                    rate: None,
+                    start: None,
+                    stages: vec![],
+                    pool: None,
                     graceful_stop_s: 5.0,
                     request_timeout_s: 30.0,
                     agents: vec![AgentAssignment {
                         name: "shopper".into(),
                         weight: 1,
-                        users: 10,
+                        users: Some(10),
                     }],
                 },
                 stop: StopInfo {
@@ -296,6 +349,12 @@ mod tests {
                 },
                 elapsed_s: 4.0,
                 cancelled_iterations: 0,
+                schedule: None,
+                capacity: None,
+                series: SeriesReport {
+                    interval_s: 1.0,
+                    points: vec![],
+                },
                 objectives,
                 total: request("*", 1600, 20, 30.0),
                 requests: vec![

@@ -1,0 +1,299 @@
+//! The open model: a scheduler task starts each iteration at its intended time on a free agent
+//! of a bounded pool, whether or not earlier iterations have finished. An iteration that finds
+//! no free agent (and no room to make one) is dropped and counted.
+//!
+//! Timing: tokio's timer ticks every millisecond, so the scheduler wakes at the tick nearest an
+//! iteration's intended start (at most half a tick early) and the agent measures how late it
+//! really started; that lateness is added to the latency of the iteration's requests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::{Executed, Picker, Run, check_join, install_panic_hook, iterate, supervise};
+use crate::agent::{Agent, AgentFn, Stop};
+use crate::http::{HttpClient, Session};
+use crate::load::OpenPlan;
+use crate::load::schedule::Arrivals;
+use crate::metrics::{Recorder, with_recorder};
+use crate::report::StopReason;
+
+/// Half of tokio's timer resolution: the scheduler wakes this much before an intended start,
+/// so the timer's rounding up to its next tick lands on the nearest tick.
+const HALF_TICK: Duration = Duration::from_micros(500);
+
+pub(super) async fn run(plan: &OpenPlan, run: Run<'_>) -> Executed {
+    install_panic_hook();
+    let stop = Arc::new(Stop::default());
+    let pool = Arc::new(PoolState {
+        idle: Mutex::new(vec![Vec::new(); run.agents.len()]),
+        created: AtomicU64::new(0),
+    });
+    let scheduler = Scheduler {
+        plan: plan.clone(),
+        agents: run.agents.to_vec(),
+        seed: run.seed,
+        client: run.client.clone(),
+        recorder: run.recorder.clone(),
+        stop: Arc::clone(&stop),
+        start: run.start,
+        pool: Arc::clone(&pool),
+        senders: Vec::new(),
+        tasks: JoinSet::new(),
+    };
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    tasks.spawn(
+        with_recorder(run.recorder.clone(), scheduler.run())
+            .instrument(tracing::debug_span!("scheduler")),
+    );
+    let deadline = Some(run.start + plan.curve.duration());
+    let active = || pool.busy();
+    supervise(
+        &run,
+        &stop,
+        &mut tasks,
+        deadline,
+        StopReason::Duration,
+        &active,
+    )
+    .await
+}
+
+/// What the scheduler and the agents share: which agents are free.
+struct PoolState {
+    /// Per agent function, the slots of its free agents.
+    idle: Mutex<Vec<Vec<usize>>>,
+    created: AtomicU64,
+}
+
+impl PoolState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<usize>>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Agents in an iteration.
+    fn busy(&self) -> u64 {
+        let idle: usize = self.lock().iter().map(Vec::len).sum();
+        self.created.load(Ordering::Acquire) - idle as u64
+    }
+}
+
+struct Scheduler {
+    plan: OpenPlan,
+    agents: Vec<AgentFn>,
+    seed: u64,
+    client: HttpClient,
+    recorder: Recorder,
+    stop: Arc<Stop>,
+    start: Instant,
+    pool: Arc<PoolState>,
+    /// Per slot, the channel that hands its agent an iteration's intended start.
+    senders: Vec<mpsc::Sender<Instant>>,
+    tasks: JoinSet<()>,
+}
+
+impl Scheduler {
+    async fn run(mut self) {
+        let mut picker = Picker::new(&self.agents);
+        for _ in 0..self.plan.pool.preallocated {
+            let which = picker.next();
+            let slot = self.spawn_agent(which);
+            self.pool.lock()[which].push(slot);
+        }
+        let mut picker = Picker::new(&self.agents);
+        for t in Arrivals::new(self.plan.curve.clone()) {
+            let due = self.start + t;
+            let wake = due.checked_sub(HALF_TICK).unwrap_or(due);
+            if Instant::now() < wake {
+                tokio::select! {
+                    biased;
+                    () = self.stop.wait() => break,
+                    () = tokio::time::sleep_until(wake) => {}
+                }
+            } else if self.stop.is_set() {
+                break;
+            }
+            let which = picker.next();
+            let free = self.pool.lock()[which].pop();
+            let slot = match free {
+                Some(slot) => slot,
+                None if self.senders.len() < self.plan.pool.max as usize => self.spawn_agent(which),
+                None => {
+                    self.recorder.iteration_dropped();
+                    continue;
+                }
+            };
+            // The slot was free, so its one-place channel is empty and its agent is waiting.
+            let _ = self.senders[slot].try_send(due);
+        }
+        // No more iterations: the run still lasts its whole schedule; then agents finish the
+        // iteration they are in (or are cancelled by the supervisor after the graceful stop)
+        // and end when their channel closes.
+        tokio::select! {
+            () = self.stop.wait() => {}
+            () = tokio::time::sleep_until(self.start + self.plan.curve.duration()) => {}
+        }
+        self.senders.clear();
+        while let Some(result) = self.tasks.join_next().await {
+            check_join(result);
+        }
+    }
+
+    /// Makes a new agent running `self.agents[which]` and returns its slot.
+    fn spawn_agent(&mut self, which: usize) -> usize {
+        let slot = self.senders.len();
+        let def = self.agents[which];
+        let (tx, rx) = mpsc::channel(1);
+        self.senders.push(tx);
+        self.pool.created.fetch_add(1, Ordering::AcqRel);
+        let agent = Agent::new(
+            slot as u64,
+            def.name(),
+            self.seed,
+            Session::new(self.client.clone(), self.recorder.clone()),
+            self.recorder.clone(),
+            Arc::clone(&self.stop),
+        );
+        let worker = Worker {
+            def,
+            which,
+            slot,
+            agent,
+            jobs: rx,
+            pool: Arc::clone(&self.pool),
+            recorder: self.recorder.clone(),
+        };
+        let span = tracing::debug_span!("agent", id = slot, name = def.name());
+        self.tasks
+            .spawn(with_recorder(self.recorder.clone(), worker.run()).instrument(span));
+        slot
+    }
+}
+
+struct Worker {
+    def: AgentFn,
+    which: usize,
+    slot: usize,
+    agent: Agent,
+    jobs: mpsc::Receiver<Instant>,
+    pool: Arc<PoolState>,
+    recorder: Recorder,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let mut n = 0;
+        while let Some(due) = self.jobs.recv().await {
+            let lateness = Instant::now().saturating_duration_since(due);
+            self.recorder.iteration_started(lateness);
+            iterate(self.def, &mut self.agent, &self.recorder, n, lateness).await;
+            n += 1;
+            self.pool.lock()[self.which].push(self.slot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::AgentFuture;
+    use crate::load::{Load, Plan, Rate, per_sec, stage};
+    use crate::metrics::{MetricsSnapshot, RecorderSettings};
+    use crate::{ms, secs};
+
+    fn quick<'a>(a: &'a mut Agent) -> AgentFuture<'a> {
+        Box::pin(async move {
+            a.measure("op", async { Ok::<_, std::io::Error>(()) })
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn slow<'a>(a: &'a mut Agent) -> AgentFuture<'a> {
+        Box::pin(async move {
+            let op = async {
+                tokio::time::sleep(ms(250)).await;
+                Ok::<_, std::io::Error>(())
+            };
+            a.measure("op", op).await?;
+            Ok(())
+        })
+    }
+
+    async fn run_plan(load: impl Into<Load>, agent: AgentFn) -> (Executed, MetricsSnapshot) {
+        let Plan::Open(plan) = load.into().resolve().unwrap().plan else {
+            panic!("not an open model")
+        };
+        let agents = [agent];
+        let url = reqwest::Url::parse("http://127.0.0.1:9").unwrap();
+        let start = Instant::now();
+        let mut settings = RecorderSettings::new(start);
+        settings.intended = true;
+        let recorder = Recorder::with(settings);
+        let executed = super::run(
+            &plan,
+            Run {
+                agents: &agents,
+                seed: 1,
+                client: HttpClient::new(&url, Duration::from_secs(1)).unwrap(),
+                recorder: recorder.clone(),
+                interrupt: Arc::new(Stop::default()),
+                target: "http://127.0.0.1:9",
+                start,
+                graceful_stop: secs(5),
+                judge: None,
+            },
+        )
+        .await;
+        (executed, recorder.snapshot())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_constant_rate_starts_every_iteration_on_time() {
+        let rate: Rate = per_sec(10);
+        let (executed, snap) = run_plan(
+            Load::rate(rate).duration(secs(2)).pool(1, 5),
+            AgentFn::new("quick", 1, quick),
+        )
+        .await;
+        assert_eq!(executed.stop.reason, StopReason::Duration);
+        assert_eq!(executed.elapsed, secs(2));
+        assert_eq!(snap.started_and_dropped(), (20, 0));
+        assert_eq!(snap.requests["op"].count, 20);
+        // Instant iterations: one agent was enough, and nothing started late.
+        assert_eq!(snap.lateness.max(), 0);
+        let per_second: Vec<u64> = snap.series.points().values().map(|p| p.started).collect();
+        assert_eq!(per_second, [10, 10]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_exhausted_pool_drops_iterations_and_counts_them() {
+        // Every 100 ms an iteration of 250 ms, on at most 2 agents: those due at 200, 500 and
+        // 800 ms find both agents busy.
+        let (_, snap) = run_plan(
+            Load::rate(per_sec(10)).duration(secs(1)).pool(1, 2),
+            AgentFn::new("slow", 1, slow),
+        )
+        .await;
+        assert_eq!(snap.started_and_dropped(), (7, 3));
+        assert_eq!(snap.series.points()[&0].dropped, 3);
+        assert_eq!(snap.series.points()[&0].active, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ramping_rate_follows_its_stages() {
+        // 0 → 20/s over 1 s (10 iterations), 20/s for 1 s (20).
+        let (_, snap) = run_plan(
+            Load::ramping_rate([stage(secs(1), per_sec(20)), stage(secs(1), per_sec(20))]),
+            AgentFn::new("quick", 1, quick),
+        )
+        .await;
+        let per_second: Vec<u64> = snap.series.points().values().map(|p| p.started).collect();
+        assert_eq!(per_second, [10, 20]);
+    }
+}
