@@ -60,6 +60,50 @@ fn a_passing_run_writes_a_schema_valid_report_and_valid_junit() {
 }
 
 #[test]
+fn an_open_model_reports_its_schedule_series_and_both_latencies() {
+    let run = fixture("open-model", &["--exact", "open_model", "--seed", "3"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.report();
+    assert_schema_valid(&report);
+    let load = &run.scenario("open_model")["load"];
+    let config = &load["config"];
+    assert_eq!(config["model"], "ramping_rate");
+    assert_eq!(config["open"], true);
+    assert_eq!(config["pool"]["max"], 20);
+    assert_eq!(config["stages"][1]["name"], "hold");
+    assert_eq!(config["stages"][1]["from_s"], 0.5);
+    // 40/s for 1 s.
+    assert_eq!(load["schedule"]["started"], 40);
+    assert_eq!(load["schedule"]["dropped"], 0);
+    assert!(load["schedule"]["start_lateness_ms"]["p99"].is_number());
+    let list = &load["requests"][0];
+    assert!(
+        list["intended_latency_ms"]["p99"].as_f64().unwrap() > 0.0,
+        "{list}"
+    );
+    let points = load["series"]["points"].as_array().unwrap();
+    let started: u64 = points.iter().map(|p| p["started"].as_u64().unwrap()).sum();
+    assert_eq!(started, 40);
+    let [staged, service] = &load["objectives"].as_array().unwrap()[..] else {
+        panic!("{}", load["objectives"])
+    };
+    assert_eq!(staged["latency"], "intended");
+    assert_eq!(staged["window"]["stage"], "hold");
+    assert_eq!(staged["abort_on_fail"], true);
+    assert_eq!(service["latency"], "service");
+    assert_eq!(
+        service["objective"],
+        "p99 latency (service time) of `list` below 5000 ms"
+    );
+    assert!(
+        run.stdout
+            .contains("intended start · iterations: 40 started, 0 dropped"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn a_failed_objective_names_expected_actual_seed_and_replay() {
     let run = fixture("slo-fails", &["--exact", "slo_fails", "--seed", "11"]);
     assert_eq!(run.code, 101);

@@ -81,6 +81,29 @@ async fn browse_and_buy(s: Scenario) -> Result<()> {
     Ok(())
 }
 
+/// An open-model spike: iterations arrive on a schedule whether or not the shop keeps up, so a
+/// slowdown shows in the latency (measured from each iteration's intended start) instead of
+/// slowing the load down. Objectives can be scoped to a stage, and can end the run early.
+#[scenario(tags = ["demo"], timeout = "1m")]
+async fn spike(s: Scenario) -> Result<()> {
+    let (s, _shop) = with_shop(s).await?;
+    s.agents([browser, buyer])
+        .load(
+            Load::ramping_rate([
+                stage(secs(1), per_sec(50)),
+                stage(secs(2), per_sec(200)).named("spike"),
+                stage(secs(1), per_sec(50)),
+            ])
+            .start(per_sec(50))
+            .pool(20, 200),
+        )
+        .slo(p99(ALL).below(ms(300)).during("spike"))
+        .slo(error_rate().below(0.05).abort_on_fail())
+        .run()
+        .await?;
+    Ok(())
+}
+
 /// A quick smoke test bounded by iterations, not time: 4 buyers, 5 checkouts each.
 #[scenario(tags = ["demo", "smoke"], timeout = "30s")]
 async fn checkout_smoke(s: Scenario) -> Result<()> {

@@ -38,6 +38,33 @@ pub struct ShopConfig {
     pub checkout_error_rate: f64,
     /// Seed of the shop's own randomness. (Default: 1.)
     pub seed: u64,
+    /// Stop-the-world pauses, as a garbage collector makes. (Default: none.)
+    pub pauses: Option<Pauses>,
+    /// How long `/serial` holds the shop's one connection to its (imaginary) database, so
+    /// that `/serial` serves at most one request at a time. (Default: 5 ms.)
+    pub serial_latency: Duration,
+}
+
+/// Stop-the-world pauses: from `every` after the start on, once per `every`, the shop answers
+/// nothing for `length`; responses ready during a pause wait for its end.
+#[derive(Clone, Copy, Debug)]
+pub struct Pauses {
+    /// How often.
+    pub every: Duration,
+    /// How long.
+    pub length: Duration,
+}
+
+impl Pauses {
+    /// If `t` (since the start) is inside a pause, when that pause ends.
+    fn end_of_pause(&self, t: Duration) -> Option<Duration> {
+        if t < self.every || self.every.is_zero() {
+            return None;
+        }
+        let k = t.as_nanos() / self.every.as_nanos();
+        let start = self.every * u32::try_from(k).unwrap_or(u32::MAX);
+        (t < start + self.length).then_some(start + self.length)
+    }
 }
 
 impl Default for ShopConfig {
@@ -47,6 +74,8 @@ impl Default for ShopConfig {
             checkout_latency: Duration::from_millis(10)..Duration::from_millis(40),
             checkout_error_rate: 0.02,
             seed: 1,
+            pauses: None,
+            serial_latency: Duration::from_millis(5),
         }
     }
 }
@@ -59,6 +88,8 @@ impl ShopConfig {
             checkout_latency: Duration::ZERO..Duration::ZERO,
             checkout_error_rate: 0.0,
             seed: 1,
+            pauses: None,
+            serial_latency: Duration::from_millis(5),
         }
     }
 }
@@ -90,6 +121,9 @@ struct Shop {
     next_session: AtomicU64,
     next_order: AtomicU64,
     rng: Mutex<ChaCha8Rng>,
+    started: tokio::time::Instant,
+    /// The one database connection `/serial` needs.
+    serial: tokio::sync::Mutex<()>,
 }
 
 impl Shop {
@@ -253,6 +287,29 @@ async fn slow(Query(q): Query<SlowQuery>) -> &'static str {
     "slow"
 }
 
+/// A report that needs the shop's one database connection: requests queue for it, so latency
+/// climbs steeply once they come faster than one per `serial_latency`.
+async fn serial(State(shop): State<Arc<Shop>>) -> &'static str {
+    let _connection = shop.serial.lock().await;
+    tokio::time::sleep(shop.config.serial_latency).await;
+    "report"
+}
+
+/// Holds responses that are ready during a stop-the-world pause until the pause ends.
+async fn hold_during_pauses(
+    State(shop): State<Arc<Shop>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    if let Some(p) = shop.config.pauses
+        && let Some(end) = p.end_of_pause(shop.started.elapsed())
+    {
+        tokio::time::sleep_until(shop.started + end).await;
+    }
+    response
+}
+
 /// The old address of the catalog: a permanent redirect to `/products`.
 async fn old_catalog() -> Response {
     (
@@ -284,6 +341,8 @@ pub fn router(config: ShopConfig) -> Router {
         carts: Mutex::new(HashMap::new()),
         next_session: AtomicU64::new(1),
         next_order: AtomicU64::new(1),
+        started: tokio::time::Instant::now(),
+        serial: tokio::sync::Mutex::new(()),
     });
     Router::new()
         .route("/health", get(health))
@@ -294,6 +353,11 @@ pub fn router(config: ShopConfig) -> Router {
         .route("/catalog", get(old_catalog))
         .route("/slow", get(slow))
         .route("/hang", get(hang))
+        .route("/serial", get(serial))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shop),
+            hold_during_pauses,
+        ))
         .with_state(shop)
 }
 
