@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use windtunnel::prelude::*;
 
+mod bench_common;
+
 static PATH: OnceLock<String> = OnceLock::new();
 
 /// One request per iteration, body read, as every peer in the bench does.
@@ -42,9 +44,8 @@ async fn bench() -> Result<String> {
     let seconds: f64 = env_or("BENCH_DURATION", 5.0);
     let (base, path, _shop) = match std::env::var("BENCH_URL") {
         Ok(url) => {
-            let parsed = reqwest_url(&url)?;
-            let base = format!("{}://{}", parsed.0, parsed.1);
-            (base, parsed.2, None)
+            let (base, path) = bench_common::split_url(&url)?;
+            (base, path, None)
         }
         Err(_) => {
             let shop = demo_shop::spawn(demo_shop::ShopConfig::instant()).await?;
@@ -73,17 +74,6 @@ async fn bench() -> Result<String> {
 }
 
 /// Splits `http://host:port/path` into scheme, authority and path.
-fn reqwest_url(url: &str) -> Result<(String, String, String)> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .with_context(|| format!("BENCH_URL `{url}` has no scheme"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    Ok((scheme.to_owned(), authority.to_owned(), path.to_owned()))
-}
-
 fn main() {
     let threads: usize = env_or("BENCH_THREADS", 1);
     let runtime = tokio::runtime::Builder::new_multi_thread()

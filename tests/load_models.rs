@@ -149,7 +149,9 @@ async fn objectives_scoped_to_a_stage_judge_only_that_stage() {
                 stage(ms(1500), per_sec(100)).named("before"),
                 stage(ms(1500), per_sec(100)).named("pause"),
             ])
-            .start(per_sec(100)),
+            .start(per_sec(100))
+            // The ticker thread's path; the other tests use tokio's timer.
+            .precise_starts(),
         )
         .slo(p99(ALL).below(ms(100)).during("before"))
         .slo(p99(ALL).below(ms(100)).during("pause"))

@@ -9,7 +9,7 @@ use crate::agent::{AgentFn, Stop};
 use crate::capacity::Search;
 use crate::executor::{self, Executed, Run};
 use crate::http::{ClientError, DEFAULT_REQUEST_TIMEOUT, HttpClient};
-use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, schedule::Curve};
+use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, schedule::Curve};
 use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, Span, Window};
 use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
@@ -666,6 +666,7 @@ impl<'a> Job<'a> {
                     segments: vec![(plan.hold, rate)],
                 },
                 pool: plan.pool,
+                timer: StartTimer::Tick,
             };
             let run = self.run(&recorder, None);
             let from = run.start.duration_since(self.start);

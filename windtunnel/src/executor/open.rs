@@ -2,13 +2,19 @@
 //! of a bounded pool, whether or not earlier iterations have finished. An iteration that finds
 //! no free agent (and no room to make one) is dropped and counted.
 //!
-//! Timing: tokio's timer ticks every millisecond, so the scheduler wakes at the tick nearest an
-//! iteration's intended start (at most half a tick early) and the agent measures how late it
-//! really started; that lateness is added to the latency of the iteration's requests.
+//! Timing: by default the scheduler sleeps on tokio's timer, which ticks every millisecond, and
+//! wakes at the tick nearest each intended start (at most half a tick early); one wake serves
+//! every iteration due in that tick, so the scheduler costs next to nothing. With
+//! `precise_starts()` a ticker thread of its own sleeps until each intended start (the OS wakes
+//! it within tens of microseconds) instead, at the price of a thread wake per iteration. Either
+//! way the agent measures how late it really started, and that lateness is added to the latency
+//! of the iteration's requests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::load::schedule::Curve;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -18,14 +24,16 @@ use tracing::Instrument;
 use super::{Executed, Picker, Run, check_join, install_panic_hook, iterate, supervise};
 use crate::agent::{Agent, AgentFn, Stop};
 use crate::http::{HttpClient, Session};
-use crate::load::OpenPlan;
 use crate::load::schedule::Arrivals;
+use crate::load::{OpenPlan, StartTimer};
 use crate::metrics::{Recorder, with_recorder};
 use crate::report::StopReason;
 
 /// Half of tokio's timer resolution: the scheduler wakes this much before an intended start,
 /// so the timer's rounding up to its next tick lands on the nearest tick.
 const HALF_TICK: Duration = Duration::from_micros(500);
+/// The longest the ticker thread sleeps before it looks at the stop signal again.
+const TICKER_NAP: Duration = Duration::from_millis(20);
 
 pub(super) async fn run(plan: &OpenPlan, run: Run<'_>) -> Executed {
     install_panic_hook();
@@ -106,18 +114,41 @@ impl Scheduler {
             self.pool.lock()[which].push(slot);
         }
         let mut picker = Picker::new(&self.agents);
-        for t in Arrivals::new(self.plan.curve.clone()) {
-            let due = self.start + t;
-            let wake = due.checked_sub(HALF_TICK).unwrap_or(due);
-            if Instant::now() < wake {
-                tokio::select! {
+        let mut arrivals = Arrivals::new(self.plan.curve.clone());
+        let mut ticks = match self.plan.timer {
+            StartTimer::Thread => Some(ticker(
+                self.plan.curve.clone(),
+                self.start,
+                Arc::clone(&self.stop),
+            )),
+            StartTimer::Tick => None,
+        };
+        loop {
+            let due = match &mut ticks {
+                Some(ticks) => tokio::select! {
                     biased;
                     () = self.stop.wait() => break,
-                    () = tokio::time::sleep_until(wake) => {}
+                    due = ticks.recv() => match due {
+                        Some(due) => due,
+                        None => break,
+                    },
+                },
+                None => {
+                    let Some(t) = arrivals.next() else { break };
+                    let due = self.start + t;
+                    let wake = due.checked_sub(HALF_TICK).unwrap_or(due);
+                    if Instant::now() < wake {
+                        tokio::select! {
+                            biased;
+                            () = self.stop.wait() => break,
+                            () = tokio::time::sleep_until(wake) => {}
+                        }
+                    } else if self.stop.is_set() {
+                        break;
+                    }
+                    due
                 }
-            } else if self.stop.is_set() {
-                break;
-            }
+            };
             let which = picker.next();
             let free = self.pool.lock()[which].pop();
             let slot = match free {
@@ -173,6 +204,38 @@ impl Scheduler {
             .spawn(with_recorder(self.recorder.clone(), worker.run()).instrument(span));
         slot
     }
+}
+
+/// Starts a thread that sleeps until each intended start of `curve` and sends it; it ends with
+/// the schedule, at the stop signal, or when the receiver is gone.
+fn ticker(curve: Curve, start: Instant, stop: Arc<Stop>) -> mpsc::UnboundedReceiver<Instant> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let origin = start.into_std();
+    let spawned = std::thread::Builder::new()
+        .name("windtunnel-ticker".into())
+        .spawn(move || {
+            for t in Arrivals::new(curve) {
+                let due = origin + t;
+                loop {
+                    if stop.is_set() {
+                        return;
+                    }
+                    let now = std::time::Instant::now();
+                    if now >= due {
+                        break;
+                    }
+                    std::thread::sleep((due - now).min(TICKER_NAP));
+                }
+                if tx.send(Instant::from_std(due)).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        // Without a thread, no iteration starts: say so loudly rather than run an empty load.
+        tracing::error!(error = %e, "could not start the ticker thread");
+    }
+    rx
 }
 
 struct Worker {

@@ -163,7 +163,9 @@ impl<'a> RequestBuilder<'a> {
             latency_us = tracing::field::Empty,
         );
         let start = Instant::now();
-        let result = tokio::time::timeout(timeout, async {
+        // Boxed: the in-flight request's state (kilobytes) lives on the heap only while the
+        // request does, instead of inside every agent's iteration future, think time included.
+        let result = Box::pin(tokio::time::timeout(timeout, async {
             let mut response = request.send().await?;
             let status = response.status();
             let headers = std::mem::take(response.headers_mut());
@@ -171,7 +173,7 @@ impl<'a> RequestBuilder<'a> {
             let redirected = (response.url() != &url).then(|| response.url().clone());
             let body = response.bytes().await?;
             Ok::<_, reqwest::Error>((status, headers, body, redirected))
-        })
+        }))
         .instrument(span.clone())
         .await;
         let latency = start.elapsed();
