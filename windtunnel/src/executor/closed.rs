@@ -117,7 +117,6 @@ impl User {
 mod tests {
     use super::*;
     use crate::agent::AgentFuture;
-    use crate::http::HttpClient;
     use crate::load::{Load, Plan, stage};
     use crate::metrics::{MetricsSnapshot, RecorderSettings};
     use crate::{ms, secs};
@@ -139,24 +138,9 @@ mod tests {
             panic!("not a closed model")
         };
         let agents = [agent];
-        let url = reqwest::Url::parse("http://127.0.0.1:9").unwrap();
         let start = Instant::now();
         let recorder = Recorder::with(RecorderSettings::new(start));
-        let executed = super::run(
-            &plan,
-            Run {
-                agents: &agents,
-                seed: 1,
-                client: HttpClient::new(&url, Duration::from_secs(1)).unwrap(),
-                recorder: recorder.clone(),
-                interrupt: Arc::new(Stop::default()),
-                target: "http://127.0.0.1:9",
-                start,
-                graceful_stop: secs(5),
-                judge: None,
-            },
-        )
-        .await;
+        let executed = super::run(&plan, super::super::test_run(&agents, &recorder, start)).await;
         (executed, recorder.snapshot())
     }
 

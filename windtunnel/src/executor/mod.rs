@@ -290,6 +290,24 @@ fn catch_panic(
     })
 }
 
+/// A run of `agents` for the executor's tests: seed 1, a client for a closed port, 5 s of
+/// graceful stop, no judge.
+#[cfg(test)]
+pub(crate) fn test_run<'a>(agents: &'a [AgentFn], recorder: &Recorder, start: Instant) -> Run<'a> {
+    let url = reqwest::Url::parse("http://127.0.0.1:9").expect("a valid URL");
+    Run {
+        agents,
+        seed: 1,
+        client: HttpClient::new(&url, Duration::from_secs(1)).expect("a client"),
+        recorder: recorder.clone(),
+        interrupt: Arc::new(Stop::default()),
+        target: "http://127.0.0.1:9",
+        start,
+        graceful_stop: Duration::from_secs(5),
+        judge: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

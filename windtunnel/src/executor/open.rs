@@ -293,26 +293,11 @@ mod tests {
             panic!("not an open model")
         };
         let agents = [agent];
-        let url = reqwest::Url::parse("http://127.0.0.1:9").unwrap();
         let start = Instant::now();
         let mut settings = RecorderSettings::new(start);
         settings.intended = true;
         let recorder = Recorder::with(settings);
-        let executed = super::run(
-            &plan,
-            Run {
-                agents: &agents,
-                seed: 1,
-                client: HttpClient::new(&url, Duration::from_secs(1)).unwrap(),
-                recorder: recorder.clone(),
-                interrupt: Arc::new(Stop::default()),
-                target: "http://127.0.0.1:9",
-                start,
-                graceful_stop: secs(5),
-                judge: None,
-            },
-        )
-        .await;
+        let executed = super::run(&plan, super::super::test_run(&agents, &recorder, start)).await;
         (executed, recorder.snapshot())
     }
 
