@@ -549,12 +549,15 @@ impl Scenario {
         let report = match &load.plan {
             Plan::Closed(plan) => {
                 let judge = job.judge(&recorder);
-                let run = executor::run_closed(plan, job.run(&recorder, judge.as_deref())).await;
+                let run =
+                    executor::run_closed(plan, job.run(&recorder, judge.as_deref(), job.start))
+                        .await;
                 job.report(config, run, &recorder.snapshot())
             }
             Plan::Open(plan) => {
                 let judge = job.judge(&recorder);
-                let run = executor::run_open(plan, job.run(&recorder, judge.as_deref())).await;
+                let run =
+                    executor::run_open(plan, job.run(&recorder, judge.as_deref(), job.start)).await;
                 job.report(config, run, &recorder.snapshot())
             }
             Plan::Capacity(plan) => job.capacity(plan, config, settings).await,
@@ -578,7 +581,14 @@ struct Job<'a> {
 type BoxedJudge<'a> = Box<dyn Fn(Duration) -> Option<String> + Send + Sync + 'a>;
 
 impl<'a> Job<'a> {
-    fn run<'r>(&'r self, recorder: &Recorder, judge: Option<executor::Judge<'r>>) -> Run<'r> {
+    /// The executor's inputs for a run that starts at `start` (the recorder's origin, or a
+    /// capacity step's own start).
+    fn run<'r>(
+        &'r self,
+        recorder: &Recorder,
+        judge: Option<executor::Judge<'r>>,
+        start: tokio::time::Instant,
+    ) -> Run<'r> {
         Run {
             agents: &self.scenario.agents,
             seed: self.seed,
@@ -586,7 +596,7 @@ impl<'a> Job<'a> {
             recorder: recorder.clone(),
             interrupt: Arc::clone(&self.scenario.ctx.interrupt),
             target: self.target,
-            start: tokio::time::Instant::now().max(self.start),
+            start,
             graceful_stop: self.scenario.graceful_stop,
             judge,
         }
@@ -668,7 +678,7 @@ impl<'a> Job<'a> {
                 pool: plan.pool,
                 timer: StartTimer::Tick,
             };
-            let run = self.run(&recorder, None);
+            let run = self.run(&recorder, None, tokio::time::Instant::now());
             let from = run.start.duration_since(self.start);
             let executed = executor::run_open(&step, run).await;
             let snap = recorder.snapshot();
