@@ -554,6 +554,7 @@ pub(crate) fn trim_float(v: f64) -> String {
 mod tests {
     use super::*;
     use crate::metrics::{Outcome, Recorder};
+    use crate::ms;
 
     fn snapshot() -> MetricsSnapshot {
         let rec = Recorder::new();
@@ -650,6 +651,31 @@ mod tests {
             .below(0.5)
             .evaluate(&empty, Duration::from_secs(1), None);
         assert_eq!(r.detail.as_deref(), Some("no requests were recorded"));
+    }
+
+    #[test]
+    fn objectives_that_cannot_be_judged_say_why() {
+        let problem = |o: Objective, open: bool| o.problem(open).unwrap_or_default();
+        assert!(
+            problem(p99(ALL).from_intended_start().below(ms(5)), false)
+                .contains("a closed model has no intended start")
+        );
+        assert_eq!(
+            problem(p99(ALL).from_intended_start().below(ms(5)), true),
+            ""
+        );
+        assert!(
+            problem(check_pass_rate().at_least(0.9).during("peak"), true)
+                .contains("check pass rates cannot be scoped to a window")
+        );
+        assert!(
+            problem(error_rate().below(0.1).between(ms(500), ms(100)), true)
+                .contains("the window ends before it starts")
+        );
+        assert!(
+            problem(error_rate().below(-0.1), true)
+                .contains("the threshold must be a number of at least 0")
+        );
     }
 
     #[test]
