@@ -76,16 +76,7 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> T {
 }
 
 async fn bench(args: Vec<String>) -> Result<String> {
-    let (base, path, _shop) = match std::env::var("BENCH_URL") {
-        Ok(url) => {
-            let (base, path) = bench_common::split_url(&url)?;
-            (base, path, None)
-        }
-        Err(_) => {
-            let shop = demo_shop::spawn(demo_shop::ShopConfig::instant()).await?;
-            (shop.url(), "/health".to_owned(), Some(shop))
-        }
-    };
+    let (base, path, _shop) = bench_common::target().await?;
     PATH.set(path).ok();
     let mode = args.get(1).map(String::as_str).unwrap_or("");
     let s = Scenario::new("load-model-bench")

@@ -42,16 +42,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 async fn bench() -> Result<String> {
     let users: u32 = env_or("BENCH_CONNS", 50);
     let seconds: f64 = env_or("BENCH_DURATION", 5.0);
-    let (base, path, _shop) = match std::env::var("BENCH_URL") {
-        Ok(url) => {
-            let (base, path) = bench_common::split_url(&url)?;
-            (base, path, None)
-        }
-        Err(_) => {
-            let shop = demo_shop::spawn(demo_shop::ShopConfig::instant()).await?;
-            (shop.url(), "/health".to_owned(), Some(shop))
-        }
-    };
+    let (base, path, _shop) = bench_common::target().await?;
     PATH.set(path).ok();
     let report = Scenario::new("peer-bench")
         .target(base)
