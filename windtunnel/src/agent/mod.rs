@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -229,18 +229,20 @@ impl Agent {
         name: &str,
         operation: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        let start = Instant::now();
+        let start = tokio::time::Instant::now();
         let result = operation.await;
-        let latency = start.elapsed();
+        let end = tokio::time::Instant::now();
+        let latency = end - start;
         let lateness = self.session.lateness;
         match &result {
             Ok(_) => self
                 .recorder
-                .record_late(name, latency, lateness, Outcome::Ok),
+                .record_late(name, latency, lateness, end, Outcome::Ok),
             Err(e) => self.recorder.record_late(
                 name,
                 latency,
                 lateness,
+                end,
                 Outcome::Failed {
                     kind: ErrorKind::Operation,
                     message: &|| e.to_string(),

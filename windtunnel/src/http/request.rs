@@ -1,7 +1,9 @@
 //! [`RequestBuilder`]: a request being put together by an agent, and how it is sent and recorded.
 
 use std::borrow::Cow;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
@@ -176,7 +178,8 @@ impl<'a> RequestBuilder<'a> {
         }))
         .instrument(span.clone())
         .await;
-        let latency = start.elapsed();
+        let end = Instant::now();
+        let latency = end - start;
         span.record("latency_us", latency.as_micros() as u64);
         let (kind, message) = match result {
             Ok(Ok((status, headers, body, redirected))) => {
@@ -189,6 +192,7 @@ impl<'a> RequestBuilder<'a> {
                     &name,
                     latency,
                     session.lateness,
+                    end,
                     Outcome::Response {
                         status: code,
                         accepted,
@@ -211,6 +215,7 @@ impl<'a> RequestBuilder<'a> {
             &name,
             latency,
             session.lateness,
+            end,
             Outcome::Failed {
                 kind,
                 message: &|| message.clone(),

@@ -314,17 +314,18 @@ impl Recorder {
     /// Records one request (or timed operation) under `name`, with no intended start.
     #[cfg(test)]
     pub(crate) fn record(&self, name: &str, latency: Duration, outcome: Outcome<'_>) {
-        self.record_late(name, latency, Duration::ZERO, outcome);
+        self.record_late(name, latency, Duration::ZERO, Instant::now(), outcome);
     }
 
-    /// Records one request (or timed operation) under `name`. `lateness` is how late its
-    /// iteration started after its intended start (open model): the latency from the intended
-    /// start is `latency + lateness`.
+    /// Records one request (or timed operation) under `name` that ended at `end` (the time
+    /// series puts it in that second). `lateness` is how late its iteration started after its
+    /// intended start (open model): the latency from the intended start is `latency + lateness`.
     pub(crate) fn record_late(
         &self,
         name: &str,
         latency: Duration,
         lateness: Duration,
+        end: Instant,
         outcome: Outcome<'_>,
     ) {
         match outcome {
@@ -347,8 +348,7 @@ impl Recorder {
             .settings
             .intended
             .then(|| micros.saturating_add(micros_of(lateness)));
-        let now = Instant::now();
-        let second = self.second(now);
+        let second = self.second(end);
         let failed = outcome.failed();
         let settings = &self.shared.settings;
         self.with_shard(|shard| {
@@ -363,7 +363,7 @@ impl Recorder {
                 outcome,
             );
             if !settings.windows.is_empty() {
-                let t = now.saturating_duration_since(settings.origin);
+                let t = end.saturating_duration_since(settings.origin);
                 for (i, &(from, to)) in settings.windows.iter().enumerate() {
                     if from <= t && t < to {
                         record_named(
