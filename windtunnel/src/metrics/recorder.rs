@@ -171,8 +171,9 @@ pub(crate) struct Shard {
     /// The current second of the time series, and which second it is.
     pub(crate) live: LivePoint,
     pub(crate) live_second: u64,
-    /// How late iterations started after their intended time, in microseconds (open model).
-    pub(crate) lateness: Histogram<u64>,
+    /// How late iterations started after their intended time, in microseconds (open model
+    /// only: a closed model has no intended start).
+    pub(crate) lateness: Option<Histogram<u64>>,
 }
 
 impl Shard {
@@ -184,7 +185,7 @@ impl Shard {
             windows: vec![BTreeMap::new(); settings.windows.len()],
             live: LivePoint::new(settings.intended),
             live_second: 0,
-            lateness: new_histogram(),
+            lateness: settings.intended.then(new_histogram),
         }
     }
 
@@ -386,7 +387,9 @@ impl Recorder {
         self.with_shard(|shard| {
             shard.roll(second, &self.shared.series);
             shard.live.started += 1;
-            shard.lateness.saturating_record(micros_of(lateness));
+            if let Some(h) = &mut shard.lateness {
+                h.saturating_record(micros_of(lateness));
+            }
         });
     }
 

@@ -152,9 +152,11 @@ impl MetricsSnapshot {
         for (mine, theirs) in self.windows.iter_mut().zip(&shard.windows) {
             merge_named(mine, theirs);
         }
-        self.lateness
-            .add(&shard.lateness)
-            .expect("histograms share their bounds");
+        if let Some(lateness) = &shard.lateness {
+            self.lateness
+                .add(lateness)
+                .expect("histograms share their bounds");
+        }
         self.absorb_counters(&shard.checks, &shard.iterations);
     }
 
