@@ -316,8 +316,8 @@ async fn configurations_that_cannot_run_are_errors_naming_the_setting() {
     .await;
     assert_eq!(
         e.to_string(),
-        "scenario `x`: objective `p99 latency below 100 ms during `peak``: the load has no stage \
-         named `peak` (stages: `warm`)"
+        "scenario `x`: objective `p99 latency below 100 ms during `peak``: the scenario has no \
+         stage or turbulence phase named `peak` (it has: stage `warm`)"
     );
     let e = err(Scenario::new("x")
         .target("http://127.0.0.1:9")

@@ -140,6 +140,33 @@ fn bad_values_name_the_flag_or_variable() {
         "{}",
         run.stderr
     );
+    let run = fixture(
+        "bad-turbulence",
+        &["--turbulence", "brownout@10s..20s: delay=300ms p=1.5"],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(
+            "invalid value `brownout@10s..20s: delay=300ms p=1.5` for flag `--turbulence`: \
+             phase 1 (`brownout@10s..20s: delay=300ms p=1.5`): rule 1 (`delay=300ms p=1.5`): \
+             probability 1.5 is outside 0..=1"
+        ),
+        "{}",
+        run.stderr
+    );
+    let out = common::out_dir("bad-turbulence-env");
+    let run = common::fixture_in(
+        &out,
+        &["--exact", "passes"],
+        &[("WINDTUNNEL_TURBULENCE", "x: wobble")],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("for environment variable `WINDTUNNEL_TURBULENCE`: phase 1 (`x: wobble`): rule 1 (`wobble`): unknown fault or toxic `wobble`"),
+        "{}",
+        run.stderr
+    );
     let run = fixture("missing-value", &["--target"]);
     assert_eq!(run.code, 2);
     assert!(

@@ -16,7 +16,7 @@ fn a_passing_run_writes_a_schema_valid_report_and_valid_junit() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let report = run.report();
     assert_schema_valid(&report);
-    assert_eq!(report["schema_version"], 2);
+    assert_eq!(report["schema_version"], 3);
     assert_eq!(report["complete"], true);
     let s = run.scenario("passes");
     assert_eq!(s["outcome"], "passed");
@@ -100,6 +100,93 @@ fn an_open_model_reports_its_schedule_series_and_both_latencies() {
             .contains("intended start · iterations: 40 started, 0 dropped"),
         "{}",
         run.stdout
+    );
+}
+
+#[test]
+fn turbulence_is_reported_per_phase_with_every_injected_fault() {
+    let run = fixture("turbulent", &["--exact", "turbulent", "--seed", "4"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.report();
+    assert_schema_valid(&report);
+    let t = &run.scenario("turbulent")["load"]["turbulence"];
+    assert_eq!(t["overridden_by"], serde_json::Value::Null);
+    let phase = &t["phases"][0];
+    assert_eq!(phase["name"], "errors");
+    assert_eq!(phase["requests"], 60);
+    let aborts = phase["rules"][0]["injected"].as_u64().unwrap();
+    assert!(aborts > 0, "{phase}");
+    assert_eq!(phase["injected_failures"], aborts);
+    assert_eq!(phase["sut_failures"], 0);
+    assert_eq!(phase["toxics"][0]["proxy"], "target");
+    assert_eq!(
+        t["faults"].as_array().unwrap().len() as u64,
+        aborts + phase["toxics"][0]["applied"].as_u64().unwrap()
+    );
+    assert_eq!(
+        t["warnings"][0],
+        "phase `errors`: rule `hang on `nothing by this name`` matched no request (request names: list)"
+    );
+    assert!(
+        run.stdout.contains("turbulence `errors` (0–")
+            && run.stdout.contains("warning: phase `errors`: rule `hang"),
+        "{}",
+        run.stdout
+    );
+    // The same seed injects into the same requests.
+    let again = fixture("turbulent-again", &["--exact", "turbulent", "--seed", "4"]);
+    let keyed = |t: &serde_json::Value| -> Vec<String> {
+        let mut v: Vec<String> = t["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "abort")
+            .map(|f| format!("{} {} {}", f["agent"], f["iteration"], f["request_number"]))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        keyed(t),
+        keyed(&again.scenario("turbulent")["load"]["turbulence"])
+    );
+}
+
+#[test]
+fn turbulence_from_outside_replaces_the_codes_and_is_in_the_replay_command() {
+    // Named as the code's phase, so the code's objective scoped to it still applies.
+    let spec = "errors: abort=500 p=1 name=list count=5";
+    let run = fixture(
+        "turbulence-override",
+        &["--exact", "turbulent", "--seed", "2", "--turbulence", spec],
+    );
+    // 5 of 60 failed: the objective (below 60%) holds.
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let load = &run.scenario("turbulent")["load"];
+    let t = &load["turbulence"];
+    assert_eq!(t["overridden_by"], spec);
+    assert_eq!(t["phases"].as_array().unwrap().len(), 1);
+    assert_eq!(t["phases"][0]["rules"][0]["injected"], 5);
+    assert_eq!(load["total"]["statuses"]["500"], 5);
+    // The code's objective named the code's phase, which the override replaced.
+    let bad = fixture(
+        "turbulence-override-objective",
+        &["--exact", "turbulent", "--turbulence", "off"],
+    );
+    assert_eq!(bad.code, 101, "{}", bad.stdout);
+    assert!(
+        bad.stdout
+            .contains("no stage or turbulence phase named `errors` (it has: none; the turbulence from `--turbulence` or `WINDTUNNEL_TURBULENCE` replaced the code's phases)"),
+        "{}",
+        bad.stdout
+    );
+    let replay = run.scenario("turbulent")["replay"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        replay.contains("--turbulence 'errors: abort=500 p=1 name=list count=5'"),
+        "{replay}"
     );
 }
 
@@ -284,7 +371,7 @@ fn the_schema_rejects_what_the_model_never_writes() {
     assert_schema_valid(&good);
     let schema = common::read_json(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("windtunnel/schemas/report.v2.schema.json"),
+            .join("windtunnel/schemas/report.v3.schema.json"),
     );
     let validator = jsonschema::validator_for(&schema).unwrap();
     let mut unknown_field = good.clone();
@@ -297,7 +384,7 @@ fn the_schema_rejects_what_the_model_never_writes() {
         .unwrap()
         .remove("latency_ms");
     let mut newer = good;
-    newer["schema_version"] = serde_json::json!(3);
+    newer["schema_version"] = serde_json::json!(4);
     for (what, report) in [
         ("unknown field", unknown_field),
         ("bad outcome", bad_outcome),

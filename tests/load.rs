@@ -81,6 +81,45 @@ async fn browse_and_buy(s: Scenario) -> Result<()> {
     Ok(())
 }
 
+/// Resilience: the same users through a brownout (slow listings, some product pages failing
+/// with 503 and `retry-after`) and a flaky network (a TCP proxy adding latency for 200 ms every
+/// 2 s). The objectives say how bad the brownout may get and that the shop recovers after it.
+/// `--seed` replays the same fault decisions; the report lists every injected fault.
+#[scenario(tags = ["demo"], timeout = "1m")]
+async fn brownout(s: Scenario) -> Result<()> {
+    let (s, _shop) = with_shop(s).await?;
+    s.agents([browser, buyer])
+        .users(10)
+        .duration(secs(6))
+        .through_proxy()
+        .turbulence(
+            Phase::new("brownout")
+                .during(secs(2)..secs(4))
+                .fault(
+                    Fault::delay(ms(150))
+                        .jitter(ms(50))
+                        .on("list products")
+                        .probability(0.3),
+                )
+                .fault(
+                    Fault::abort(503)
+                        .header("retry-after", "1")
+                        .on("view product")
+                        .probability(0.05),
+                ),
+        )
+        .turbulence(
+            Phase::new("flaky network")
+                .every(secs(2), ms(200))
+                .toxic("target", Toxic::latency(ms(20)).jitter(ms(5))),
+        )
+        .slo(p99("list products").below(ms(400)).during("brownout"))
+        .slo(error_rate().below(0.05).after("brownout", secs(1)))
+        .run()
+        .await?;
+    Ok(())
+}
+
 /// An open-model spike: iterations arrive on a schedule whether or not the shop keeps up, so a
 /// slowdown shows in the latency (measured from each iteration's intended start) instead of
 /// slowing the load down. Objectives can be scoped to a stage, and can end the run early.

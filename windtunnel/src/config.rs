@@ -4,6 +4,9 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::turbulence::spec::{self, Override};
 
 /// Where a setting's value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +32,7 @@ impl fmt::Display for Source {
 pub(crate) struct ConfigError {
     value: String,
     source_: Source,
-    expected: &'static str,
+    expected: std::borrow::Cow<'static, str>,
 }
 
 /// The raw values of windtunnel's own flags, as found on the command line.
@@ -40,6 +43,7 @@ pub(crate) struct Flags {
     pub(crate) out: Option<String>,
     pub(crate) tags: Vec<String>,
     pub(crate) log: Option<String>,
+    pub(crate) turbulence: Option<String>,
 }
 
 /// The resolved settings of a run.
@@ -55,7 +59,10 @@ pub(crate) struct RunConfig {
     pub(crate) tags: Vec<String>,
     /// A tracing filter for logs on stderr (`info`, `windtunnel=debug`).
     pub(crate) log: Option<String>,
-    /// The flags to repeat in a replay command (target and tags; the seed is added per scenario).
+    /// Turbulence that replaces every scenario's (`--turbulence`, `WINDTUNNEL_TURBULENCE`).
+    pub(crate) turbulence: Option<Arc<Override>>,
+    /// The flags to repeat in a replay command (target and turbulence; the seed is added per
+    /// scenario).
     pub(crate) replay_flags: Vec<String>,
 }
 
@@ -76,7 +83,7 @@ impl RunConfig {
             Some((v, source_)) => Some(v.trim().parse::<u64>().map_err(|_| ConfigError {
                 value: v,
                 source_,
-                expected: "expected an unsigned 64-bit integer, like `--seed 42`",
+                expected: "expected an unsigned 64-bit integer, like `--seed 42`".into(),
             })?),
         };
         let target = match pick(flags.target, "--target", "WINDTUNNEL_TARGET") {
@@ -84,7 +91,7 @@ impl RunConfig {
             Some((v, source_)) => Some(check_target(&v).map_err(|expected| ConfigError {
                 value: v.clone(),
                 source_,
-                expected,
+                expected: expected.into(),
             })?),
         };
         let out = pick(flags.out, "--out", "WINDTUNNEL_OUT").map(|(v, _)| PathBuf::from(v));
@@ -101,9 +108,20 @@ impl RunConfig {
         let log = pick(flags.log, "--log", "WINDTUNNEL_LOG")
             .map(|(v, _)| v)
             .or_else(|| env("RUST_LOG").filter(|v| !v.is_empty()));
+        let turbulence = match pick(flags.turbulence, "--turbulence", "WINDTUNNEL_TURBULENCE") {
+            None => None,
+            Some((v, source_)) => Some(Arc::new(spec::parse(&v).map_err(|why| ConfigError {
+                value: v.clone(),
+                source_,
+                expected: why.into(),
+            })?)),
+        };
         let mut replay_flags = Vec::new();
         if let Some(t) = &target {
             replay_flags.extend(["--target".to_owned(), t.clone()]);
+        }
+        if let Some(t) = &turbulence {
+            replay_flags.extend(["--turbulence".to_owned(), t.text.clone()]);
         }
         Ok(RunConfig {
             seed,
@@ -111,6 +129,7 @@ impl RunConfig {
             out,
             tags,
             log,
+            turbulence,
             replay_flags,
         })
     }

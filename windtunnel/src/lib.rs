@@ -74,8 +74,10 @@
 //!
 //! # Known limitations
 //!
-//! - Only the closed model (a fixed number of users) so far; open arrival-rate load is coming.
-//! - Users are assigned to agents for their lifetime, in proportion to the weights.
+//! - In a closed model, users are assigned to agents for their lifetime, in proportion to the
+//!   weights; open models pick an agent per iteration.
+//! - Turbulence phases follow the clock: a request near a phase boundary may fall on either side
+//!   in a replay. Within a phase, which requests a fault fires on is exact.
 //! - Timeouts: a request times out after 30 s unless set with
 //!   [`Scenario::request_timeout`]; a scenario after 10 minutes unless `#[scenario(timeout)]`.
 
@@ -93,6 +95,8 @@ pub mod objectives;
 mod registry;
 pub mod report;
 mod scenario;
+mod timeset;
+pub mod turbulence;
 
 use std::time::Duration;
 
@@ -109,6 +113,8 @@ pub use objectives::Objective;
 pub use registry::DEFAULT_SCENARIO_TIMEOUT;
 #[doc(inline)]
 pub use scenario::{DEFAULT_GRACEFUL_STOP, Scenario, ScenarioError};
+#[doc(inline)]
+pub use turbulence::{Fault, Jitter, Phase, Proxy, Toxic};
 #[doc(inline)]
 pub use windtunnel_macros::{agent, scenario};
 
@@ -139,6 +145,7 @@ pub mod prelude {
     pub use crate::objectives::{
         ALL, check_pass_rate, error_rate, max_latency, p50, p90, p95, p99, p999, throughput,
     };
+    pub use crate::turbulence::{Fault, Jitter, Phase, Proxy, Toxic};
     pub use crate::{Agent, Result, Scenario, agent, mins, ms, scenario, secs};
     pub use anyhow::{Context as _, anyhow, bail, ensure};
 }

@@ -31,6 +31,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{MetricsSnapshot, RequestMetrics, total_of};
+use crate::timeset::TimeSet;
 
 /// How long into the run a whole-run objective marked [`abort_on_fail`](Objective::abort_on_fail)
 /// is first judged, so that a cold start does not end the run.
@@ -81,10 +82,13 @@ pub(crate) enum Basis {
 /// The part of the run an objective is judged on.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Window {
-    /// A named stage of the load.
-    Stage(String),
+    /// A named stage of the load, or a turbulence phase.
+    Named(String),
     /// From `.0` to `.1` after the start.
     Range(Duration, Duration),
+    /// The recovery after a turbulence phase: from `.1` after each of its occurrences ends
+    /// until the next one starts (or the end of the run).
+    After(String, Duration),
 }
 
 /// A threshold on a run's metrics; see the module docs for how to make one.
@@ -226,11 +230,28 @@ impl RateObjective {
 }
 
 impl Objective {
-    /// Judge only the requests that ended during the stage named `stage` (see
-    /// [`Stage::named`](crate::load::Stage::named); a constant-users load with a ramp-up has
-    /// the stages `ramp-up` and `steady`).
-    pub fn during(mut self, stage: impl Into<String>) -> Self {
-        self.window = Some(Window::Stage(stage.into()));
+    /// Judge only the requests that ended during the stage or the turbulence phase named
+    /// `name` (see [`Stage::named`](crate::load::Stage::named) and
+    /// [`Phase`](crate::turbulence::Phase); a constant-users load with a ramp-up has the stages
+    /// `ramp-up` and `steady`). A flapping phase counts all its occurrences.
+    pub fn during(mut self, name: impl Into<String>) -> Self {
+        self.window = Some(Window::Named(name.into()));
+        self
+    }
+
+    /// Judge only the recovery after the turbulence phase named `phase`: the requests that
+    /// ended from `delay` after it ends until the end of the run (for a flapping phase: after
+    /// each occurrence, until the next one starts).
+    ///
+    /// ```
+    /// use windtunnel::prelude::*;
+    ///
+    /// // "Error rate below 1% from 5 s after `brownout` ends."
+    /// let recovered = error_rate().below(0.01).after("brownout", secs(5));
+    /// # let _ = recovered;
+    /// ```
+    pub fn after(mut self, phase: impl Into<String>, delay: Duration) -> Self {
+        self.window = Some(Window::After(phase.into(), delay));
         self
     }
 
@@ -290,9 +311,16 @@ impl Objective {
 pub(crate) struct Span {
     /// The recorder's window holding its requests.
     pub(crate) index: usize,
-    pub(crate) from: Duration,
-    pub(crate) to: Duration,
+    pub(crate) set: TimeSet,
     pub(crate) stage: Option<String>,
+    pub(crate) phase: Option<String>,
+}
+
+impl Span {
+    /// When the span is over for good (`Duration::MAX`: not before the end of the run).
+    pub(crate) fn end(&self) -> Duration {
+        self.set.end()
+    }
 }
 
 /// How one objective fared.
@@ -330,10 +358,17 @@ pub struct ObjectiveResult {
 pub struct WindowReport {
     /// The stage, if it was scoped to one.
     pub stage: Option<String>,
+    /// The turbulence phase, if it was scoped to one (or to the recovery after one).
+    pub phase: Option<String>,
+    /// For a recovery: how long after the phase it starts, in seconds.
+    pub after_s: Option<f64>,
     /// Its start, in seconds from the start of the load.
     pub from_s: f64,
-    /// Its end, in seconds from the start of the load.
+    /// Its end, in seconds from the start of the load (the run's end if it had none).
     pub to_s: f64,
+    /// How long it lasted within the run, in seconds (less than `to_s - from_s` for a flapping
+    /// phase).
+    pub covered_s: f64,
 }
 
 impl Objective {
@@ -377,14 +412,12 @@ impl Objective {
         let basis = self.basis(metrics.intended);
         let measured = match span {
             None => self.measure(&metrics.requests, metrics, elapsed, basis),
-            Some(w) if elapsed <= w.from => Err(format!(
+            Some(w) if elapsed <= w.set.start() => Err(format!(
                 "the load ended at {:.1} s, before its window started",
                 elapsed.as_secs_f64()
             )),
             Some(w) => match metrics.windows.get(w.index) {
-                Some(requests) => {
-                    self.measure(requests, metrics, elapsed.min(w.to) - w.from, basis)
-                }
+                Some(requests) => self.measure(requests, metrics, w.set.covered(elapsed), basis),
                 None => Err("the window was not recorded".into()),
             },
         };
@@ -419,8 +452,14 @@ impl Objective {
             }),
             window: span.map(|w| WindowReport {
                 stage: w.stage.clone(),
-                from_s: w.from.as_secs_f64(),
-                to_s: w.to.as_secs_f64(),
+                phase: w.phase.clone(),
+                after_s: match &w.set {
+                    TimeSet::After(_, delay) => Some(delay.as_secs_f64()),
+                    _ => None,
+                },
+                from_s: w.set.start().as_secs_f64(),
+                to_s: w.set.end().min(elapsed).as_secs_f64(),
+                covered_s: w.set.covered(elapsed).as_secs_f64(),
             }),
             abort_on_fail: self.abort,
         }
@@ -532,7 +571,10 @@ impl fmt::Display for Objective {
         };
         write!(f, " {cmp} {value}")?;
         match &self.window {
-            Some(Window::Stage(s)) => write!(f, " during `{s}`"),
+            Some(Window::Named(s)) => write!(f, " during `{s}`"),
+            Some(Window::After(p, d)) => {
+                write!(f, " from {} s after `{p}`", trim_float(d.as_secs_f64()))
+            }
             Some(Window::Range(a, b)) => write!(
                 f,
                 " between {} s and {} s",

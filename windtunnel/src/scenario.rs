@@ -13,6 +13,9 @@ use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, sche
 use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, Span, Window};
 use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
+use crate::timeset::TimeSet;
+use crate::turbulence::spec::Override;
+use crate::turbulence::{self, Phase, Proxy, ProxyError, TurbulenceError};
 
 /// How long in-flight iterations may finish after the run's end before they are cancelled.
 /// (Default: 5 seconds.)
@@ -82,6 +85,9 @@ pub struct Scenario {
     target: Option<String>,
     seed: Option<u64>,
     objectives: Vec<Objective>,
+    phases: Vec<Phase>,
+    proxies: Vec<Proxy>,
+    through_proxy: bool,
 }
 
 /// What the harness and a scenario's `run()` share: identity, settings from outside, and the
@@ -94,6 +100,8 @@ pub(crate) struct ScenarioContext {
     seed_fallback: u64,
     /// A target from `--target`/`WINDTUNNEL_TARGET`; it wins over one set in code.
     target_override: Option<String>,
+    /// Turbulence from `--turbulence`/`WINDTUNNEL_TURBULENCE`; it replaces the code's.
+    turbulence_override: Option<Arc<Override>>,
     /// Set when the run is interrupted (Ctrl-C).
     pub(crate) interrupt: Arc<Stop>,
     state: Mutex<LoadState>,
@@ -107,8 +115,6 @@ struct LoadState {
 
 /// An objective with the part of the run it is judged on.
 type Bound = (Objective, Option<Span>);
-/// From when to when after the start of the load.
-type TimeWindow = (Duration, Duration);
 
 struct Started {
     config: LoadConfig,
@@ -116,6 +122,7 @@ struct Started {
     start: Instant,
     objectives: Vec<Bound>,
     seed: u64,
+    turbulence: Option<Arc<turbulence::Turbulence>>,
 }
 
 impl ScenarioContext {
@@ -124,6 +131,7 @@ impl ScenarioContext {
         seed_override: Option<u64>,
         seed_fallback: u64,
         target_override: Option<String>,
+        turbulence_override: Option<Arc<Override>>,
         interrupt: Arc<Stop>,
     ) -> Self {
         ScenarioContext {
@@ -131,6 +139,7 @@ impl ScenarioContext {
             seed_override,
             seed_fallback,
             target_override,
+            turbulence_override,
             interrupt,
             state: Mutex::new(LoadState::default()),
         }
@@ -157,7 +166,7 @@ impl ScenarioContext {
         }
         let started = state.started.as_ref()?;
         let elapsed = started.start.elapsed();
-        Some(LoadReport::build(
+        let mut report = LoadReport::build(
             started.config.clone(),
             StopInfo {
                 reason: cut_short,
@@ -167,7 +176,11 @@ impl ScenarioContext {
             0,
             &started.recorder.snapshot(),
             &started.objectives,
-        ))
+        );
+        if let Some(t) = &started.turbulence {
+            report.turbulence = Some(turbulence_report(t, &report, elapsed));
+        }
+        Some(report)
     }
 
     fn set_recorder(&self, recorder: &Recorder) {
@@ -221,6 +234,25 @@ pub enum ScenarioError {
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// Turbulence that cannot run: a probability out of range, an inverted window, a toxic on
+    /// a proxy the scenario does not know, ...
+    #[error("scenario `{name}`: {error}")]
+    InvalidTurbulence {
+        /// The scenario.
+        name: String,
+        /// Which phase and rule, and what is wrong.
+        error: TurbulenceError,
+    },
+    /// A proxy could not start, or cannot reach its upstream.
+    #[error("scenario `{name}`: {error}{}", rule.as_ref().map(|r| format!(" (needed by turbulence rule `{r}`)")).unwrap_or_default())]
+    Proxy {
+        /// The scenario.
+        name: String,
+        /// The first rule that needs the proxy, if any does.
+        rule: Option<String>,
+        /// What went wrong.
+        error: ProxyError,
+    },
 }
 
 impl Scenario {
@@ -249,6 +281,7 @@ impl Scenario {
             None,
             crate::harness::random_seed(),
             None,
+            None,
             Arc::new(Stop::default()),
         );
         Scenario::from_context(Arc::new(ctx))
@@ -268,6 +301,9 @@ impl Scenario {
             target: None,
             seed: None,
             objectives: Vec::new(),
+            phases: Vec::new(),
+            proxies: Vec::new(),
+            through_proxy: false,
         }
     }
 
@@ -358,6 +394,29 @@ impl Scenario {
         self
     }
 
+    /// Adds a turbulence phase: faults and toxics and when they apply (see
+    /// [`turbulence`](crate::turbulence)). `--turbulence` or `WINDTUNNEL_TURBULENCE` replace
+    /// every phase set in code for an ad-hoc run.
+    pub fn turbulence(mut self, phase: Phase) -> Self {
+        self.phases.push(phase);
+        self
+    }
+
+    /// Makes `proxy` known to the scenario, so that phases' toxics can name it (e.g. a proxy
+    /// between the SUT and its database). Its toxics apply while the load runs.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxies.push(proxy);
+        self
+    }
+
+    /// Sends the agents through a proxy named `target`, started on loopback in front of the
+    /// target when the load starts, so that toxics can act on their connections. The target
+    /// must be an `http` URL (the proxy forwards bytes; a TLS certificate would not match it).
+    pub fn through_proxy(mut self) -> Self {
+        self.through_proxy = true;
+        self
+    }
+
     fn invalid_load(&self, field: impl Into<String>, reason: impl Into<String>) -> ScenarioError {
         ScenarioError::InvalidLoad {
             name: self.ctx.name.clone(),
@@ -403,22 +462,43 @@ impl Scenario {
             .map_err(|e| self.invalid_load(e.field, e.reason))
     }
 
-    /// Where each objective's window lies in this load, and the recorder windows they need.
+    /// Where each objective's window lies in this load and its turbulence, and the recorder
+    /// windows they need.
     fn resolve_windows(
         &self,
         load: &Resolved,
-    ) -> Result<(Vec<Bound>, Vec<TimeWindow>), ScenarioError> {
+        plan: &turbulence::Plan,
+    ) -> Result<(Vec<Bound>, Vec<TimeSet>), ScenarioError> {
         let invalid = |reason: String| ScenarioError::InvalidObjective {
             name: self.ctx.name.clone(),
             reason,
         };
         let open = !matches!(load.plan, Plan::Closed(_));
-        let mut windows = Vec::new();
+        let overridden = if self.ctx.turbulence_override.is_some() {
+            "; the turbulence from `--turbulence` or `WINDTUNNEL_TURBULENCE` replaced the code's \
+             phases"
+        } else {
+            ""
+        };
+        let mut windows: Vec<TimeSet> = Vec::new();
         let mut bound = Vec::new();
         for o in &self.objectives {
             if let Some(problem) = o.problem(open) {
                 return Err(invalid(problem));
             }
+            let unknown_phase = |name: &str| {
+                let known: Vec<String> = plan
+                    .phases
+                    .iter()
+                    .map(|p| format!("`{}`", p.name))
+                    .collect();
+                invalid(format!(
+                    "objective `{o}`: the scenario has no turbulence phase named `{name}` \
+                     (phases: {}{})",
+                    list_or_none(&known),
+                    overridden
+                ))
+            };
             let span = match o.window() {
                 None => None,
                 Some(_) if matches!(load.plan, Plan::Capacity(_)) => {
@@ -427,23 +507,47 @@ impl Scenario {
                          they cannot be scoped to a window"
                     )));
                 }
-                Some(Window::Stage(name)) => {
-                    let Some(stage) = load.stages.iter().find(|s| &s.name == name) else {
-                        let known: Vec<String> = load
-                            .stages
-                            .iter()
-                            .map(|s| format!("`{}`", s.name))
-                            .collect();
-                        return Err(invalid(format!(
-                            "objective `{o}`: the load has no stage named `{name}` (stages: {})",
-                            if known.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                known.join(", ")
-                            }
-                        )));
-                    };
-                    Some((Some(name.clone()), stage.from, stage.to))
+                Some(Window::Named(name)) => {
+                    let stage = load.stages.iter().find(|s| &s.name == name);
+                    let phase = plan.phase(name);
+                    match (stage, phase) {
+                        (Some(_), Some(_)) => {
+                            return Err(invalid(format!(
+                                "objective `{o}`: both a stage and a turbulence phase are named \
+                                 `{name}`; rename one"
+                            )));
+                        }
+                        (Some(stage), None) => Some((
+                            TimeSet::Range(stage.from, stage.to),
+                            Some(name.clone()),
+                            None,
+                        )),
+                        (None, Some(phase)) => {
+                            Some((TimeSet::During(phase.timing), None, Some(name.clone())))
+                        }
+                        (None, None) => {
+                            let mut known: Vec<String> = load
+                                .stages
+                                .iter()
+                                .map(|s| format!("stage `{}`", s.name))
+                                .collect();
+                            known.extend(plan.phases.iter().map(|p| format!("phase `{}`", p.name)));
+                            return Err(invalid(format!(
+                                "objective `{o}`: the scenario has no stage or turbulence phase \
+                                 named `{name}` (it has: {}{})",
+                                list_or_none(&known),
+                                overridden
+                            )));
+                        }
+                    }
+                }
+                Some(Window::After(name, delay)) => {
+                    let phase = plan.phase(name).ok_or_else(|| unknown_phase(name))?;
+                    Some((
+                        TimeSet::After(phase.timing, *delay),
+                        None,
+                        Some(name.clone()),
+                    ))
                 }
                 Some(Window::Range(from, to)) => {
                     if let Some(d) = load.duration
@@ -453,27 +557,84 @@ impl Scenario {
                             "objective `{o}`: the window starts after the load ends ({d:?})"
                         )));
                     }
-                    Some((None, *from, *to))
+                    Some((TimeSet::Range(*from, *to), None, None))
                 }
             };
-            let span = span.map(|(stage, from, to)| {
-                let index = windows
-                    .iter()
-                    .position(|w| *w == (from, to))
-                    .unwrap_or_else(|| {
-                        windows.push((from, to));
-                        windows.len() - 1
-                    });
+            let span = span.map(|(set, stage, phase)| {
+                let index = windows.iter().position(|w| *w == set).unwrap_or_else(|| {
+                    windows.push(set.clone());
+                    windows.len() - 1
+                });
                 Span {
                     index,
-                    from,
-                    to,
+                    set,
                     stage,
+                    phase,
                 }
             });
             bound.push((o.clone(), span));
         }
         Ok((bound, windows))
+    }
+
+    /// The turbulence of this run (the override's, or the code's), resolved for its load; with
+    /// [`through_proxy`](Self::through_proxy), the proxy it starts, which `url` then points at.
+    async fn resolve_turbulence(
+        &self,
+        load: &Resolved,
+        url: &mut reqwest::Url,
+    ) -> Result<(turbulence::Plan, Option<Proxy>), ScenarioError> {
+        let name = || self.ctx.name.clone();
+        let (phases, spec) = match &self.ctx.turbulence_override {
+            Some(o) => (o.phases.as_slice(), Some(o.text.clone())),
+            None => (self.phases.as_slice(), None),
+        };
+        let mut proxies = self.proxies.clone();
+        let mut front = None;
+        if self.through_proxy {
+            if url.scheme() != "http" {
+                return Err(ScenarioError::InvalidTarget {
+                    name: name(),
+                    target: url.to_string(),
+                    reason: "`through_proxy()` needs an `http` target: the proxy forwards bytes, \
+                             and a TLS certificate would not match its address",
+                });
+            }
+            let host = url.host_str().unwrap_or("127.0.0.1");
+            let port = url.port_or_known_default().unwrap_or(80);
+            let proxy = Proxy::start("target", format!("{host}:{port}"))
+                .await
+                .map_err(|error| ScenarioError::Proxy {
+                    name: name(),
+                    rule: None,
+                    error,
+                })?;
+            let addr = proxy.addr();
+            // An IP address always parses as a host; a port always fits an http URL.
+            let _ = url.set_ip_host(addr.ip());
+            let _ = url.set_port(Some(addr.port()));
+            proxies.push(proxy.clone());
+            front = Some(proxy);
+        }
+        let mut plan =
+            turbulence::Plan::resolve(phases, load.duration, &proxies).map_err(|error| {
+                ScenarioError::InvalidTurbulence {
+                    name: name(),
+                    error,
+                }
+            })?;
+        plan.spec = spec;
+        for (i, proxy) in plan.proxies.iter().enumerate() {
+            let Some(needed) = plan.toxics.iter().find(|t| t.proxy == i) else {
+                continue;
+            };
+            proxy.check().await.map_err(|error| ScenarioError::Proxy {
+                name: name(),
+                rule: Some(format!("{} on proxy `{}`", needed.toxic, proxy.name())),
+                error,
+            })?;
+        }
+        Ok((plan, front))
     }
 
     fn validate(&self) -> Result<(String, Resolved), ScenarioError> {
@@ -507,13 +668,14 @@ impl Scenario {
     /// any request is sent.
     pub async fn run(self) -> Result<LoadReport, ScenarioError> {
         let (target, load) = self.validate()?;
-        let (objectives, windows) = self.resolve_windows(&load)?;
         let seed = self
             .ctx
             .seed_override
             .or(self.seed)
             .unwrap_or(self.ctx.seed_fallback);
-        let url = reqwest::Url::parse(&target).expect("validated above");
+        let mut url = reqwest::Url::parse(&target).expect("validated above");
+        let (plan, proxy) = self.resolve_turbulence(&load, &mut url).await?;
+        let (objectives, windows) = self.resolve_windows(&load, &plan)?;
         let client = HttpClient::new(&url, self.request_timeout)?;
         let config = LoadConfig::new(
             &target,
@@ -529,6 +691,26 @@ impl Scenario {
             windows,
         };
         let recorder = Recorder::with(settings.clone());
+        let turbulence = (!plan.phases.is_empty())
+            .then(|| Arc::new(turbulence::Turbulence::new(Arc::new(plan), start, seed)));
+        // Also with toxics alone: the client counts each phase's requests and failures.
+        let client = match &turbulence {
+            Some(t) => client.with_turbulence(Arc::clone(t)),
+            None => client,
+        };
+        // Toxics apply while the load runs: until these guards are dropped.
+        let _attached: Vec<_> = turbulence
+            .iter()
+            .flat_map(|t| {
+                t.plan
+                    .proxies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| p.attach(Arc::clone(t), i))
+            })
+            .collect();
+        // Kept alive for the whole load, also when no toxic names it.
+        let _proxy = proxy;
         // `run` consumes the only `Scenario` a body gets, so a load starts once per context.
         self.ctx.lock().started = Some(Started {
             config: config.clone(),
@@ -536,6 +718,7 @@ impl Scenario {
             start: Instant::now(),
             objectives: objectives.clone(),
             seed,
+            turbulence: turbulence.clone(),
         });
         tracing::info!(scenario = %self.ctx.name, seed, target = %target, model = load.kind, "load starting");
         let job = Job {
@@ -546,7 +729,7 @@ impl Scenario {
             start,
             objectives: &objectives,
         };
-        let report = match &load.plan {
+        let mut report = match &load.plan {
             Plan::Closed(plan) => {
                 let judge = job.judge(&recorder);
                 let run =
@@ -562,6 +745,10 @@ impl Scenario {
             }
             Plan::Capacity(plan) => job.capacity(plan, config, settings).await,
         };
+        if let Some(t) = &turbulence {
+            let elapsed = Duration::from_secs_f64(report.elapsed_s);
+            report.turbulence = Some(turbulence_report(t, &report, elapsed));
+        }
         tracing::info!(scenario = %self.ctx.name, requests = report.total.count, "load finished");
         self.ctx.lock().finished = Some(report.clone());
         Ok(report)
@@ -614,7 +801,9 @@ impl<'a> Job<'a> {
             let mut snapshot: Option<MetricsSnapshot> = None;
             for (o, span) in objectives.iter().filter(|(o, _)| o.aborts()) {
                 let due = match span {
-                    Some(w) => t >= w.to,
+                    // A recovery has no end: judge it on the data so far, as a whole run.
+                    Some(w) if w.end() == Duration::MAX => t >= w.set.start() + ABORT_GRACE,
+                    Some(w) => t >= w.end(),
                     None => t >= ABORT_GRACE,
                 };
                 if !due {
@@ -742,4 +931,24 @@ impl<'a> Job<'a> {
         });
         report
     }
+}
+
+/// `a, b, c`, or `none`.
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// The turbulence report of a load, with the names of the requests it saw.
+fn turbulence_report(
+    t: &turbulence::Turbulence,
+    report: &LoadReport,
+    elapsed: Duration,
+) -> crate::report::TurbulenceReport {
+    let names: Vec<&str> = report.requests.iter().map(|r| r.name.as_str()).collect();
+    t.ledger
+        .report(&t.plan, elapsed, report.total.failed, &names)
 }

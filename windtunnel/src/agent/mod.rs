@@ -20,6 +20,7 @@ pub use rng::AgentRng;
 
 use crate::http::{RequestBuilder, Session};
 use crate::metrics::{ErrorKind, Outcome, Recorder};
+use crate::turbulence::{OPEN_STREAM, RequestKey};
 
 /// The future one iteration of an agent returns. Not public API: used by generated code.
 #[doc(hidden)]
@@ -152,9 +153,23 @@ impl Agent {
     }
 
     /// Starts iteration `n`, `lateness` after its intended start (zero in a closed model).
-    pub(crate) fn set_iteration(&mut self, n: u64, lateness: Duration) {
+    /// In an open model, `arrival` is the iteration's place in the schedule, which identifies
+    /// its requests for turbulence instead of this agent's (timing-dependent) pool slot.
+    pub(crate) fn set_iteration(&mut self, n: u64, lateness: Duration, arrival: Option<u64>) {
         self.iteration = n;
         self.session.lateness = lateness;
+        self.session.key = match arrival {
+            None => RequestKey {
+                stream: self.id,
+                iteration: n,
+                request: 0,
+            },
+            Some(k) => RequestKey {
+                stream: OPEN_STREAM,
+                iteration: k,
+                request: 0,
+            },
+        };
     }
 
     /// This agent's seeded random number generator.

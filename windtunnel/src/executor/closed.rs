@@ -105,7 +105,7 @@ impl User {
                     return;
                 }
                 self.in_iteration.store(true, Ordering::Release);
-                iterate(self.def, agent, &self.recorder, n, Duration::ZERO).await;
+                iterate(self.def, agent, &self.recorder, n, Duration::ZERO, None).await;
                 self.in_iteration.store(false, Ordering::Release);
                 n += 1;
             }

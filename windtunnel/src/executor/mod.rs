@@ -192,8 +192,15 @@ fn check_join(result: Result<(), tokio::task::JoinError>) {
 
 /// Runs iteration `n` of `agent`, started `lateness` after its intended start, and records how
 /// it ended; a panic is caught and counted.
-async fn iterate(def: AgentFn, agent: &mut Agent, recorder: &Recorder, n: u64, lateness: Duration) {
-    agent.set_iteration(n, lateness);
+async fn iterate(
+    def: AgentFn,
+    agent: &mut Agent,
+    recorder: &Recorder,
+    n: u64,
+    lateness: Duration,
+    arrival: Option<u64>,
+) {
+    agent.set_iteration(n, lateness, arrival);
     let name = def.name();
     match catch_panic(def.call(agent)).await {
         Ok(Ok(())) => recorder.iteration(name, IterationOutcome::Completed),

@@ -100,8 +100,9 @@ struct Scheduler {
     stop: Arc<Stop>,
     start: Instant,
     pool: Arc<PoolState>,
-    /// Per slot, the channel that hands its agent an iteration's intended start.
-    senders: Vec<mpsc::Sender<Instant>>,
+    /// Per slot, the channel that hands its agent an iteration's intended start and its place
+    /// in the schedule.
+    senders: Vec<mpsc::Sender<(Instant, u64)>>,
     tasks: JoinSet<()>,
 }
 
@@ -123,6 +124,8 @@ impl Scheduler {
             )),
             StartTimer::Tick => None,
         };
+        // Every iteration's place in the schedule, dropped ones included.
+        let mut arrival = 0u64;
         loop {
             let due = match &mut ticks {
                 Some(ticks) => tokio::select! {
@@ -149,6 +152,8 @@ impl Scheduler {
                     due
                 }
             };
+            let k = arrival;
+            arrival += 1;
             let which = picker.next();
             let free = self.pool.lock()[which].pop();
             let slot = match free {
@@ -160,7 +165,7 @@ impl Scheduler {
                 }
             };
             // The slot was free, so its one-place channel is empty and its agent is waiting.
-            let _ = self.senders[slot].try_send(due);
+            let _ = self.senders[slot].try_send((due, k));
         }
         // No more iterations: the run still lasts its whole schedule; then agents finish the
         // iteration they are in (or are cancelled by the supervisor after the graceful stop)
@@ -243,7 +248,7 @@ struct Worker {
     which: usize,
     slot: usize,
     agent: Agent,
-    jobs: mpsc::Receiver<Instant>,
+    jobs: mpsc::Receiver<(Instant, u64)>,
     pool: Arc<PoolState>,
     recorder: Recorder,
 }
@@ -251,10 +256,18 @@ struct Worker {
 impl Worker {
     async fn run(mut self) {
         let mut n = 0;
-        while let Some(due) = self.jobs.recv().await {
+        while let Some((due, arrival)) = self.jobs.recv().await {
             let lateness = Instant::now().saturating_duration_since(due);
             self.recorder.iteration_started(lateness);
-            iterate(self.def, &mut self.agent, &self.recorder, n, lateness).await;
+            iterate(
+                self.def,
+                &mut self.agent,
+                &self.recorder,
+                n,
+                lateness,
+                Some(arrival),
+            )
+            .await;
             n += 1;
             self.pool.lock()[self.which].push(self.slot);
         }

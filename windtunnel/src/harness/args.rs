@@ -13,7 +13,10 @@ windtunnel options (after `--`, e.g. `cargo test --test load -- --seed 7`):
       --target <URL>    send the load to URL instead of the scenario's target (env: WINDTUNNEL_TARGET)
       --tag <TAG>       run only scenarios with this tag; repeat for several (env: WINDTUNNEL_TAGS=a,b)
       --out <DIR>       write reports under DIR (env: WINDTUNNEL_OUT; default: <target dir>/windtunnel)
-      --log <FILTER>    log to stderr: a level (`info`) or `target=level,...` (env: WINDTUNNEL_LOG, RUST_LOG)";
+      --log <FILTER>    log to stderr: a level (`info`) or `target=level,...` (env: WINDTUNNEL_LOG, RUST_LOG)
+      --turbulence <SPEC>
+                        replace every scenario's turbulence, e.g. `brownout@10s..20s: delay=300ms p=0.2`,
+                        or `off` (env: WINDTUNNEL_TURBULENCE; syntax: README, section Turbulence)";
 
 /// The flags libtest-mimic 0.8 accepts.
 const LIBTEST_FLAGS: &[&str] = &[
@@ -87,6 +90,7 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
             "--out" => Some("--out"),
             "--tag" => Some("--tag"),
             "--log" => Some("--log"),
+            "--turbulence" => Some("--turbulence"),
             _ => None,
         };
         match name {
@@ -105,6 +109,7 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
                     "--target" => flags.target = Some(value),
                     "--out" => flags.out = Some(value),
                     "--tag" => flags.tags.push(value),
+                    "--turbulence" => flags.turbulence = Some(value),
                     _ => flags.log = Some(value),
                 }
             }

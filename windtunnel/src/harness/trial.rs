@@ -64,6 +64,7 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
         session.config.seed,
         random_seed(),
         session.config.target.clone(),
+        session.config.turbulence.clone(),
         Arc::clone(&interrupt),
     ));
     let mut placeholder = report(info, session, ctx.seed());

@@ -14,7 +14,10 @@ use cookie_store::CookieStore;
 pub use request::RequestBuilder;
 pub use response::{CheckFailed, HttpError, Response};
 
+use std::sync::Arc;
+
 use crate::metrics::Recorder;
+use crate::turbulence::{RequestKey, Turbulence};
 
 /// The per-request timeout when the scenario sets none. (Default: 30 seconds.)
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,6 +31,8 @@ pub(crate) struct HttpClient {
     timeout: Duration,
     /// The target without a trailing slash.
     base: std::sync::Arc<str>,
+    /// The scenario's turbulence, if it has any.
+    pub(crate) turbulence: Option<Arc<Turbulence>>,
 }
 
 /// Why the HTTP client could not be built.
@@ -60,7 +65,14 @@ impl HttpClient {
             inner,
             timeout,
             base,
+            turbulence: None,
         })
+    }
+
+    /// The same client, with `turbulence` injected into its requests.
+    pub(crate) fn with_turbulence(mut self, turbulence: Arc<Turbulence>) -> Self {
+        self.turbulence = Some(turbulence);
+        self
     }
 }
 
@@ -84,6 +96,8 @@ pub(crate) struct Session {
     recorder: Recorder,
     /// How late the current iteration started after its intended start (open model).
     pub(crate) lateness: Duration,
+    /// The identity of the next request, which keys turbulence decisions.
+    pub(crate) key: RequestKey,
     /// The last paths parsed and their URLs, oldest first (evicted first).
     urls: Vec<(Box<str>, reqwest::Url)>,
 }
@@ -95,6 +109,7 @@ impl Session {
             jar: None,
             recorder,
             lateness: Duration::ZERO,
+            key: RequestKey::default(),
             urls: Vec::new(),
         }
     }

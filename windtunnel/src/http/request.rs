@@ -13,6 +13,7 @@ use tracing::Instrument;
 use super::Session;
 use super::response::{HttpError, Response};
 use crate::metrics::{ErrorKind, Outcome};
+use crate::turbulence::Action;
 
 /// A request being built; finish it with [`send`](RequestBuilder::send).
 ///
@@ -156,6 +157,16 @@ impl<'a> RequestBuilder<'a> {
             request = request.body(body);
         }
         let timeout = self.timeout.unwrap_or(session.client.timeout);
+        let key = session.key;
+        session.key.request += 1;
+        // Cloned so that the decision may borrow from it while the session is in use.
+        let turbulence = session.client.turbulence.clone();
+        let decision = turbulence
+            .as_deref()
+            .map(|t| t.decide(&name, self.method.as_str(), url.path(), key));
+        let (delay, action) = decision
+            .as_ref()
+            .map_or((Duration::ZERO, None), |d| (d.delay, d.action));
         let span = tracing::debug_span!(
             "request",
             name = %name,
@@ -168,13 +179,29 @@ impl<'a> RequestBuilder<'a> {
         // Boxed: the in-flight request's state (kilobytes) lives on the heap only while the
         // request does, instead of inside every agent's iteration future, think time included.
         let result = Box::pin(tokio::time::timeout(timeout, async {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            match action {
+                Some(Action::Abort {
+                    status,
+                    headers,
+                    body,
+                }) => return Ok(synthetic(*status, headers, body)),
+                Some(Action::Hang) => std::future::pending::<()>().await,
+                Some(Action::DropRequest) => return Err(Failure::Injected(DROPPED_REQUEST)),
+                _ => {}
+            }
             let mut response = request.send().await?;
             let status = response.status();
             let headers = std::mem::take(response.headers_mut());
             // After redirects, the response's URL is the final one; compare before cloning.
             let redirected = (response.url() != &url).then(|| response.url().clone());
             let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers, body, redirected))
+            if let Some(Action::DropResponse) = action {
+                return Err(Failure::Injected(DROPPED_RESPONSE));
+            }
+            Ok::<_, Failure>((status, headers, body, redirected))
         }))
         .instrument(span.clone())
         .await;
@@ -187,6 +214,10 @@ impl<'a> RequestBuilder<'a> {
                 span.record("status", status.as_u16());
                 let code = status.as_u16();
                 let accepted = (200..400).contains(&code) || self.accept.contains(&code);
+                if let (Some(t), Some(d)) = (&turbulence, &decision) {
+                    t.ledger
+                        .outcome(d.phases, !accepted, !accepted && d.action.is_some());
+                }
                 let detail = || status_detail(status, &body);
                 session.recorder.record_late(
                     &name,
@@ -202,15 +233,25 @@ impl<'a> RequestBuilder<'a> {
                 store_cookies(session, &headers, &url);
                 return Ok(Response::new(name, status, headers, body, latency, url));
             }
-            Ok(Err(e)) => (classify(&e), error_chain(&e)),
+            Ok(Err(Failure::Transport(e))) => (classify(&e), error_chain(&e)),
+            Ok(Err(Failure::Injected(why))) => (ErrorKind::Request, why.to_owned()),
             Err(_elapsed) => (
                 ErrorKind::Timeout,
                 format!(
-                    "no complete response within {}",
-                    humantime::format_duration(timeout)
+                    "no complete response within {}{}",
+                    humantime::format_duration(timeout),
+                    if matches!(action, Some(Action::Hang)) {
+                        " (turbulence: the request hung)"
+                    } else {
+                        ""
+                    }
                 ),
             ),
         };
+        if let (Some(t), Some(d)) = (&turbulence, &decision) {
+            let injected = d.action.is_some() || (!d.delay.is_zero() && d.delay >= timeout);
+            t.ledger.outcome(d.phases, true, injected);
+        }
         session.recorder.record_late(
             &name,
             latency,
@@ -223,6 +264,47 @@ impl<'a> RequestBuilder<'a> {
         );
         Err(HttpError::transport(name, self.method, url, kind, message))
     }
+}
+
+const DROPPED_REQUEST: &str = "turbulence dropped the request before it was sent";
+const DROPPED_RESPONSE: &str = "turbulence dropped the response after the server handled it";
+
+/// Why no response came: the transport's error, or an injected fault.
+enum Failure {
+    Transport(reqwest::Error),
+    Injected(&'static str),
+}
+
+impl From<reqwest::Error> for Failure {
+    fn from(e: reqwest::Error) -> Self {
+        Failure::Transport(e)
+    }
+}
+
+/// The response of an abort fault.
+fn synthetic(
+    status: u16,
+    headers: &[(String, String)],
+    body: &bytes::Bytes,
+) -> (
+    reqwest::StatusCode,
+    HeaderMap,
+    bytes::Bytes,
+    Option<reqwest::Url>,
+) {
+    let mut map = HeaderMap::new();
+    for (n, v) in headers {
+        // Validated with the turbulence plan.
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(n.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            map.append(n, v);
+        }
+    }
+    let status =
+        reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    (status, map, body.clone(), None)
 }
 
 fn store_cookies(session: &mut Session, headers: &HeaderMap, url: &reqwest::Url) {

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::series::{LivePoint, Series};
 use super::snapshot::{MetricsSnapshot, RequestMetrics};
+use crate::timeset::TimeSet;
 
 /// Latencies are recorded in microseconds, from 1 µs to one hour, at 3 significant digits.
 pub(crate) const HIST_MAX_US: u64 = 3_600_000_000;
@@ -210,7 +211,7 @@ pub(crate) struct RecorderSettings {
     pub(crate) intended: bool,
     /// Time windows (from the origin) whose requests are also kept apart, for objectives scoped
     /// to a stage or a window. A request belongs to the window in which it ended.
-    pub(crate) windows: Vec<(Duration, Duration)>,
+    pub(crate) windows: Vec<TimeSet>,
 }
 
 impl RecorderSettings {
@@ -365,8 +366,8 @@ impl Recorder {
             );
             if !settings.windows.is_empty() {
                 let t = end.saturating_duration_since(settings.origin);
-                for (i, &(from, to)) in settings.windows.iter().enumerate() {
-                    if from <= t && t < to {
+                for (i, window) in settings.windows.iter().enumerate() {
+                    if window.contains(t) {
                         record_named(
                             &mut shard.windows[i],
                             name,

@@ -13,7 +13,7 @@ use crate::metrics::{ErrorClass, MetricsSnapshot, RequestMetrics, Series, histog
 use crate::objectives::{Objective, ObjectiveResult, Span};
 
 /// The version of the report format. It changes when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One run of a test binary (or, under nextest, of every binary sharing `NEXTEST_RUN_ID`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,6 +117,8 @@ pub struct LoadReport {
     pub schedule: Option<ScheduleReport>,
     /// The result of a capacity search; `None` for other models.
     pub capacity: Option<CapacityReport>,
+    /// What turbulence injected; `None` when the scenario had none.
+    pub turbulence: Option<TurbulenceReport>,
     /// The objectives and how they fared.
     pub objectives: Vec<ObjectiveResult>,
     /// Every request together.
@@ -263,6 +265,109 @@ pub struct ScheduleReport {
     pub dropped: u64,
     /// How late iterations started after their intended start, in milliseconds.
     pub start_lateness_ms: LatencyReport,
+}
+
+/// What a scenario's turbulence injected, and what the SUT did by itself meanwhile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TurbulenceReport {
+    /// The compact spec (`--turbulence`, `WINDTUNNEL_TURBULENCE`) that replaced the turbulence
+    /// set in code, if one did.
+    pub overridden_by: Option<String>,
+    /// The phases, in the order they were added.
+    pub phases: Vec<PhaseReport>,
+    /// Failed requests whose failure turbulence injected (aborts, hangs, drops).
+    pub injected_failures: u64,
+    /// Failed requests that turbulence did not fail: every failed request minus the injected
+    /// failures.
+    pub sut_failures: u64,
+    /// Rules that matched no request, phases that never started.
+    pub warnings: Vec<String>,
+    /// The injected faults in time order (the first 10,000).
+    pub faults: Vec<InjectedFault>,
+    /// Injected faults past those listed.
+    pub faults_not_listed: u64,
+}
+
+/// One turbulence phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReport {
+    /// Its name.
+    pub name: String,
+    /// When it was active, as `[from, to]` seconds from the start of the load (the first 100).
+    pub occurrences: Vec<[f64; 2]>,
+    /// How long it was active in all, in seconds.
+    pub active_s: f64,
+    /// The probability ramp over each occurrence, if any.
+    pub ramp: Option<[f64; 2]>,
+    /// Requests that started while it was active.
+    pub requests: u64,
+    /// Of those, the failed ones.
+    pub failed: u64,
+    /// Of the failed ones, those whose failure turbulence injected.
+    pub injected_failures: u64,
+    /// Of the failed ones, the others: the SUT's own.
+    pub sut_failures: u64,
+    /// Its HTTP faults.
+    pub rules: Vec<RuleReport>,
+    /// Its network toxics.
+    pub toxics: Vec<ToxicReport>,
+}
+
+/// One HTTP fault of a phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleReport {
+    /// The fault, e.g. "abort 503 POST /cart* p=0.1".
+    pub rule: String,
+    /// `delay`, `abort`, `hang`, `drop_request` or `drop_response`.
+    pub kind: String,
+    /// Requests it matched while its phase was active.
+    pub matched: u64,
+    /// Requests it fired on.
+    pub injected: u64,
+}
+
+/// One network toxic of a phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToxicReport {
+    /// The proxy it acts on.
+    pub proxy: String,
+    /// The toxic, e.g. "latency 100 ms ± 10 ms downstream".
+    pub toxic: String,
+    /// `latency`, `bandwidth`, `reset_peer`, `timeout`, `slow_close`, `limit_data`, `down` or
+    /// `slicer`.
+    pub kind: String,
+    /// Connection directions it applied to (a refused connection counts once).
+    pub applied: u64,
+}
+
+/// One injected fault: what, when, and on what, by logical identity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InjectedFault {
+    /// Seconds from the start of the load.
+    pub at_s: f64,
+    /// The phase.
+    pub phase: String,
+    /// The fault or toxic.
+    pub fault: String,
+    /// Its kind.
+    pub kind: String,
+    /// HTTP faults: the request's name.
+    pub request: Option<String>,
+    /// HTTP faults in a closed model: the agent's id.
+    pub agent: Option<u64>,
+    /// HTTP faults: the agent's iteration (closed model) or the iteration's place in the
+    /// schedule (open model).
+    pub iteration: Option<u64>,
+    /// HTTP faults: the request's number within its iteration.
+    pub request_number: Option<u64>,
+    /// Toxics: the proxy.
+    pub proxy: Option<String>,
+    /// Toxics: the connection's number on the proxy.
+    pub connection: Option<u64>,
+    /// Toxics: `upstream` or `downstream` (`None`: refused at accept).
+    pub direction: Option<String>,
+    /// What was drawn, e.g. the delay.
+    pub detail: Option<String>,
 }
 
 /// The result of a capacity search.
@@ -616,6 +721,7 @@ impl LoadReport {
             cancelled_iterations,
             schedule,
             capacity: None,
+            turbulence: None,
             objectives: objectives
                 .iter()
                 .map(|(o, span)| o.evaluate(metrics, elapsed, span.as_ref()))

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::model::{Outcome, RequestReport, ScenarioReport};
+use super::model::{Outcome, RequestReport, ScenarioReport, TurbulenceReport};
 use crate::objectives::ObjectiveResult;
 
 /// A value with its unit, for people: `12.3 ms`, `0.52%`, `410.2 req/s`.
@@ -165,6 +165,9 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
                 .join(", ")
         );
     }
+    if let Some(t) = &load.turbulence {
+        turbulence_lines(&mut out, t);
+    }
     let mut rows: Vec<&RequestReport> = load.requests.iter().collect();
     if load.requests.len() > 1 {
         rows.push(&load.total);
@@ -236,6 +239,50 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
         let _ = writeln!(out, "  {}", objective_line(o));
     }
     out
+}
+
+/// One line per turbulence phase: when, what it injected, and the SUT's own failures; then the
+/// warnings.
+fn turbulence_lines(out: &mut String, t: &TurbulenceReport) {
+    if let Some(spec) = &t.overridden_by {
+        let _ = writeln!(out, "  turbulence from outside the code: {spec}");
+    }
+    for phase in &t.phases {
+        let injected: Vec<String> = phase
+            .rules
+            .iter()
+            .map(|r| format!("{} ×{}", r.rule, r.injected))
+            .chain(
+                phase
+                    .toxics
+                    .iter()
+                    .map(|x| format!("{} on `{}` ×{}", x.toxic, x.proxy, x.applied)),
+            )
+            .collect();
+        let when = match phase.occurrences.as_slice() {
+            [] => "never active".to_owned(),
+            [[from, to]] => format!("{}–{} s", sig(*from), sig(*to)),
+            many => format!(
+                "{} times from {} s, {} s in all",
+                many.len(),
+                sig(many[0][0]),
+                sig(phase.active_s)
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  turbulence `{}` ({when}): {} requests, {} failed ({} injected, {} by the SUT) · {}",
+            phase.name,
+            phase.requests,
+            phase.failed,
+            phase.injected_failures,
+            phase.sut_failures,
+            injected.join(", ")
+        );
+    }
+    for w in &t.warnings {
+        let _ = writeln!(out, "  warning: {w}");
+    }
 }
 
 #[cfg(test)]
@@ -353,6 +400,7 @@ mod tests {
                 cancelled_iterations: 0,
                 schedule: None,
                 capacity: None,
+                turbulence: None,
                 series: SeriesReport {
                     interval_s: 1.0,
                     points: vec![],

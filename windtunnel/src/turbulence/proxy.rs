@@ -1,0 +1,646 @@
+//! [`Proxy`]: an in-process TCP proxy on loopback that applies the [`Toxic`](super::Toxic)s of the
+//! active phases to the bytes of its connections.
+//!
+//! Each connection is two pipes (upstream and downstream). Before each read a pipe asks which
+//! toxics apply now: the plan is immutable and the schedule a function of time, so this takes a
+//! read lock for a pointer copy and no lock is ever held across I/O. A small task wakes the
+//! pipes at each phase change, so that a black hole lets go and `down` closes idle connections
+//! when their phase starts or ends.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::Turbulence;
+use super::draw::{Domain, Draws, Jitter, hash_name};
+use super::toxic::{Direction, Kind};
+
+/// How long [`Proxy::start`] waits for the upstream to accept a connection.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// The buffer of each direction of a connection.
+const BUFFER: usize = 16 * 1024;
+
+/// An in-process TCP proxy between agents and the SUT (or between the SUT and a dependency)
+/// that applies the toxics of a scenario's turbulence phases.
+///
+/// It listens on `127.0.0.1` on a free port unless told otherwise, and forwards every connection
+/// to its upstream. Toxics name the proxy they act on; give the proxy to the scenario with
+/// [`Scenario::proxy`](crate::Scenario::proxy), or let the scenario put one named `target` in
+/// front of its target with [`Scenario::through_proxy`](crate::Scenario::through_proxy). The
+/// proxy stops when its last handle is dropped.
+///
+/// ```no_run
+/// # use windtunnel::prelude::*;
+/// # #[allow(dead_code)]
+/// # async fn example() -> std::result::Result<(), Box<dyn std::error::Error>> {
+/// // Between the SUT and its database: configure the SUT with `db.addr()`.
+/// let db = Proxy::start("db", "127.0.0.1:5432").await?;
+/// println!("point the SUT at {}", db.addr());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: tokio::task::AbortHandle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+struct Shared {
+    name: String,
+    name_hash: u64,
+    upstream: String,
+    attached: RwLock<Option<Arc<Attachment>>>,
+    connections: AtomicU64,
+    changes: watch::Sender<u64>,
+}
+
+/// A scenario's turbulence, as one proxy sees it.
+struct Attachment {
+    turbulence: Arc<Turbulence>,
+    /// This proxy's toxics' indexes in the plan.
+    toxics: Vec<usize>,
+}
+
+/// A proxy that could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// The listening address is not loopback and non-loopback was not allowed.
+    #[error(
+        "proxy `{name}`: will not listen on {addr}, which is not a loopback address; call \
+         `.allow_non_loopback()` to expose it on purpose"
+    )]
+    NotLoopback {
+        /// The proxy.
+        name: String,
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The listening address could not be bound.
+    #[error("proxy `{name}`: cannot listen on {addr}")]
+    Bind {
+        /// The proxy.
+        name: String,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The upstream did not accept a connection.
+    #[error("proxy `{name}`: cannot reach its upstream `{upstream}`: {reason}")]
+    Unreachable {
+        /// The proxy.
+        name: String,
+        /// The upstream as given.
+        upstream: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A [`Proxy`] being configured; start it with [`start`](Self::start).
+#[derive(Clone, Debug)]
+#[must_use = "a proxy does nothing until `.start().await`"]
+pub struct ProxyBuilder {
+    name: String,
+    upstream: String,
+    listen: SocketAddr,
+    non_loopback: bool,
+}
+
+impl ProxyBuilder {
+    /// Listens on `addr` instead of `127.0.0.1` on a free port.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Allows listening on an address other than loopback (other machines could then reach
+    /// the proxy and, through it, the upstream).
+    pub fn allow_non_loopback(mut self) -> Self {
+        self.non_loopback = true;
+        self
+    }
+
+    /// Checks that the upstream accepts connections, binds and starts serving.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProxyError`] when the address is not loopback (unless allowed), cannot be bound, or
+    /// the upstream does not accept a connection within 2 seconds.
+    pub async fn start(self) -> Result<Proxy, ProxyError> {
+        if !self.listen.ip().is_loopback() && !self.non_loopback {
+            return Err(ProxyError::NotLoopback {
+                name: self.name,
+                addr: self.listen,
+            });
+        }
+        check_upstream(&self.name, &self.upstream).await?;
+        let listener = TcpListener::bind(self.listen)
+            .await
+            .map_err(|source| ProxyError::Bind {
+                name: self.name.clone(),
+                addr: self.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ProxyError::Bind {
+            name: self.name.clone(),
+            addr: self.listen,
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            name_hash: hash_name(&self.name),
+            name: self.name,
+            upstream: self.upstream,
+            attached: RwLock::new(None),
+            connections: AtomicU64::new(0),
+            changes: watch::Sender::new(0),
+        });
+        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared))).abort_handle();
+        tracing::debug!(proxy = %shared.name, %addr, upstream = %shared.upstream, "proxy started");
+        Ok(Proxy {
+            inner: Arc::new(Inner {
+                addr,
+                shared,
+                accept,
+            }),
+        })
+    }
+}
+
+async fn check_upstream(name: &str, upstream: &str) -> Result<(), ProxyError> {
+    let unreachable = |reason: String| ProxyError::Unreachable {
+        name: name.to_owned(),
+        upstream: upstream.to_owned(),
+        reason,
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, TcpStream::connect(upstream)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!(
+            "no connection within {} s",
+            CHECK_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+impl Proxy {
+    /// A proxy named `name` to `upstream` (`host:port`), to configure before starting.
+    pub fn builder(name: impl Into<String>, upstream: impl Into<String>) -> ProxyBuilder {
+        ProxyBuilder {
+            name: name.into(),
+            upstream: upstream.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            non_loopback: false,
+        }
+    }
+
+    /// Starts a proxy named `name` on `127.0.0.1` (a free port) to `upstream` (`host:port`).
+    ///
+    /// # Errors
+    ///
+    /// See [`ProxyBuilder::start`].
+    pub async fn start(
+        name: impl Into<String>,
+        upstream: impl Into<String>,
+    ) -> Result<Proxy, ProxyError> {
+        Proxy::builder(name, upstream).start().await
+    }
+
+    /// The proxy's name, which toxics refer to.
+    pub fn name(&self) -> &str {
+        &self.inner.shared.name
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// Its upstream, as given.
+    pub fn upstream(&self) -> &str {
+        &self.inner.shared.upstream
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.inner.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Checks that the upstream still accepts connections.
+    pub(crate) async fn check(&self) -> Result<(), ProxyError> {
+        check_upstream(self.name(), self.upstream()).await
+    }
+
+    /// Applies `turbulence`'s toxics for this proxy (the proxy at `index` of its plan) until
+    /// the returned guard is dropped.
+    pub(crate) fn attach(&self, turbulence: Arc<Turbulence>, index: usize) -> Attached {
+        let plan = Arc::clone(&turbulence.plan);
+        let toxics: Vec<usize> = (0..plan.toxics.len())
+            .filter(|&t| plan.toxics[t].proxy == index)
+            .take(64)
+            .collect();
+        let phases: Vec<usize> = toxics.iter().map(|&t| plan.toxics[t].phase).collect();
+        let origin = turbulence.origin;
+        let shared = Arc::clone(&self.inner.shared);
+        *shared.attached.write().unwrap_or_else(|e| e.into_inner()) =
+            Some(Arc::new(Attachment { turbulence, toxics }));
+        shared.changes.send_modify(|v| *v += 1);
+        // Wake the pipes at every start and end of a phase with toxics for this proxy.
+        let notifier = tokio::spawn({
+            let shared = Arc::clone(&shared);
+            async move {
+                loop {
+                    let t = Instant::now().saturating_duration_since(origin);
+                    let next = phases
+                        .iter()
+                        .filter_map(|&p| plan.phases[p].timing.next_change(t))
+                        .min();
+                    let Some(next) = next else { break };
+                    tokio::time::sleep_until(origin + next).await;
+                    shared.changes.send_modify(|v| *v += 1);
+                }
+            }
+        });
+        Attached {
+            shared,
+            notifier: notifier.abort_handle(),
+        }
+    }
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("name", &self.name())
+            .field("addr", &self.addr())
+            .field("upstream", &self.upstream())
+            .finish()
+    }
+}
+
+/// Keeps a scenario's toxics applied to a proxy; dropping it lifts them.
+pub(crate) struct Attached {
+    shared: Arc<Shared>,
+    notifier: tokio::task::AbortHandle,
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.notifier.abort();
+        *self
+            .shared
+            .attached
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        self.shared.changes.send_modify(|v| *v += 1);
+    }
+}
+
+/// The toxics that apply to one direction of one connection at one moment.
+#[derive(Default)]
+struct Now {
+    /// The attachment they come from, for the ledger and the seed.
+    attachment: Option<Arc<Attachment>>,
+    /// Bits of the toxics (by their place in the attachment) that apply.
+    applied: u64,
+    down: bool,
+    timeout: Option<Duration>,
+    reset: Option<Duration>,
+    latency: Option<(Duration, Jitter)>,
+    bandwidth: Option<u64>,
+    slow_close: Option<Duration>,
+    limit: Option<u64>,
+    slicer: Option<(usize, usize, Duration)>,
+}
+
+impl Shared {
+    /// What applies now to `connection` in `direction` (`None`: when it is accepted, where
+    /// only `down` matters). Of two toxics of one kind, the first applies.
+    fn now(&self, direction: Option<Direction>, connection: u64) -> Now {
+        let Some(attachment) = self
+            .attached
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        else {
+            return Now::default();
+        };
+        let turbulence = &attachment.turbulence;
+        let plan = &turbulence.plan;
+        let t = Instant::now().saturating_duration_since(turbulence.origin);
+        let mut now = Now::default();
+        for (bit, &index) in attachment.toxics.iter().enumerate() {
+            let spec = &plan.toxics[index];
+            let toxic = &spec.toxic;
+            if plan.phases[spec.phase].timing.occurrence(t).is_none() {
+                continue;
+            }
+            let applies_here = match direction {
+                None => matches!(toxic.kind, Kind::Down),
+                Some(d) => toxic.stream.covers(d),
+            };
+            if !applies_here {
+                continue;
+            }
+            if toxic.toxicity < 1.0 {
+                let mut draws = Draws::new(
+                    turbulence.seed,
+                    Domain::Connection,
+                    &[self.name_hash, connection, index as u64],
+                );
+                if draws.unit() >= toxic.toxicity {
+                    continue;
+                }
+            }
+            now.applied |= 1 << bit;
+            match toxic.kind {
+                Kind::Down => now.down = true,
+                Kind::Timeout { after } => {
+                    now.timeout.get_or_insert(after);
+                }
+                Kind::ResetPeer { after } => {
+                    now.reset.get_or_insert(after);
+                }
+                Kind::Latency { latency, jitter } => {
+                    now.latency.get_or_insert((latency, jitter));
+                }
+                Kind::Bandwidth { bytes_per_sec } => {
+                    now.bandwidth.get_or_insert(bytes_per_sec);
+                }
+                Kind::SlowClose { delay } => {
+                    now.slow_close.get_or_insert(delay);
+                }
+                Kind::LimitData { bytes } => {
+                    now.limit.get_or_insert(bytes);
+                }
+                Kind::Slicer {
+                    average,
+                    variation,
+                    delay,
+                } => {
+                    now.slicer.get_or_insert((average, variation, delay));
+                }
+            }
+        }
+        now.attachment = Some(attachment);
+        now
+    }
+
+    /// Counts and lists the toxics in `now` not yet counted for this pipe (`logged`).
+    fn log(&self, now: &Now, logged: &mut u64, connection: u64, direction: Option<Direction>) {
+        let fresh = now.applied & !*logged;
+        let Some(attachment) = &now.attachment else {
+            return;
+        };
+        if fresh == 0 {
+            return;
+        }
+        *logged |= fresh;
+        let turbulence = &attachment.turbulence;
+        let t = Instant::now().saturating_duration_since(turbulence.origin);
+        let mut bits = fresh;
+        while bits != 0 {
+            let bit = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            turbulence.ledger.injected_toxic(
+                attachment.toxics[bit],
+                &turbulence.plan,
+                t,
+                connection,
+                direction,
+            );
+        }
+    }
+
+    /// A chunk's own random stream (latency jitter, slice sizes).
+    fn chunk_draws(&self, now: &Now, connection: u64, direction: Direction, chunk: u64) -> Draws {
+        let seed = now.attachment.as_ref().map_or(0, |a| a.turbulence.seed);
+        Draws::new(
+            seed,
+            Domain::Chunk,
+            &[self.name_hash, connection, direction as u64, chunk],
+        )
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((client, _)) => {
+                let n = shared.connections.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(serve(client, n, Arc::clone(&shared)));
+            }
+            Err(e) => {
+                // Out of file descriptors, usually: wait rather than spin.
+                tracing::warn!(proxy = %shared.name, error = %e, "proxy cannot accept");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// How one direction of a connection ended.
+#[derive(Debug, PartialEq)]
+enum End {
+    /// The sender closed; the receiver was told (half-close).
+    Eof,
+    /// Close the whole connection.
+    Close,
+    /// Reset the whole connection.
+    Reset,
+}
+
+async fn serve(mut client: TcpStream, connection: u64, shared: Arc<Shared>) {
+    let at_accept = shared.now(None, connection);
+    if at_accept.down {
+        shared.log(&at_accept, &mut 0, connection, None);
+        // Refused: reset at once rather than wait for a request.
+        let _ = client.set_zero_linger();
+        return;
+    }
+    drop(at_accept);
+    let mut upstream = match TcpStream::connect(&shared.upstream).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(proxy = %shared.name, upstream = %shared.upstream, error = %e, "proxy cannot reach its upstream");
+            return;
+        }
+    };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let end = {
+        let (mut client_read, mut client_write) = client.split();
+        let (mut upstream_read, mut upstream_write) = upstream.split();
+        let up = pipe(
+            &mut client_read,
+            &mut upstream_write,
+            Direction::Upstream,
+            connection,
+            &shared,
+        );
+        let down = pipe(
+            &mut upstream_read,
+            &mut client_write,
+            Direction::Downstream,
+            connection,
+            &shared,
+        );
+        tokio::pin!(up, down);
+        let (mut up_done, mut down_done) = (false, false);
+        loop {
+            let end = tokio::select! {
+                end = &mut up, if !up_done => { up_done = true; end }
+                end = &mut down, if !down_done => { down_done = true; end }
+            };
+            if end != End::Eof || (up_done && down_done) {
+                break end;
+            }
+        }
+    };
+    if end == End::Reset {
+        let _ = client.set_zero_linger();
+        let _ = upstream.set_zero_linger();
+    }
+}
+
+/// Resolves at `at`, or never.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Forwards `src` to `dst`, applying the toxics of the moment before each chunk.
+async fn pipe(
+    src: &mut (impl AsyncRead + Unpin),
+    dst: &mut (impl AsyncWrite + Unpin),
+    direction: Direction,
+    connection: u64,
+    shared: &Shared,
+) -> End {
+    let mut changes = shared.changes.subscribe();
+    // Until the proxy is gone and nothing can change any more.
+    let mut live = true;
+    let mut buf = vec![0u8; BUFFER];
+    let (mut chunk, mut passed, mut logged) = (0u64, 0u64, 0u64);
+    let mut reset_at: Option<Instant> = None;
+    let mut close_at: Option<Instant> = None;
+    loop {
+        let now = shared.now(Some(direction), connection);
+        shared.log(&now, &mut logged, connection, Some(direction));
+        if now.down {
+            return End::Close;
+        }
+        if let Some(limit) = now.limit
+            && passed >= limit
+        {
+            return End::Close;
+        }
+        reset_at = now
+            .reset
+            .map(|after| reset_at.unwrap_or_else(|| Instant::now() + after));
+        close_at = match now.timeout {
+            Some(after) if !after.is_zero() => {
+                Some(close_at.unwrap_or_else(|| Instant::now() + after))
+            }
+            _ => None,
+        };
+        let read = tokio::select! {
+            biased;
+            changed = changes.changed(), if live => {
+                live = changed.is_ok();
+                continue;
+            }
+            () = sleep_until(reset_at) => return End::Reset,
+            () = sleep_until(close_at) => return End::Close,
+            read = src.read(&mut buf) => read,
+        };
+        let n = match read {
+            Ok(0) => {
+                if let Some(delay) = shared.now(Some(direction), connection).slow_close {
+                    tokio::time::sleep(delay).await;
+                }
+                let _ = dst.shutdown().await;
+                return End::Eof;
+            }
+            Ok(n) => n,
+            Err(_) => return End::Close,
+        };
+        if now.timeout.is_some() {
+            // A black hole (or a timeout under way): the data goes nowhere.
+            continue;
+        }
+        let read_at = Instant::now();
+        let mut data = &buf[..n];
+        let mut cut = false;
+        if let Some(limit) = now.limit {
+            let room = usize::try_from(limit - passed).unwrap_or(usize::MAX);
+            if n >= room {
+                data = &buf[..room];
+                cut = true;
+            }
+        }
+        let mut draws = shared.chunk_draws(&now, connection, direction, chunk);
+        if let Some((latency, jitter)) = now.latency {
+            tokio::time::sleep_until(read_at + jitter.apply(latency, &mut draws)).await;
+        }
+        if let Some(rate) = now.bandwidth {
+            tokio::time::sleep(Duration::from_secs_f64(data.len() as f64 / rate as f64)).await;
+        }
+        let written = match now.slicer {
+            None => dst.write_all(data).await,
+            Some((average, variation, delay)) => {
+                write_sliced(dst, data, (average, variation, delay), &mut draws).await
+            }
+        };
+        if written.is_err() {
+            return End::Close;
+        }
+        passed += data.len() as u64;
+        chunk += 1;
+        if cut {
+            return End::Close;
+        }
+    }
+}
+
+/// Writes `data` in slices of `average ± variation` bytes, `delay` apart.
+async fn write_sliced(
+    dst: &mut (impl AsyncWrite + Unpin),
+    mut data: &[u8],
+    (average, variation, delay): (usize, usize, Duration),
+    draws: &mut Draws,
+) -> std::io::Result<()> {
+    while !data.is_empty() {
+        let spread = 2 * variation as u64 + 1;
+        let size = average - variation + (draws.next_u64() % spread) as usize;
+        let (slice, rest) = data.split_at(size.clamp(1, data.len()));
+        dst.write_all(slice).await?;
+        dst.flush().await?;
+        data = rest;
+        if !data.is_empty() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    Ok(())
+}
