@@ -318,8 +318,6 @@ impl Drop for Attached {
 /// The toxics that apply to one direction of one connection at one moment.
 #[derive(Default)]
 struct Now {
-    /// The attachment they come from, for the ledger and the seed.
-    attachment: Option<Arc<Attachment>>,
     /// Bits of the toxics (by their place in the attachment) that apply.
     applied: u64,
     down: bool,
@@ -333,15 +331,24 @@ struct Now {
 }
 
 impl Shared {
-    /// What applies now to `connection` in `direction` (`None`: when it is accepted, where
-    /// only `down` matters). Of two toxics of one kind, the first applies.
-    fn now(&self, direction: Option<Direction>, connection: u64) -> Now {
-        let Some(attachment) = self
-            .attached
+    /// The scenario's turbulence as this proxy sees it, if one is attached. Pipes keep it and
+    /// read it again only when told of a change.
+    fn attachment(&self) -> Option<Arc<Attachment>> {
+        self.attached
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-        else {
+    }
+
+    /// What applies now to `connection` in `direction` (`None`: when it is accepted, where
+    /// only `down` matters). Of two toxics of one kind, the first applies.
+    fn now(
+        &self,
+        attachment: Option<&Arc<Attachment>>,
+        direction: Option<Direction>,
+        connection: u64,
+    ) -> Now {
+        let Some(attachment) = attachment.filter(|a| !a.toxics.is_empty()) else {
             return Now::default();
         };
         let turbulence = &attachment.turbulence;
@@ -401,19 +408,22 @@ impl Shared {
                 }
             }
         }
-        now.attachment = Some(attachment);
         now
     }
 
     /// Counts and lists the toxics in `now` not yet counted for this pipe (`logged`).
-    fn log(&self, now: &Now, logged: &mut u64, connection: u64, direction: Option<Direction>) {
+    fn log(
+        &self,
+        attachment: Option<&Arc<Attachment>>,
+        now: &Now,
+        logged: &mut u64,
+        connection: u64,
+        direction: Option<Direction>,
+    ) {
         let fresh = now.applied & !*logged;
-        let Some(attachment) = &now.attachment else {
+        let Some(attachment) = attachment.filter(|_| fresh != 0) else {
             return;
         };
-        if fresh == 0 {
-            return;
-        }
         *logged |= fresh;
         let turbulence = &attachment.turbulence;
         let t = Instant::now().saturating_duration_since(turbulence.origin);
@@ -432,8 +442,14 @@ impl Shared {
     }
 
     /// A chunk's own random stream (latency jitter, slice sizes).
-    fn chunk_draws(&self, now: &Now, connection: u64, direction: Direction, chunk: u64) -> Draws {
-        let seed = now.attachment.as_ref().map_or(0, |a| a.turbulence.seed);
+    fn chunk_draws(
+        &self,
+        attachment: Option<&Arc<Attachment>>,
+        connection: u64,
+        direction: Direction,
+        chunk: u64,
+    ) -> Draws {
+        let seed = attachment.map_or(0, |a| a.turbulence.seed);
         Draws::new(
             seed,
             Domain::Chunk,
@@ -470,14 +486,15 @@ enum End {
 }
 
 async fn serve(mut client: TcpStream, connection: u64, shared: Arc<Shared>) {
-    let at_accept = shared.now(None, connection);
+    let attachment = shared.attachment();
+    let at_accept = shared.now(attachment.as_ref(), None, connection);
     if at_accept.down {
-        shared.log(&at_accept, &mut 0, connection, None);
+        shared.log(attachment.as_ref(), &at_accept, &mut 0, connection, None);
         // Refused: reset at once rather than wait for a request.
         let _ = client.set_zero_linger();
         return;
     }
-    drop(at_accept);
+    drop(attachment);
     let mut upstream = match TcpStream::connect(&shared.upstream).await {
         Ok(s) => s,
         Err(e) => {
@@ -545,9 +562,16 @@ async fn pipe(
     let (mut chunk, mut passed, mut logged) = (0u64, 0u64, 0u64);
     let mut reset_at: Option<Instant> = None;
     let mut close_at: Option<Instant> = None;
+    let mut attachment = shared.attachment();
     loop {
-        let now = shared.now(Some(direction), connection);
-        shared.log(&now, &mut logged, connection, Some(direction));
+        let now = shared.now(attachment.as_ref(), Some(direction), connection);
+        shared.log(
+            attachment.as_ref(),
+            &now,
+            &mut logged,
+            connection,
+            Some(direction),
+        );
         if now.down {
             return End::Close;
         }
@@ -569,6 +593,7 @@ async fn pipe(
             biased;
             changed = changes.changed(), if live => {
                 live = changed.is_ok();
+                attachment = shared.attachment();
                 continue;
             }
             () = sleep_until(reset_at) => return End::Reset,
@@ -577,7 +602,8 @@ async fn pipe(
         };
         let n = match read {
             Ok(0) => {
-                if let Some(delay) = shared.now(Some(direction), connection).slow_close {
+                let at_close = shared.now(attachment.as_ref(), Some(direction), connection);
+                if let Some(delay) = at_close.slow_close {
                     tokio::time::sleep(delay).await;
                 }
                 let _ = dst.shutdown().await;
@@ -590,7 +616,8 @@ async fn pipe(
             // A black hole (or a timeout under way): the data goes nowhere.
             continue;
         }
-        let read_at = Instant::now();
+        // Only a latency toxic needs to know when the chunk arrived.
+        let read_at = now.latency.map(|_| Instant::now());
         let mut data = &buf[..n];
         let mut cut = false;
         if let Some(limit) = now.limit {
@@ -600,8 +627,8 @@ async fn pipe(
                 cut = true;
             }
         }
-        let mut draws = shared.chunk_draws(&now, connection, direction, chunk);
-        if let Some((latency, jitter)) = now.latency {
+        let mut draws = shared.chunk_draws(attachment.as_ref(), connection, direction, chunk);
+        if let (Some((latency, jitter)), Some(read_at)) = (now.latency, read_at) {
             tokio::time::sleep_until(read_at + jitter.apply(latency, &mut draws)).await;
         }
         if let Some(rate) = now.bandwidth {
