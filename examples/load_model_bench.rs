@@ -22,7 +22,8 @@ use windtunnel::prelude::*;
 
 mod bench_common;
 
-static PATH: OnceLock<String> = OnceLock::new();
+use bench_common::{PATH, cpu_seconds};
+
 static THINK: OnceLock<Duration> = OnceLock::new();
 
 #[agent]
@@ -34,22 +35,6 @@ async fn hello(a: &mut Agent) -> Result<()> {
         a.think(think).await;
     }
     Ok(())
-}
-
-/// User plus system CPU time of this process, from `/proc/self/stat` (in clock ticks of 10 ms).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which ends with the last ')'): utime is the 12th, stime
-    // the 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Peak resident set size in KiB, from `/proc/self/status`.
@@ -149,20 +134,5 @@ async fn bench(args: Vec<String>) -> Result<String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let threads: usize = std::env::var("BENCH_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(2);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    match runtime.block_on(bench(args)) {
-        Ok(line) => println!("{line}"),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    bench_common::run(2, bench(args));
 }

@@ -12,22 +12,13 @@
 //! Without `BENCH_URL` it starts the demo shop on 127.0.0.1 and loads its `/health` for 5 s, so
 //! it runs anywhere.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use windtunnel::prelude::*;
 
 mod bench_common;
 
-static PATH: OnceLock<String> = OnceLock::new();
-
-/// One request per iteration, body read, as every peer in the bench does.
-#[agent]
-async fn hello(a: &mut Agent) -> Result<()> {
-    let path = PATH.get().map(String::as_str).unwrap_or("/");
-    a.get(path).name("hello").send().await?;
-    Ok(())
-}
+use bench_common::{PATH, hello};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -66,17 +57,5 @@ async fn bench() -> Result<String> {
 
 /// Splits `http://host:port/path` into scheme, authority and path.
 fn main() {
-    let threads: usize = env_or("BENCH_THREADS", 1);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    match runtime.block_on(bench()) {
-        Ok(line) => println!("{line}"),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    bench_common::run(1, bench());
 }

@@ -15,35 +15,13 @@
 //! without it the demo shop starts in-process. Every run is bounded by its duration. CPU time
 //! comes from `/proc/self` (Linux).
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use windtunnel::prelude::*;
 
 mod bench_common;
 
-static PATH: OnceLock<String> = OnceLock::new();
-
-#[agent]
-async fn hello(a: &mut Agent) -> Result<()> {
-    let path = PATH.get().map(String::as_str).unwrap_or("/");
-    a.get(path).name("hello").send().await?;
-    Ok(())
-}
-
-/// User plus system CPU time of this process, from `/proc/self/stat` (in clock ticks of 10 ms).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
+use bench_common::{PATH, cpu_seconds, hello};
 
 fn usage() -> ! {
     eprintln!("usage: turbulence_bench none|idle|proxy USERS SECONDS");
@@ -101,20 +79,5 @@ async fn bench(args: Vec<String>) -> Result<String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let threads: usize = std::env::var("BENCH_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(2);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    match runtime.block_on(bench(args)) {
-        Ok(line) => println!("{line}"),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    bench_common::run(2, bench(args));
 }
