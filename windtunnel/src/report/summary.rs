@@ -15,6 +15,15 @@ fn value(v: f64, unit: &str) -> String {
     }
 }
 
+/// `v` with up to 4 decimals, for values that rounding would make look equal.
+fn exact(v: f64, unit: &str) -> String {
+    let trim = crate::objectives::trim_float;
+    match unit {
+        "ratio" => format!("{}%", trim(v * 100.0)),
+        other => format!("{} {other}", trim(v)),
+    }
+}
+
 fn latency(ms: f64) -> String {
     if ms >= 1000.0 {
         format!("{:.2} s", ms / 1000.0)
@@ -49,7 +58,13 @@ fn objective_line(o: &ObjectiveResult) -> String {
     let verdict = if o.passed { "ok  " } else { "FAIL" };
     let actual = match o.actual {
         Some(a) => {
-            let mut s = format!("actual {}", value(a, &o.unit));
+            let mut shown = value(a, &o.unit);
+            // Rounded to the threshold's label, a value just under it would read as equal to
+            // it: show its exact digits then.
+            if a != o.expected && shown == value(o.expected, &o.unit) {
+                shown = exact(a, &o.unit);
+            }
+            let mut s = format!("actual {shown}");
             if !o.passed {
                 let (diff, word) = if o.comparison == "below" {
                     (a - o.expected, "over")
@@ -447,5 +462,22 @@ mod tests {
         assert_eq!(sig(1234.4), "1234");
         assert_eq!(latency(1500.0), "1.50 s");
         assert_eq!(value(0.0125, "ratio"), "1.25%");
+    }
+
+    #[test]
+    fn a_value_just_under_its_threshold_does_not_read_as_equal() {
+        let mut o = scenario().load.unwrap().objectives.remove(0);
+        (o.expected, o.actual, o.passed) = (400.0, Some(399.87), true);
+        assert!(
+            objective_line(&o).ends_with("actual 399.87 ms"),
+            "{}",
+            objective_line(&o)
+        );
+        o.actual = Some(250.0);
+        assert!(
+            objective_line(&o).ends_with("actual 250 ms"),
+            "{}",
+            objective_line(&o)
+        );
     }
 }
