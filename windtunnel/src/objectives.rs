@@ -501,11 +501,7 @@ impl Objective {
                     let known: Vec<&str> = requests.keys().map(String::as_str).collect();
                     return Err(format!(
                         "no requests named `{n}` were recorded (recorded: {})",
-                        if known.is_empty() {
-                            "none".into()
-                        } else {
-                            known.join(", ")
-                        }
+                        list_or_none(&known)
                     ));
                 }
             },
@@ -584,6 +580,15 @@ impl fmt::Display for Objective {
             None => Ok(()),
         }
     }
+}
+
+/// `a, b, c`, or `none` when there are none: a list in a message.
+pub(crate) fn list_or_none(items: &[impl AsRef<str>]) -> String {
+    if items.is_empty() {
+        return "none".into();
+    }
+    let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    items.join(", ")
 }
 
 /// `99.0` → "99", `99.9` → "99.9", `0.1` → "0.1": no float noise in labels.

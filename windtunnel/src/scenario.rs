@@ -11,7 +11,7 @@ use crate::executor::{self, Executed, Run};
 use crate::http::{ClientError, DEFAULT_REQUEST_TIMEOUT, HttpClient};
 use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, schedule::Curve};
 use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
-use crate::objectives::{ABORT_GRACE, Objective, Span, Window};
+use crate::objectives::{ABORT_GRACE, Objective, Span, Window, list_or_none};
 use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
 use crate::timeset::TimeSet;
 use crate::turbulence::spec::Override;
@@ -930,15 +930,6 @@ impl<'a> Job<'a> {
             curve,
         });
         report
-    }
-}
-
-/// `a, b, c`, or `none`.
-fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".into()
-    } else {
-        items.join(", ")
     }
 }
 

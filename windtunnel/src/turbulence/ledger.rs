@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::fault::Fault;
 use super::toxic::Direction;
 use super::{Plan, RequestKey};
+use crate::objectives::list_or_none;
 use crate::report::{InjectedFault, PhaseReport, RuleReport, ToxicReport, TurbulenceReport};
 use crate::timeset::TimeSet;
 
@@ -192,20 +193,16 @@ impl Ledger {
                     .map(|r| {
                         let (matched, injected) =
                             (load(&self.rules[r].matched), load(&self.rules[r].injected));
+                        let rule = plan.rule_label(r);
                         if matched == 0 && !active.is_zero() {
                             warnings.push(format!(
-                                "phase `{}`: rule `{}` matched no request (request names: {})",
+                                "phase `{}`: rule `{rule}` matched no request (request names: {})",
                                 phase.name,
-                                plan.rule_label(r),
-                                if names.is_empty() {
-                                    "none".into()
-                                } else {
-                                    names.join(", ")
-                                }
+                                list_or_none(names)
                             ));
                         }
                         RuleReport {
-                            rule: plan.rule_label(r),
+                            rule,
                             kind: plan.rules[r].1.action.kind().into(),
                             matched,
                             injected,

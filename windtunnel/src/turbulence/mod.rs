@@ -310,11 +310,7 @@ impl Plan {
                         format!(
                             "no proxy is named `{proxy_name}` (proxies: {}); start one with \
                              `Scenario::through_proxy()` or add one with `Scenario::proxy(..)`",
-                            if known.is_empty() {
-                                "none".into()
-                            } else {
-                                known.join(", ")
-                            }
+                            crate::objectives::list_or_none(&known)
                         ),
                     ));
                 };
