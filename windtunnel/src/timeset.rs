@@ -17,20 +17,30 @@ pub(crate) struct Timing {
 const MAX_OCCURRENCES: u64 = 1_000_000;
 
 impl Timing {
+    /// The last occurrence that starts at or before `t` (at least `from`), as `(start, end)`;
+    /// with `every`, also its period. Its start may lie at or past `to`.
+    fn latest(&self, t: Duration) -> (Duration, Duration, Option<Duration>) {
+        match self.every {
+            None => (self.from, self.to, None),
+            Some((period, length)) => {
+                let k = t.saturating_sub(self.from).as_nanos() / period.as_nanos();
+                let start = self.from + nanos(period.as_nanos() * k);
+                (
+                    start,
+                    start.saturating_add(length).min(self.to),
+                    Some(period),
+                )
+            }
+        }
+    }
+
     /// The occurrence `t` falls in, as `(start, end)`.
     pub(crate) fn occurrence(&self, t: Duration) -> Option<(Duration, Duration)> {
         if t < self.from || t >= self.to {
             return None;
         }
-        match self.every {
-            None => Some((self.from, self.to)),
-            Some((period, length)) => {
-                let k = (t - self.from).as_nanos() / period.as_nanos();
-                let start = self.from + nanos(period.as_nanos() * k);
-                let end = start.saturating_add(length).min(self.to);
-                (t < end).then_some((start, end))
-            }
-        }
+        let (start, end, _) = self.latest(t);
+        (t < end).then_some((start, end))
     }
 
     /// The next instant after `t` at which the timing starts or ends an occurrence.
@@ -41,17 +51,14 @@ impl Timing {
         if t >= self.to {
             return None;
         }
-        let Some((period, length)) = self.every else {
-            return (self.to != Duration::MAX).then_some(self.to);
-        };
-        let k = (t - self.from).as_nanos() / period.as_nanos();
-        let start = self.from + nanos(period.as_nanos() * k);
-        let end = start.saturating_add(length).min(self.to);
-        if t < end {
-            return Some(end);
+        match self.latest(t) {
+            (_, end, _) if t < end => (end != Duration::MAX).then_some(end),
+            (start, _, Some(period)) => {
+                let next = start.saturating_add(period);
+                (next < self.to).then_some(next)
+            }
+            (_, _, None) => None,
         }
-        let next = start.saturating_add(period);
-        (next < self.to).then_some(next)
     }
 
     /// The occurrences that start before `until`, in order (at most [`MAX_OCCURRENCES`]).
@@ -103,20 +110,10 @@ impl TimeSet {
                 if t < timing.from || timing.occurrence(t).is_some() {
                     return false;
                 }
-                let last_end = match timing.every {
-                    None => timing.to,
-                    Some((period, length)) => {
-                        let p = period.as_nanos();
-                        let mut k = (t - timing.from).as_nanos() / p;
-                        if timing.to != Duration::MAX {
-                            // The last occurrence starts before the timing's end.
-                            let last = (timing.to - timing.from).as_nanos().saturating_sub(1) / p;
-                            k = k.min(last);
-                        }
-                        let start = timing.from + nanos(p * k);
-                        start.saturating_add(length).min(timing.to)
-                    }
-                };
+                // After the timing's end, the occurrence to recover from is the one that
+                // started last before it.
+                let before_end = t.min(timing.to.saturating_sub(Duration::from_nanos(1)));
+                let (_, last_end, _) = timing.latest(before_end);
                 t >= last_end.saturating_add(*delay)
             }
         }
