@@ -157,16 +157,6 @@ impl<'a> RequestBuilder<'a> {
             request = request.body(body);
         }
         let timeout = self.timeout.unwrap_or(session.client.timeout);
-        let key = session.key;
-        session.key.request += 1;
-        // Cloned so that the decision may borrow from it while the session is in use.
-        let turbulence = session.client.turbulence.clone();
-        let decision = turbulence
-            .as_deref()
-            .map(|t| t.decide(&name, self.method.as_str(), url.path(), key));
-        let (delay, action) = decision
-            .as_ref()
-            .map_or((Duration::ZERO, None), |d| (d.delay, d.action));
         let span = tracing::debug_span!(
             "request",
             name = %name,
@@ -176,6 +166,16 @@ impl<'a> RequestBuilder<'a> {
             latency_us = tracing::field::Empty,
         );
         let start = Instant::now();
+        let key = session.key;
+        session.key.request += 1;
+        // Cloned so that the decision may borrow from it while the session is in use.
+        let turbulence = session.client.turbulence.clone();
+        let decision = turbulence
+            .as_deref()
+            .map(|t| t.decide(&name, self.method.as_str(), url.path(), key, start));
+        let (delay, action) = decision
+            .as_ref()
+            .map_or((Duration::ZERO, None), |d| (d.delay, d.action));
         // Boxed: the in-flight request's state (kilobytes) lives on the heap only while the
         // request does, instead of inside every agent's iteration future, think time included.
         let result = Box::pin(tokio::time::timeout(timeout, async {

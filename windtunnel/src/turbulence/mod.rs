@@ -461,15 +461,17 @@ impl Turbulence {
         }
     }
 
-    /// Decides what happens to a request starting now.
+    /// Decides what happens to a request starting `at` (the caller's clock read, so that a
+    /// request reads the clock once).
     pub(crate) fn decide(
         &self,
         name: &str,
         method: &str,
         path: &str,
         key: RequestKey,
+        at: Instant,
     ) -> Decision<'_> {
-        let t = Instant::now().saturating_duration_since(self.origin);
+        let t = at.saturating_duration_since(self.origin);
         let mut decision = Decision {
             delay: Duration::ZERO,
             action: None,

@@ -24,7 +24,7 @@ fn key(iteration: u64) -> RequestKey {
 fn fired(t: &Turbulence) -> Vec<bool> {
     (0..10_000)
         .map(|i| {
-            let d = t.decide("list", "GET", "/products", key(i));
+            let d = t.decide("list", "GET", "/products", key(i), Instant::now());
             d.action.is_some() || !d.delay.is_zero()
         })
         .collect()
@@ -58,10 +58,18 @@ async fn a_count_is_exact_and_a_zero_probability_never_fires() {
         1,
     );
     let hits: Vec<u64> = (0..100)
-        .filter(|&i| t.decide("list", "GET", "/", key(i)).action.is_some())
+        .filter(|&i| {
+            t.decide("list", "GET", "/", key(i), Instant::now())
+                .action
+                .is_some()
+        })
         .collect();
     assert_eq!(hits, vec![0, 1, 2], "the first three matching requests");
-    assert!(t.decide("other", "GET", "/", key(0)).action.is_none());
+    assert!(
+        t.decide("other", "GET", "/", key(0), Instant::now())
+            .action
+            .is_none()
+    );
     let report = t.ledger.report(&t.plan, secs(1), 0, &["list", "other"]);
     assert_eq!(report.phases[0].rules[0].injected, 3);
     assert_eq!(report.phases[0].rules[1].injected, 0);
@@ -78,7 +86,7 @@ async fn one_seed_gives_the_same_decisions_another_seed_others() {
     let delays = |seed| -> Vec<Duration> {
         let t = turbulence(&phases, None, seed);
         (0..2_000)
-            .map(|i| t.decide("list", "GET", "/", key(i)).delay)
+            .map(|i| t.decide("list", "GET", "/", key(i), Instant::now()).delay)
             .collect()
     };
     assert_eq!(delays(7), delays(7));
@@ -87,7 +95,7 @@ async fn one_seed_gives_the_same_decisions_another_seed_others() {
     let t = turbulence(&phases, None, 7);
     let backwards: Vec<Duration> = (0..2_000)
         .rev()
-        .map(|i| t.decide("list", "GET", "/", key(i)).delay)
+        .map(|i| t.decide("list", "GET", "/", key(i), Instant::now()).delay)
         .collect();
     let mut forwards = delays(7);
     forwards.reverse();
@@ -116,7 +124,7 @@ async fn phases_follow_their_schedule_on_the_clock() {
     );
     let mut active = Vec::new();
     for s in 0..60 {
-        let d = t.decide("x", "GET", "/", key(s));
+        let d = t.decide("x", "GET", "/", key(s), Instant::now());
         active.push(d.phases);
         tokio::time::advance(secs(1)).await;
     }
@@ -206,7 +214,7 @@ async fn a_rule_that_matches_nothing_is_a_warning() {
         None,
         1,
     );
-    let _ = t.decide("checkout", "GET", "/", key(0));
+    let _ = t.decide("checkout", "GET", "/", key(0), Instant::now());
     let report = t.ledger.report(&t.plan, secs(1), 0, &["checkout"]);
     assert_eq!(
         report.warnings,
