@@ -624,7 +624,9 @@ impl Scenario {
                 }
             })?;
         plan.spec = spec;
-        for (i, proxy) in plan.proxies.iter().enumerate() {
+        // The proxies handed in may have outlived their upstream; the one in front of the
+        // target (after them) checked its upstream as it started.
+        for (i, proxy) in plan.proxies.iter().enumerate().take(self.proxies.len()) {
             let Some(needed) = plan.toxics.iter().find(|t| t.proxy == i) else {
                 continue;
             };
