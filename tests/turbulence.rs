@@ -269,6 +269,20 @@ async fn bad_turbulence_is_refused_before_any_request() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("(it has: phase `p`)"), "{err}");
+    let err = Scenario::new("bad")
+        .target(shop.url())
+        .agents([browse])
+        .load(Load::ramping_users([stage(secs(1), 1).named("p")]))
+        .turbulence(Phase::new("p").fault(Fault::hang()))
+        .slo(error_rate().below(0.1).during("p"))
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("both a stage and a turbulence phase are named `p`; rename one"),
+        "{err}"
+    );
     // A proxy whose upstream went away is refused, naming the rule that needs it.
     let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy = Proxy::start("db", gone.local_addr().unwrap().to_string())

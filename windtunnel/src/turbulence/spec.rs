@@ -434,5 +434,18 @@ mod tests {
         assert!(err("a every=5s: hang").contains("expected PERIOD/LENGTH"));
         assert!(err("a: toxicity=2 down").contains("unknown fault or toxic `toxicity`"));
         assert!(err("a: down toxicity=2").contains("toxicity 2 is outside 0..=1"));
+        assert!(err("a: drop=both").contains("`drop=both`: expected request or response"));
+        assert!(err("a: drop").contains("`drop` needs a value: `drop=request`"));
+        assert!(err("a: down dir=sideways").contains("`dir=sideways`: expected up, down or both"));
+        assert!(err("a: slicer=100/20").contains("expected AVERAGE/VARIATION/DELAY"));
+        assert!(err("a ramp=1: hang").contains("`ramp=1`: expected FROM..TO"));
+        assert!(err("a wobble=1: hang").contains("unknown phase setting `wobble`"));
+        assert!(err("a: abort=70000").contains("a status must be below 65536"));
+        assert!(err("a: abort=503 header=retry-after").contains("expected NAME:VALUE"));
+        assert!(err("a: hang p=x").contains("`x` is not a number"));
+        assert!(err("a: hang count=-1").contains("`-1` is not a whole number"));
+        assert!(err("a: hang junk").contains("`junk`: expected KEY=VALUE"));
+        assert!(err("@1s..2s: hang").contains("a phase needs a name before `@`"));
+        assert!(err(": hang").contains("a phase needs a name"));
     }
 }

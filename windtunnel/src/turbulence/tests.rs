@@ -205,6 +205,48 @@ fn bad_turbulence_names_the_phase_and_rule() {
     assert!(e.reason.contains("two phases have this name"), "{e}");
     let e = err(&[Phase::new("r").ramp(0.0, 1.0).fault(Fault::hang())], None);
     assert!(e.reason.contains("a ramp needs an end"), "{e}");
+    let e = err(
+        &[Phase::new("r")
+            .during(secs(1)..secs(2))
+            .ramp(0.0, 1.5)
+            .fault(Fault::hang())],
+        None,
+    );
+    assert_eq!(e.reason, "the ramp 0..1.5 must lie within 0..=1");
+    let e = err(&[Phase::new(" ").fault(Fault::hang())], None);
+    assert_eq!(e.reason, "a phase needs a name");
+    let many: Vec<Phase> = (0..=MAX_PHASES)
+        .map(|i| Phase::new(format!("p{i}")).fault(Fault::hang()))
+        .collect();
+    let e = err(&many, None);
+    assert_eq!(e.phase, "p64");
+    assert_eq!(e.reason, "a scenario can have at most 64 phases");
+}
+
+#[test]
+fn bad_toxics_say_what_is_wrong() {
+    let problem = |t: Toxic| t.problem().expect("a problem");
+    assert_eq!(
+        problem(Toxic::bandwidth(0)),
+        "a bandwidth must be at least 1 KB/s (use `timeout` to stop data)"
+    );
+    assert_eq!(
+        problem(Toxic::slicer(10, 10, ms(1))),
+        "a slicer needs an average size above 0 and a variation below it (got 10 ± 10 bytes)"
+    );
+    assert_eq!(
+        problem(Toxic::down().jitter(ms(5))),
+        "`jitter` applies to latency toxics only"
+    );
+    assert_eq!(
+        problem(Toxic::latency(ms(5)).toxicity(-1.0)),
+        "toxicity -1 is outside 0..=1"
+    );
+    assert_eq!(
+        problem(Toxic::latency(ms(5)).jitter(Jitter::pareto(ms(1), -2.0))),
+        "the Pareto shape must be a number above 0, not -2"
+    );
+    assert_eq!(Toxic::slicer(10, 9, ms(1)).problem(), None);
 }
 
 #[tokio::test]
@@ -220,6 +262,19 @@ async fn a_rule_that_matches_nothing_is_a_warning() {
         report.warnings,
         vec!["phase `p`: rule `hang on `chekout`` matched no request (request names: checkout)"]
     );
+    let late = turbulence(
+        &[Phase::new("late")
+            .during(secs(30)..secs(40))
+            .fault(Fault::hang())],
+        None,
+        1,
+    );
+    let report = late.ledger.report(&late.plan, secs(10), 0, &[]);
+    assert_eq!(
+        report.warnings,
+        vec!["phase `late` never started: the load ended at 10.0 s"]
+    );
+    assert!(report.phases[0].occurrences.is_empty());
 }
 
 /// Toxics, each observed on a real TCP connection through the proxy.
@@ -434,11 +489,22 @@ mod toxics {
             "{err}"
         );
         let up = upstream(None).await;
-        let err = Proxy::builder("p", up)
+        let err = Proxy::builder("p", up.as_str())
             .listen("0.0.0.0:0".parse().unwrap())
             .start()
             .await
             .unwrap_err();
         assert!(err.to_string().contains("not a loopback address"), "{err}");
+        // A port already taken.
+        let taken = Proxy::start("first", up.as_str()).await.unwrap();
+        let err = Proxy::builder("second", up.as_str())
+            .listen(taken.addr())
+            .start()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("proxy `second`: cannot listen on {}", taken.addr())
+        );
     }
 }
