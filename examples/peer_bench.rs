@@ -55,7 +55,6 @@ async fn bench() -> Result<String> {
     ))
 }
 
-/// Splits `http://host:port/path` into scheme, authority and path.
 fn main() {
     bench_common::run(1, bench());
 }

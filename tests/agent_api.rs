@@ -348,3 +348,38 @@ async fn configurations_that_cannot_run_are_errors_naming_the_setting() {
 fn a_zero_weight_is_a_programming_error() {
     let _ = counter.with_weight(0);
 }
+
+/// Races a slow request against a short sleep (the request loses and is dropped mid-flight),
+/// then sends fast ones: the abandoned request holds nothing the next ones need.
+#[agent]
+async fn abandons_a_request(a: &mut Agent) -> Result<()> {
+    let slow = a.get("/slow?ms=2000").name("slow").send();
+    tokio::select! {
+        r = slow => bail!("the slow request finished first: {:?}", r.map(|r| r.status())),
+        () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+    }
+    for _ in 0..3 {
+        a.get("/health")
+            .name("health")
+            .send()
+            .await?
+            .expect_status(200)?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_request_dropped_mid_flight_does_not_hold_up_the_next_ones() {
+    let shop = shop().await;
+    let report = Scenario::new("abandoned")
+        .target(shop.url())
+        .agents([abandons_a_request])
+        .iterations(2)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.iterations[0].completed, 2, "{:?}", report.iterations);
+    assert_eq!(report.request("health").unwrap().count, 6);
+    // A request dropped before it completed is not recorded.
+    assert!(report.request("slow").is_none());
+}

@@ -221,6 +221,7 @@ impl Agent {
     /// reading a page would. Returns early when the run is stopping.
     pub async fn think(&mut self, time: impl Into<ThinkTime>) {
         let d = self.rng.duration(time.into().0);
+        self.session.release_idle();
         tokio::select! {
             () = tokio::time::sleep(d) => {}
             () = self.stop.wait() => {}

@@ -51,7 +51,10 @@ impl HttpClient {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("windtunnel/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(10));
+            .redirect(reqwest::redirect::Policy::limited(10))
+            // No silent retries: a load test measures every attempt the SUT saw, and reqwest's
+            // default (retry protocol NACKs) would also copy every request's headers for it.
+            .retry(reqwest::retry::never().max_retries_per_request(0));
         if is_loopback(target) {
             // Never send loopback traffic through a proxy from the environment.
             builder = builder.no_proxy();
@@ -100,6 +103,8 @@ pub(crate) struct Session {
     pub(crate) key: RequestKey,
     /// The last paths parsed and their URLs, oldest first (evicted first).
     urls: Vec<(Box<str>, reqwest::Url)>,
+    /// Where the agent's in-flight request lives.
+    in_flight: request::InFlightSlot,
 }
 
 impl Session {
@@ -111,7 +116,14 @@ impl Session {
             lateness: Duration::ZERO,
             key: RequestKey::default(),
             urls: Vec::new(),
+            in_flight: request::InFlightSlot::default(),
         }
+    }
+
+    /// Frees what the session keeps only to make the next request cheaper (the in-flight
+    /// request's slot): called while the agent thinks, so idle agents stay small.
+    pub(crate) fn release_idle(&mut self) {
+        self.in_flight.release();
     }
 
     /// The URL of `path` (relative to the target, or absolute), parsed once per agent.

@@ -1,6 +1,9 @@
 //! [`RequestBuilder`]: a request being put together by an agent, and how it is sent and recorded.
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -8,6 +11,7 @@ use tokio::time::Instant;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
 use serde::Serialize;
+use tokio_util::sync::ReusableBoxFuture;
 use tracing::Instrument;
 
 use super::Session;
@@ -118,7 +122,100 @@ impl<'a> RequestBuilder<'a> {
     /// An [`HttpError`] when no response arrived (connection refused, timeout, reset) or the
     /// request was invalid. A response with an error status is `Ok`: check it with
     /// [`Response::expect_status`].
-    pub async fn send(self) -> Result<Response, HttpError> {
+    pub fn send(self) -> impl Future<Output = Result<Response, HttpError>> + Send + 'a {
+        // The request is put together here and parked, not yet polled, in the session's
+        // in-flight slot; the future returned keeps only what recording the outcome needs, so
+        // that the agent's iteration future, allocated per iteration, stays small.
+        let sending = self.prepare();
+        async move {
+            let Sending {
+                session,
+                method,
+                accept,
+                timeout,
+                span,
+            } = sending?;
+            let in_flight = InFlight {
+                slot: &mut session.in_flight,
+                done: false,
+            };
+            // With no subscriber interested, the span is disabled: awaiting it instrumented
+            // would only enter and leave nothing around every poll.
+            let exchanged = if span.is_disabled() {
+                in_flight.await
+            } else {
+                in_flight.instrument(span.clone()).await
+            };
+            let Exchanged {
+                name,
+                url,
+                start,
+                end,
+                fate,
+                result,
+            } = exchanged;
+            let latency = end - start;
+            span.record("latency_us", latency.as_micros() as u64);
+            let turbulence = session.client.turbulence.as_deref();
+            let (kind, message) = match result {
+                Ok(Ok((status, headers, body, redirected))) => {
+                    let url = redirected.map_or(url, |u| *u);
+                    span.record("status", status.as_u16());
+                    let code = status.as_u16();
+                    let accepted = (200..400).contains(&code) || accept.contains(&code);
+                    if let (Some(t), Some(f)) = (turbulence, &fate) {
+                        t.ledger.outcome(f.phases, !accepted, !accepted && f.acted);
+                    }
+                    let detail = || status_detail(status, &body);
+                    session.recorder.record_late(
+                        &name,
+                        latency,
+                        session.lateness,
+                        end,
+                        Outcome::Response {
+                            status: code,
+                            accepted,
+                            detail: &detail,
+                        },
+                    );
+                    store_cookies(session, &headers, &url);
+                    return Ok(Response::new(name, status, headers, body, latency, url));
+                }
+                Ok(Err(Failure::Transport(e))) => (classify(&e), error_chain(&e)),
+                Ok(Err(Failure::Injected(why))) => (ErrorKind::Request, why.to_owned()),
+                Err(_elapsed) => (
+                    ErrorKind::Timeout,
+                    format!(
+                        "no complete response within {}{}",
+                        humantime::format_duration(timeout),
+                        if fate.as_ref().is_some_and(|f| f.hung) {
+                            " (turbulence: the request hung)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ),
+            };
+            if let (Some(t), Some(f)) = (turbulence, &fate) {
+                let injected = f.acted || (!f.delay.is_zero() && f.delay >= timeout);
+                t.ledger.outcome(f.phases, true, injected);
+            }
+            session.recorder.record_late(
+                &name,
+                latency,
+                session.lateness,
+                end,
+                Outcome::Failed {
+                    kind,
+                    message: &|| message.clone(),
+                },
+            );
+            Err(HttpError::transport(name, method, url, kind, message))
+        }
+    }
+
+    /// Validates the request, builds it, and parks its exchange in the session's slot.
+    fn prepare(self) -> Result<Sending<'a>, HttpError> {
         let name: Cow<'static, str> = match (self.name, &self.url) {
             (Some(n), _) => n,
             (None, Ok(url)) => Cow::Owned(format!("{} {}", self.method, url.path())),
@@ -137,11 +234,8 @@ impl<'a> RequestBuilder<'a> {
             url.query_pairs_mut().extend_pairs(&self.query);
         }
         let session = self.session;
-        let mut request = session
-            .client
-            .inner
-            .request(self.method.clone(), url.clone())
-            .headers(self.headers);
+        let mut request = reqwest::Request::new(self.method.clone(), url.clone());
+        *request.headers_mut() = self.headers;
         if let Some(jar) = &session.jar {
             let cookies: Vec<String> = jar
                 .get_request_values(&url)
@@ -150,11 +244,11 @@ impl<'a> RequestBuilder<'a> {
             if !cookies.is_empty()
                 && let Ok(v) = HeaderValue::try_from(cookies.join("; "))
             {
-                request = request.header(COOKIE, v);
+                request.headers_mut().insert(COOKIE, v);
             }
         }
         if let Some(body) = self.body {
-            request = request.body(body);
+            *request.body_mut() = Some(body.into());
         }
         let timeout = self.timeout.unwrap_or(session.client.timeout);
         let span = tracing::debug_span!(
@@ -165,105 +259,100 @@ impl<'a> RequestBuilder<'a> {
             status = tracing::field::Empty,
             latency_us = tracing::field::Empty,
         );
-        let start = Instant::now();
         let key = session.key;
         session.key.request += 1;
-        // Cloned so that the decision may borrow from it while the session is in use.
+        let client = session.client.inner.clone();
         let turbulence = session.client.turbulence.clone();
-        let decision = turbulence
-            .as_deref()
-            .map(|t| t.decide(&name, self.method.as_str(), url.path(), key, start));
-        let (delay, action) = decision
-            .as_ref()
-            .map_or((Duration::ZERO, None), |d| (d.delay, d.action));
-        // Boxed: the in-flight request's state (kilobytes) lives on the heap only while the
-        // request does, instead of inside every agent's iteration future, think time included.
-        let result = Box::pin(tokio::time::timeout(timeout, async {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            match action {
-                Some(Action::Abort {
-                    status,
-                    headers,
-                    body,
-                }) => return Ok(synthetic(*status, headers, body)),
-                Some(Action::Hang) => std::future::pending::<()>().await,
-                Some(Action::DropRequest) => return Err(Failure::Injected(DROPPED_REQUEST)),
-                _ => {}
-            }
-            let mut response = request.send().await?;
-            let status = response.status();
-            let headers = std::mem::take(response.headers_mut());
-            // After redirects, the response's URL is the final one; compare before cloning.
-            let redirected = (response.url() != &url).then(|| response.url().clone());
-            let body = response.bytes().await?;
-            if let Some(Action::DropResponse) = action {
-                return Err(Failure::Injected(DROPPED_RESPONSE));
-            }
-            Ok::<_, Failure>((status, headers, body, redirected))
-        }))
-        .instrument(span.clone())
-        .await;
-        let end = Instant::now();
-        let latency = end - start;
-        span.record("latency_us", latency.as_micros() as u64);
-        let (kind, message) = match result {
-            Ok(Ok((status, headers, body, redirected))) => {
-                let url = redirected.unwrap_or(url);
-                span.record("status", status.as_u16());
-                let code = status.as_u16();
-                let accepted = (200..400).contains(&code) || self.accept.contains(&code);
-                if let (Some(t), Some(d)) = (&turbulence, &decision) {
-                    t.ledger
-                        .outcome(d.phases, !accepted, !accepted && d.action.is_some());
+        session.in_flight.park(async move {
+            let start = Instant::now();
+            let decision = turbulence
+                .as_deref()
+                .map(|t| t.decide(&name, request.method().as_str(), url.path(), key, start));
+            let (delay, action) = decision
+                .as_ref()
+                .map_or((Duration::ZERO, None), |d| (d.delay, d.action));
+            let fate = decision.as_ref().map(|d| Fate {
+                phases: d.phases,
+                delay: d.delay,
+                acted: d.action.is_some(),
+                hung: matches!(d.action, Some(Action::Hang)),
+            });
+            let result = tokio::time::timeout(timeout, async {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
                 }
-                let detail = || status_detail(status, &body);
-                session.recorder.record_late(
-                    &name,
-                    latency,
-                    session.lateness,
-                    end,
-                    Outcome::Response {
-                        status: code,
-                        accepted,
-                        detail: &detail,
-                    },
-                );
-                store_cookies(session, &headers, &url);
-                return Ok(Response::new(name, status, headers, body, latency, url));
+                match action {
+                    Some(Action::Abort {
+                        status,
+                        headers,
+                        body,
+                    }) => return Ok(synthetic(*status, headers, body)),
+                    Some(Action::Hang) => std::future::pending::<()>().await,
+                    Some(Action::DropRequest) => return Err(Failure::Injected(DROPPED_REQUEST)),
+                    _ => {}
+                }
+                let mut response = client.execute(request).await?;
+                let status = response.status();
+                let headers = std::mem::take(response.headers_mut());
+                // After redirects, the response's URL is the final one; compare before cloning.
+                let redirected = (response.url() != &url).then(|| Box::new(response.url().clone()));
+                let body = response.bytes().await?;
+                if let Some(Action::DropResponse) = action {
+                    return Err(Failure::Injected(DROPPED_RESPONSE));
+                }
+                Ok((status, headers, body, redirected))
+            })
+            .await;
+            Exchanged {
+                name,
+                url,
+                start,
+                end: Instant::now(),
+                fate,
+                result,
             }
-            Ok(Err(Failure::Transport(e))) => (classify(&e), error_chain(&e)),
-            Ok(Err(Failure::Injected(why))) => (ErrorKind::Request, why.to_owned()),
-            Err(_elapsed) => (
-                ErrorKind::Timeout,
-                format!(
-                    "no complete response within {}{}",
-                    humantime::format_duration(timeout),
-                    if matches!(action, Some(Action::Hang)) {
-                        " (turbulence: the request hung)"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
-        };
-        if let (Some(t), Some(d)) = (&turbulence, &decision) {
-            let injected = d.action.is_some() || (!d.delay.is_zero() && d.delay >= timeout);
-            t.ledger.outcome(d.phases, true, injected);
-        }
-        session.recorder.record_late(
-            &name,
-            latency,
-            session.lateness,
-            end,
-            Outcome::Failed {
-                kind,
-                message: &|| message.clone(),
-            },
-        );
-        Err(HttpError::transport(name, self.method, url, kind, message))
+        });
+        Ok(Sending {
+            session,
+            method: self.method,
+            accept: self.accept,
+            timeout,
+            span,
+        })
     }
+}
+
+/// What a sent request keeps until its outcome is recorded (its exchange is in the slot).
+struct Sending<'a> {
+    session: &'a mut Session,
+    method: Method,
+    accept: Vec<u16>,
+    timeout: Duration,
+    span: tracing::Span,
+}
+
+/// What turbulence did to a request, for the ledger and the error message.
+struct Fate {
+    /// The phases active when it started.
+    phases: u64,
+    /// The delay injected before sending.
+    delay: Duration,
+    /// Whether an abort, hang or drop fired.
+    acted: bool,
+    /// Whether it was made to hang.
+    hung: bool,
+}
+
+/// What the in-flight part of a request hands back: what it was given (so that no copy is kept
+/// while it runs), when it started and ended, what turbulence did, and the response or why
+/// there is none.
+struct Exchanged {
+    name: Cow<'static, str>,
+    url: reqwest::Url,
+    start: Instant,
+    end: Instant,
+    fate: Option<Fate>,
+    result: Result<Result<Received, Failure>, tokio::time::error::Elapsed>,
 }
 
 const DROPPED_REQUEST: &str = "turbulence dropped the request before it was sent";
@@ -281,17 +370,73 @@ impl From<reqwest::Error> for Failure {
     }
 }
 
-/// The response of an abort fault.
-fn synthetic(
-    status: u16,
-    headers: &[(String, String)],
-    body: &bytes::Bytes,
-) -> (
+/// A response as the in-flight part of a request hands it back: status, headers, body, and the
+/// final URL if redirects changed it (boxed: it is rare, and the tuple is moved a few times).
+type Received = (
     reqwest::StatusCode,
     HeaderMap,
     bytes::Bytes,
-    Option<reqwest::Url>,
-) {
+    Option<Box<reqwest::Url>>,
+);
+
+/// The heap slot an agent's in-flight request lives in, reused from one request to the next.
+///
+/// A request's state is over a kilobyte, most of it reqwest's. Inside the agent's iteration
+/// future it would make every agent that big for as long as it thinks; boxed per request it
+/// costs an allocation that size per request, which glibc serves from its slow path. The slot
+/// is allocated on an agent's first request, reused while it keeps sending, and released when
+/// the agent thinks (see [`Session::release_idle`](super::Session::release_idle)).
+#[derive(Default)]
+pub(crate) struct InFlightSlot(Option<ReusableBoxFuture<'static, Exchanged>>);
+
+impl InFlightSlot {
+    /// Puts `exchange` in the slot, in place when the slot is allocated already (dropping the
+    /// finished exchange it holds). It runs when an [`InFlight`] polls it.
+    fn park(&mut self, exchange: impl Future<Output = Exchanged> + Send + 'static) {
+        match &mut self.0 {
+            Some(boxed) => boxed.set(exchange),
+            None => self.0 = Some(ReusableBoxFuture::new(exchange)),
+        }
+    }
+
+    /// Frees the slot's memory (the next request allocates it again).
+    pub(crate) fn release(&mut self) {
+        self.0 = None;
+    }
+}
+
+/// Drives the request in an [`InFlightSlot`]. Dropped before it completes (the agent's future
+/// was cancelled, or the agent raced the request against something else), it drops the request
+/// too, so no connection stays taken by a request nobody waits for.
+struct InFlight<'s> {
+    slot: &'s mut InFlightSlot,
+    done: bool,
+}
+
+impl Future for InFlight<'_> {
+    type Output = Exchanged;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Exchanged> {
+        let this = &mut *self;
+        let Some(exchange) = this.slot.0.as_mut() else {
+            unreachable!("an in-flight request is polled only while its slot holds it");
+        };
+        let exchanged = std::task::ready!(exchange.poll(cx));
+        this.done = true;
+        Poll::Ready(exchanged)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.slot.release();
+        }
+    }
+}
+
+/// The response of an abort fault.
+fn synthetic(status: u16, headers: &[(String, String)], body: &bytes::Bytes) -> Received {
     let mut map = HeaderMap::new();
     for (n, v) in headers {
         // Validated with the turbulence plan.
