@@ -106,6 +106,20 @@ fn agent_panics_are_caught_counted_with_ids_and_fail_the_scenario() {
         })
         .collect();
     assert!(ids.contains(&0) && ids.contains(&1), "{it:#}");
+    // The panic is a finding: a bug, high (not every iteration panicked).
+    let findings = &run.scenario("agent_panics")["findings"];
+    let panic = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "panic")
+        .unwrap_or_else(|| panic!("no panic finding in {findings:#}"));
+    assert_eq!(
+        (&panic["type"], &panic["severity"]),
+        (&"bug".into(), &"high".into())
+    );
+    assert_eq!(panic["evidence"]["count"], 4);
+    assert_eq!(panic["evidence"]["total"], 12);
     // Caught panics do not spill backtraces onto stderr.
     assert!(!run.stderr.contains("gave up"), "{}", run.stderr);
 }

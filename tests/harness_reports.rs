@@ -16,7 +16,7 @@ fn a_passing_run_writes_a_schema_valid_report_and_valid_junit() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let report = run.report();
     assert_schema_valid(&report);
-    assert_eq!(report["schema_version"], 3);
+    assert_eq!(report["schema_version"], 4);
     assert_eq!(report["complete"], true);
     let s = run.scenario("passes");
     assert_eq!(s["outcome"], "passed");
@@ -57,6 +57,13 @@ fn a_passing_run_writes_a_schema_valid_report_and_valid_junit() {
     xmllint_validates(&run.out.join("latest").join("junit.xml"));
     // The summary table is printed after the run.
     assert!(run.stdout.contains("── passes ── passed"), "{}", run.stdout);
+    // So is the page for people, with the scenario, its charts and no findings.
+    let html = std::fs::read_to_string(run.out.join("latest").join("report.html")).unwrap();
+    assert!(html.contains("<h2>passes <span class=\"badge passed\">passed</span></h2>"));
+    assert_eq!(html.matches("<svg").count(), 4, "four charts");
+    assert_eq!(s["findings"].as_array().unwrap().len(), 0);
+    // No progress line: the output is not a terminal.
+    assert!(!run.stderr.contains("req/s"), "{}", run.stderr);
 }
 
 #[test]
@@ -371,7 +378,7 @@ fn the_schema_rejects_what_the_model_never_writes() {
     assert_schema_valid(&good);
     let schema = common::read_json(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("windtunnel/schemas/report.v3.schema.json"),
+            .join("windtunnel/schemas/report.v4.schema.json"),
     );
     let validator = jsonschema::validator_for(&schema).unwrap();
     let mut unknown_field = good.clone();
@@ -384,7 +391,7 @@ fn the_schema_rejects_what_the_model_never_writes() {
         .unwrap()
         .remove("latency_ms");
     let mut newer = good;
-    newer["schema_version"] = serde_json::json!(4);
+    newer["schema_version"] = serde_json::json!(5);
     for (what, report) in [
         ("unknown field", unknown_field),
         ("bad outcome", bad_outcome),

@@ -92,6 +92,7 @@ mod http;
 pub mod load;
 mod metrics;
 pub mod objectives;
+mod progress;
 mod registry;
 pub mod report;
 mod scenario;

@@ -12,6 +12,7 @@ use crate::http::{ClientError, DEFAULT_REQUEST_TIMEOUT, HttpClient};
 use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, schedule::Curve};
 use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, Span, Window, list_or_none};
+use crate::progress::Progress;
 use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
 use crate::timeset::TimeSet;
 use crate::turbulence::spec::Override;
@@ -731,6 +732,11 @@ impl Scenario {
             start,
             objectives: &objectives,
         };
+        let planned = config
+            .duration_s
+            .or_else(|| config.stages.last().map(|s| s.to_s))
+            .map(Duration::from_secs_f64);
+        let progress = Progress::start(&self.ctx.name, &recorder, start, planned);
         let mut report = match &load.plan {
             Plan::Closed(plan) => {
                 let judge = job.judge(&recorder);
@@ -747,6 +753,9 @@ impl Scenario {
             }
             Plan::Capacity(plan) => job.capacity(plan, config, settings).await,
         };
+        if let Some(p) = progress {
+            p.finish();
+        }
         if let Some(t) = &turbulence {
             let elapsed = Duration::from_secs_f64(report.elapsed_s);
             report.turbulence = Some(turbulence_report(t, &report, elapsed));

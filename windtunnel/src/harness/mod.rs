@@ -226,7 +226,7 @@ impl Session {
         }
         if !finished.is_empty() {
             println!(
-                "windtunnel: reports in {} (report.json, junit.xml); newest run: {}",
+                "windtunnel: reports in {} (report.json, junit.xml, report.html); newest run: {}",
                 self.store.dir().display(),
                 self.store.latest().display()
             );

@@ -35,6 +35,7 @@ fn report(info: &ScenarioInfo, session: &Session, seed: u64) -> ScenarioReport {
         ended_at: None,
         duration_s: 0.0,
         load: None,
+        findings: Vec::new(),
     }
 }
 
@@ -137,6 +138,7 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     done.ended_at = Some(now_rfc3339());
     done.duration_s = elapsed.as_secs_f64();
     done.load = load;
+    done.findings = crate::report::findings(&done);
     let message = failure_message(&done);
     session.record(done);
 

@@ -1,13 +1,19 @@
 //! The report model: plain serde data, versioned ([`SCHEMA_VERSION`]). Every output — JSON, JUnit,
 //! the terminal summary — is a function of it, so reports render outside a test run too.
 //!
-//! The JSON Schema of [`Report`] is published at `windtunnel/schemas/report.v3.schema.json`.
+//! The JSON Schema of [`Report`] is published at `windtunnel/schemas/report.v4.schema.json`.
 
+mod findings;
+#[cfg(test)]
+mod fixture;
+mod html;
 mod junit;
 mod model;
 mod store;
 mod summary;
 
+pub use findings::{Evidence, Finding, FindingType, Severity, findings};
+pub use html::to_html;
 pub use junit::to_junit_xml;
 pub use model::{
     AgentAssignment, CapacityReport, CapacityStep, CheckReport, ErrorReport, InjectedFault,

@@ -13,7 +13,7 @@ use crate::metrics::{ErrorClass, MetricsSnapshot, RequestMetrics, Series, histog
 use crate::objectives::{Objective, ObjectiveResult, Span};
 
 /// The version of the report format. It changes when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One run of a test binary (or, under nextest, of every binary sharing `NEXTEST_RUN_ID`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +100,10 @@ pub struct ScenarioReport {
     pub duration_s: f64,
     /// The load, if the body ran one.
     pub load: Option<LoadReport>,
+    /// What went wrong, worst first (see [`findings`](super::findings)). Reports of schema 3
+    /// have none stored; readers compute them.
+    #[serde(default)]
+    pub findings: Vec<super::Finding>,
 }
 
 /// One load: its configuration, how it ended, and what was measured.

@@ -5,12 +5,14 @@
 //! complete, and concurrent nextest processes of one run merge into one report.
 //!
 //! Layout under the root (`WINDTUNNEL_OUT`, else `<target dir>/windtunnel`):
-//! `runs/<run id>/{report.json, junit.xml, scenarios/*.json}` and `latest` → the newest run.
+//! `runs/<run id>/{report.json, junit.xml, report.html, scenarios/*.json}` and `latest` → the
+//! newest run.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::html::to_html;
 use super::junit::to_junit_xml;
 use super::model::{Outcome, Report, SCHEMA_VERSION, ScenarioReport, ToolInfo};
 
@@ -165,6 +167,7 @@ impl ReportStore {
         write_atomically(&self.dir.join("report.json"), &json)?;
         let xml = to_junit_xml(&report).map_err(ReportError::Junit)?;
         write_atomically(&self.dir.join("junit.xml"), &xml)?;
+        write_atomically(&self.dir.join("report.html"), to_html(&report).as_bytes())?;
         self.point_latest()?;
         drop(lock);
         Ok(report)

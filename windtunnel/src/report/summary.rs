@@ -6,7 +6,7 @@ use super::model::{Outcome, RequestReport, ScenarioReport, TurbulenceReport};
 use crate::objectives::ObjectiveResult;
 
 /// A value with its unit, for people: `12.3 ms`, `0.52%`, `410.2 req/s`.
-fn value(v: f64, unit: &str) -> String {
+pub(super) fn value(v: f64, unit: &str) -> String {
     match unit {
         "ms" => latency(v),
         "ratio" => format!("{}%", sig(v * 100.0)),
@@ -24,7 +24,7 @@ fn exact(v: f64, unit: &str) -> String {
     }
 }
 
-fn latency(ms: f64) -> String {
+pub(super) fn latency(ms: f64) -> String {
     if ms >= 1000.0 {
         format!("{:.2} s", ms / 1000.0)
     } else {
@@ -33,7 +33,7 @@ fn latency(ms: f64) -> String {
 }
 
 /// Three significant digits without float noise: 0.123, 1.23, 12.3, 123, 1234.
-fn sig(v: f64) -> String {
+pub(super) fn sig(v: f64) -> String {
     let a = v.abs();
     let s = if a == 0.0 {
         "0".to_owned()
@@ -114,7 +114,7 @@ pub fn failure_message(s: &ScenarioReport) -> String {
 }
 
 /// The load model in a few words: "20 users", "500/s", "ramping rate (3 stages)".
-fn load_label(load: &crate::report::LoadReport) -> String {
+pub(super) fn load_label(load: &crate::report::LoadReport) -> String {
     let c = &load.config;
     match (c.model.as_str(), c.users, c.rate) {
         ("ramping_users", Some(u), _) => {
@@ -303,146 +303,7 @@ fn turbulence_lines(out: &mut String, t: &TurbulenceReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::*;
-    use std::collections::BTreeMap;
-
-    fn request(name: &str, count: u64, failed: u64, p99: f64) -> RequestReport {
-        RequestReport {
-            name: name.into(),
-            count,
-            failed,
-            error_rate: failed as f64 / count as f64,
-            throughput_rps: count as f64 / 4.0,
-            latency_ms: LatencyReport {
-                min: 0.2,
-                mean: 3.1,
-                p50: 2.5,
-                p90: 8.0,
-                p95: 11.0,
-                p99,
-                p999: 60.0,
-                max: 1234.5,
-            },
-            intended_latency_ms: None,
-            statuses: BTreeMap::from([
-                ("200".to_string(), count - failed),
-                ("503".to_string(), failed),
-            ]),
-            errors: if failed > 0 {
-                vec![ErrorReport {
-                    kind: "status".into(),
-                    count: failed,
-                    samples: vec!["503 Service Unavailable: try later".into()],
-                }]
-            } else {
-                vec![]
-            },
-        }
-    }
-
-    fn scenario() -> ScenarioReport {
-        let objectives = vec![
-            ObjectiveResult {
-                objective: "p99 latency of `checkout` below 20 ms".into(),
-                metric: "p99".into(),
-                scope: Some("checkout".into()),
-                comparison: "below".into(),
-                expected: 20.0,
-                actual: Some(31.5),
-                unit: "ms".into(),
-                passed: false,
-                detail: None,
-                latency: Some("service".into()),
-                window: None,
-                abort_on_fail: false,
-            },
-            ObjectiveResult {
-                objective: "error rate below 5%".into(),
-                metric: "error_rate".into(),
-                scope: None,
-                comparison: "below".into(),
-                expected: 0.05,
-                actual: Some(0.0125),
-                unit: "ratio".into(),
-                passed: true,
-                detail: None,
-                latency: None,
-                window: None,
-                abort_on_fail: false,
-            },
-        ];
-        ScenarioReport {
-            name: "shop::checkout".into(),
-            module: "load::shop".into(),
-            binary: "load".into(),
-            file: "tests/load.rs".into(),
-            line: 42,
-            tags: vec!["smoke".into()],
-            outcome: Outcome::Failed,
-            problems: vec!["objective not met: p99 latency of `checkout` below 20 ms".into()],
-            seed: 42,
-            replay: "cargo test -p demo --test load -- --exact shop::checkout --seed 42".into(),
-            started_at: Some("2026-11-21T03:00:00Z".into()),
-            ended_at: Some("2026-11-21T03:00:04Z".into()),
-            duration_s: 4.02,
-            load: Some(LoadReport {
-                config: LoadConfig {
-                    model: "constant_users".into(),
-                    open: false,
-                    target: "http://127.0.0.1:1234".into(),
-                    users: Some(10),
-                    ramp_up_s: Some(1.0),
-                    duration_s: Some(4.0),
-                    iterations: None,
-                    shared_iterations: None,
-                    rate: None,
-                    start: None,
-                    stages: vec![],
-                    pool: None,
-                    graceful_stop_s: 5.0,
-                    request_timeout_s: 30.0,
-                    agents: vec![AgentAssignment {
-                        name: "shopper".into(),
-                        weight: 1,
-                        users: Some(10),
-                    }],
-                },
-                stop: StopInfo {
-                    reason: StopReason::Duration,
-                    detail: None,
-                },
-                elapsed_s: 4.0,
-                cancelled_iterations: 0,
-                schedule: None,
-                capacity: None,
-                turbulence: None,
-                series: SeriesReport {
-                    interval_s: 1.0,
-                    points: vec![],
-                },
-                objectives,
-                total: request("*", 1600, 20, 30.0),
-                requests: vec![
-                    request("checkout", 400, 20, 31.5),
-                    request("list", 1200, 0, 9.25),
-                ],
-                checks: vec![CheckReport {
-                    name: "checkout: status 200".into(),
-                    passed: 380,
-                    failed: 20,
-                    samples: vec![],
-                }],
-                iterations: vec![IterationReport {
-                    agent: "shopper".into(),
-                    completed: 380,
-                    failed: 20,
-                    panicked: 0,
-                    failures: vec![],
-                    panics: vec![],
-                }],
-            }),
-        }
-    }
+    use crate::report::fixture::scenario;
 
     #[test]
     fn summary_table() {

@@ -1,0 +1,508 @@
+//! Findings: what a scenario's report says went wrong, one item each, with a type, a severity
+//! and the evidence. A pure function of the [`ScenarioReport`], so reports of older runs get the
+//! same findings when a tool reads them.
+//!
+//! The rules, in the order findings are made (the README lists them too):
+//!
+//! | rule | source | type | severity |
+//! |---|---|---|---|
+//! | `unreachable` | the load was aborted: the target refused every connection | reliability | critical |
+//! | `panic` | an agent panicked | bug | critical when every iteration of the agent panicked, else high |
+//! | `objective` | an objective did not hold | latency and throughput: performance; error rate: reliability; check pass rate: bug | high when the value is 2× or more off its threshold (or was lost with `abort_on_fail`), else medium |
+//! | `check` | a check failed | bug | by the share of its evaluations that failed: ≥ 10% high, ≥ 1% medium, else low |
+//! | `errors` | failed requests of one name and kind | `connect`, `request`, `operation`: reliability; `timeout`: performance; `status`: reliability for 5xx, security for 401/403, bug for other statuses; TLS certificate errors: security | by the share of the name's requests: ≥ 50% critical, ≥ 5% high, ≥ 1% medium, else low; `info` when turbulence injected every failure of the run |
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{ErrorReport, RequestReport, ScenarioReport, StopReason};
+use crate::objectives::ObjectiveResult;
+
+/// What kind of problem a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingType {
+    /// Wrong behaviour: failed checks, panics, unexpected statuses.
+    Bug,
+    /// Too slow or too little: latency and throughput objectives, timeouts.
+    Performance,
+    /// Failures under load: errors, refused or reset connections, 5xx responses.
+    Reliability,
+    /// Authentication refusals and TLS certificate errors.
+    Security,
+}
+
+impl FindingType {
+    /// Its name, as in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingType::Bug => "bug",
+            FindingType::Performance => "performance",
+            FindingType::Reliability => "reliability",
+            FindingType::Security => "security",
+        }
+    }
+}
+
+/// How bad a finding is, from the worst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The run could not measure what it was for.
+    Critical,
+    /// Users would notice.
+    High,
+    /// Worth fixing.
+    Medium,
+    /// Rare.
+    Low,
+    /// For the record (e.g. failures turbulence injected on purpose).
+    Info,
+}
+
+impl Severity {
+    /// Its name, as in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// What kind of problem it is.
+    #[serde(rename = "type")]
+    pub kind: FindingType,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The rule that made it: `unreachable`, `panic`, `objective`, `check` or `errors`.
+    pub rule: String,
+    /// What it is about: an objective, a check, an agent, or a request name and error kind.
+    /// Stable across runs, so findings of many runs group by it.
+    pub subject: String,
+    /// One line for people.
+    pub title: String,
+    /// What it rests on.
+    pub evidence: Evidence,
+}
+
+/// What a finding rests on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// How many times it happened.
+    pub count: u64,
+    /// Out of how many (requests, evaluations or iterations), when that is known.
+    pub total: Option<u64>,
+    /// For an objective: its threshold, the measured value and their unit.
+    pub expected: Option<f64>,
+    /// The measured value.
+    pub actual: Option<f64>,
+    /// The unit of `expected` and `actual`.
+    pub unit: Option<String>,
+    /// A few messages.
+    pub samples: Vec<String>,
+    /// The turbulence phase (or stage) it is tied to: an objective's window, or the phases in
+    /// which requests failed.
+    pub phase: Option<String>,
+}
+
+/// The findings of one scenario, worst first (then by type: bug, performance, reliability,
+/// security).
+pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
+    let Some(load) = &s.load else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if load.stop.reason == StopReason::Aborted {
+        out.push(Finding {
+            kind: FindingType::Reliability,
+            severity: Severity::Critical,
+            rule: "unreachable".into(),
+            subject: "target".into(),
+            title: format!("the load was aborted: {}", detail_or(&load.stop.detail)),
+            evidence: Evidence {
+                count: load.total.failed,
+                total: Some(load.total.count),
+                samples: load.stop.detail.iter().cloned().collect(),
+                ..Evidence::default()
+            },
+        });
+    }
+    for it in &load.iterations {
+        if it.panicked == 0 {
+            continue;
+        }
+        let all = it.completed + it.failed + it.panicked;
+        out.push(Finding {
+            kind: FindingType::Bug,
+            severity: if it.panicked == all {
+                Severity::Critical
+            } else {
+                Severity::High
+            },
+            rule: "panic".into(),
+            subject: format!("agent {}", it.agent),
+            title: format!(
+                "agent `{}` panicked in {} of {all} iterations",
+                it.agent, it.panicked
+            ),
+            evidence: Evidence {
+                count: it.panicked,
+                total: Some(all),
+                samples: it
+                    .panics
+                    .iter()
+                    .map(|p| format!("{} (agents {:?})", p.message, p.agent_ids))
+                    .collect(),
+                ..Evidence::default()
+            },
+        });
+    }
+    for o in load.objectives.iter().filter(|o| !o.passed) {
+        out.push(objective_finding(o));
+    }
+    for c in load.checks.iter().filter(|c| c.failed > 0) {
+        let total = c.passed + c.failed;
+        out.push(Finding {
+            kind: FindingType::Bug,
+            severity: by_share(
+                c.failed,
+                total,
+                &[(0.10, Severity::High), (0.01, Severity::Medium)],
+            )
+            .unwrap_or(Severity::Low),
+            rule: "check".into(),
+            subject: format!("check {}", c.name),
+            title: format!("check `{}` failed {} of {total} times", c.name, c.failed),
+            evidence: Evidence {
+                count: c.failed,
+                total: Some(total),
+                samples: c.samples.clone(),
+                ..Evidence::default()
+            },
+        });
+    }
+    let injected_only = load
+        .turbulence
+        .as_ref()
+        .is_some_and(|t| t.injected_failures > 0 && t.sut_failures == 0);
+    let failing_phases = load.turbulence.as_ref().and_then(|t| {
+        let names: Vec<&str> = t
+            .phases
+            .iter()
+            .filter(|p| p.failed > 0)
+            .map(|p| p.name.as_str())
+            .collect();
+        (!names.is_empty()).then(|| names.join(", "))
+    });
+    for r in &load.requests {
+        for e in &r.errors {
+            out.push(error_finding(r, e, injected_only, &failing_phases));
+        }
+    }
+    out.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.kind.cmp(&b.kind)));
+    out
+}
+
+fn objective_finding(o: &ObjectiveResult) -> Finding {
+    let kind = match o.metric.as_str() {
+        "error_rate" => FindingType::Reliability,
+        "check_pass_rate" => FindingType::Bug,
+        _ => FindingType::Performance,
+    };
+    // How far off the threshold the value is, as a factor ≥ 1.
+    let off = o.actual.map(|a| {
+        if o.comparison == "below" {
+            if o.expected > 0.0 {
+                a / o.expected
+            } else {
+                f64::INFINITY
+            }
+        } else if a > 0.0 {
+            o.expected / a
+        } else {
+            f64::INFINITY
+        }
+    });
+    let severity = if o.abort_on_fail || off.is_some_and(|f| f >= 2.0) {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
+    let actual = match o.actual {
+        Some(a) => super::summary::value(a, &o.unit),
+        None => format!("not measured ({})", detail_or(&o.detail)),
+    };
+    let phase = o
+        .window
+        .as_ref()
+        .and_then(|w| w.phase.clone().or_else(|| w.stage.clone()));
+    Finding {
+        kind,
+        severity,
+        rule: "objective".into(),
+        subject: format!("objective {}", o.objective),
+        title: format!("{}: {actual}", o.objective),
+        evidence: Evidence {
+            count: 1,
+            total: None,
+            expected: Some(o.expected),
+            actual: o.actual,
+            unit: Some(o.unit.clone()),
+            samples: o.detail.iter().cloned().collect(),
+            phase,
+        },
+    }
+}
+
+fn error_finding(
+    r: &RequestReport,
+    e: &ErrorReport,
+    injected_only: bool,
+    failing_phases: &Option<String>,
+) -> Finding {
+    let certificate = e.samples.iter().any(|s| {
+        let s = s.to_ascii_lowercase();
+        s.contains("certificate") || s.contains("handshake")
+    });
+    let (kind, what) = match e.kind.as_str() {
+        "connect" if certificate => (FindingType::Security, "TLS errors".to_owned()),
+        "connect" => (FindingType::Reliability, "connection errors".to_owned()),
+        "timeout" => (FindingType::Performance, "timeouts".to_owned()),
+        "status" => status_type(r),
+        "operation" => (FindingType::Reliability, "failed operations".to_owned()),
+        _ => (FindingType::Reliability, "failed requests".to_owned()),
+    };
+    let severity = if injected_only {
+        Severity::Info
+    } else {
+        by_share(
+            e.count,
+            r.count,
+            &[
+                (0.50, Severity::Critical),
+                (0.05, Severity::High),
+                (0.01, Severity::Medium),
+            ],
+        )
+        .unwrap_or(Severity::Low)
+    };
+    let injected = if injected_only {
+        " (all injected by turbulence)"
+    } else {
+        ""
+    };
+    Finding {
+        kind,
+        severity,
+        rule: "errors".into(),
+        subject: format!("request {} {}", r.name, e.kind),
+        title: format!(
+            "`{}`: {} {what} in {} requests{injected}",
+            r.name, e.count, r.count
+        ),
+        evidence: Evidence {
+            count: e.count,
+            total: Some(r.count),
+            samples: e.samples.clone(),
+            phase: failing_phases.clone(),
+            ..Evidence::default()
+        },
+    }
+}
+
+/// The type of failed statuses, from the codes the request got: any 5xx is the server failing;
+/// else 401 and 403 are refusals; else the server and the agent disagree on the API.
+fn status_type(r: &RequestReport) -> (FindingType, String) {
+    let codes = |f: &dyn Fn(u16) -> bool| -> Vec<String> {
+        r.statuses
+            .iter()
+            .filter(|(c, n)| **n > 0 && c.parse().is_ok_and(|c: u16| f(c)))
+            .map(|(c, _)| c.clone())
+            .collect()
+    };
+    let server = codes(&|c| c >= 500);
+    if !server.is_empty() {
+        return (
+            FindingType::Reliability,
+            format!("{} responses", server.join("/")),
+        );
+    }
+    let refused = codes(&|c| c == 401 || c == 403);
+    if !refused.is_empty() {
+        return (
+            FindingType::Security,
+            format!("{} responses", refused.join("/")),
+        );
+    }
+    let other = codes(&|c| !(200..400).contains(&c));
+    let what = if other.is_empty() {
+        "unaccepted responses".to_owned()
+    } else {
+        format!("{} responses", other.join("/"))
+    };
+    (FindingType::Bug, what)
+}
+
+/// The severity of the first threshold `part / total` reaches, if any.
+fn by_share(part: u64, total: u64, thresholds: &[(f64, Severity)]) -> Option<Severity> {
+    let share = if total == 0 {
+        1.0
+    } else {
+        part as f64 / total as f64
+    };
+    thresholds
+        .iter()
+        .find(|(t, _)| share >= *t)
+        .map(|&(_, s)| s)
+}
+
+fn detail_or(detail: &Option<String>) -> &str {
+    detail.as_deref().unwrap_or("no detail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::scenario;
+    use crate::report::model::{PanicReport, PhaseReport, StopInfo, TurbulenceReport};
+
+    fn kinds(f: &[Finding]) -> Vec<(&str, &str, &str, &str)> {
+        f.iter()
+            .map(|f| {
+                (
+                    f.rule.as_str(),
+                    f.kind.as_str(),
+                    f.severity.as_str(),
+                    f.subject.as_str(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn objectives_checks_and_errors_become_findings_by_the_rules() {
+        let f = findings(&scenario());
+        assert_eq!(
+            kinds(&f),
+            [
+                // 5% of checkout failed with 503: high, the server's fault.
+                ("errors", "reliability", "high", "request checkout status"),
+                // 20 of 400 checks failed (5%): medium.
+                ("check", "bug", "medium", "check checkout: status 200"),
+                // p99 31.5 ms against 20 ms: less than 2× off, medium.
+                (
+                    "objective",
+                    "performance",
+                    "medium",
+                    "objective p99 latency of `checkout` below 20 ms"
+                ),
+            ]
+        );
+        let objective = &f[2].evidence;
+        assert_eq!(
+            (
+                objective.expected,
+                objective.actual,
+                objective.unit.as_deref()
+            ),
+            (Some(20.0), Some(31.5), Some("ms"))
+        );
+        assert_eq!(f[0].evidence.count, 20);
+        assert_eq!(f[0].evidence.total, Some(400));
+        assert_eq!(f[0].title, "`checkout`: 20 503 responses in 400 requests");
+    }
+
+    #[test]
+    fn severity_follows_how_far_off_and_how_often() {
+        let mut s = scenario();
+        let load = s.load.as_mut().unwrap();
+        load.objectives[0].actual = Some(45.0); // 2.25× the threshold
+        load.checks[0].failed = 1; // 1 of 381: low
+        load.checks[0].passed = 380;
+        load.requests[0].errors[0].count = 300; // 75% of checkout
+        let f = findings(&s);
+        let severities: Vec<&str> = f.iter().map(|f| f.severity.as_str()).collect();
+        assert_eq!(severities, ["critical", "high", "low"]);
+    }
+
+    #[test]
+    fn unreachable_targets_panics_and_refusals() {
+        let mut s = scenario();
+        let load = s.load.as_mut().unwrap();
+        load.objectives.clear();
+        load.checks.clear();
+        load.stop = StopInfo::new(
+            StopReason::Aborted,
+            Some("target http://127.0.0.1:9 is unreachable".into()),
+        );
+        load.iterations[0].panicked = 400;
+        load.iterations[0].completed = 0;
+        load.iterations[0].failed = 0;
+        load.iterations[0].panics = vec![PanicReport {
+            message: "boom".into(),
+            count: 400,
+            agent_ids: vec![1, 2],
+        }];
+        load.requests[0].statuses = [("401".to_owned(), 20), ("200".to_owned(), 380)].into();
+        let f = findings(&s);
+        assert_eq!(
+            kinds(&f),
+            [
+                ("panic", "bug", "critical", "agent shopper"),
+                ("unreachable", "reliability", "critical", "target"),
+                ("errors", "security", "high", "request checkout status"),
+            ]
+        );
+        assert_eq!(f[0].evidence.samples, ["boom (agents [1, 2])"]);
+    }
+
+    #[test]
+    fn failures_turbulence_injected_are_info_and_name_their_phase() {
+        let mut s = scenario();
+        let load = s.load.as_mut().unwrap();
+        load.objectives.clear();
+        load.checks.clear();
+        load.turbulence = Some(TurbulenceReport {
+            overridden_by: None,
+            phases: vec![PhaseReport {
+                name: "brownout".into(),
+                occurrences: vec![[1.0, 3.0]],
+                active_s: 2.0,
+                ramp: None,
+                requests: 100,
+                failed: 20,
+                injected_failures: 20,
+                sut_failures: 0,
+                rules: vec![],
+                toxics: vec![],
+            }],
+            injected_failures: 20,
+            sut_failures: 0,
+            warnings: vec![],
+            faults: vec![],
+            faults_not_listed: 0,
+        });
+        let f = findings(&s);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Info);
+        assert_eq!(f[0].evidence.phase.as_deref(), Some("brownout"));
+        assert!(
+            f[0].title.ends_with("(all injected by turbulence)"),
+            "{}",
+            f[0].title
+        );
+    }
+
+    #[test]
+    fn a_scenario_without_a_load_has_none() {
+        let mut s = scenario();
+        s.load = None;
+        assert!(findings(&s).is_empty());
+    }
+}
