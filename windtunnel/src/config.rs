@@ -44,6 +44,7 @@ pub(crate) struct Flags {
     pub(crate) tags: Vec<String>,
     pub(crate) log: Option<String>,
     pub(crate) turbulence: Option<String>,
+    pub(crate) keep_runs: Option<String>,
 }
 
 /// The resolved settings of a run.
@@ -64,7 +65,14 @@ pub(crate) struct RunConfig {
     /// The flags to repeat in a replay command (target and turbulence; the seed is added per
     /// scenario).
     pub(crate) replay_flags: Vec<String>,
+    /// How many runs to keep under the report root (`0`: all).
+    pub(crate) keep_runs: usize,
+    /// The run's id, when set from outside (`WINDTUNNEL_RUN_ID`; `windtunnel replay` sets it).
+    pub(crate) run_id: Option<String>,
 }
+
+/// How many runs the report root keeps when nothing says otherwise.
+pub(crate) const DEFAULT_KEEP_RUNS: usize = 30;
 
 impl RunConfig {
     /// Resolves the settings: a flag wins over its environment variable.
@@ -116,6 +124,34 @@ impl RunConfig {
                 expected: why.into(),
             })?)),
         };
+        let keep_runs = match pick(flags.keep_runs, "--keep-runs", "WINDTUNNEL_KEEP_RUNS") {
+            None => DEFAULT_KEEP_RUNS,
+            Some((v, source_)) => v.trim().parse::<usize>().map_err(|_| ConfigError {
+                value: v,
+                source_,
+                expected: "expected how many runs to keep, like `--keep-runs 30` (0 keeps all)"
+                    .into(),
+            })?,
+        };
+        let run_id = match pick(None, "", "WINDTUNNEL_RUN_ID") {
+            None => None,
+            Some((v, source_)) => {
+                let safe = v.len() <= 100
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    && !v.starts_with('.');
+                if !safe {
+                    return Err(ConfigError {
+                        value: v,
+                        source_,
+                        expected: "expected a directory name of letters, digits, `-`, `_` and \
+                                   `.` (not first), at most 100 characters"
+                            .into(),
+                    });
+                }
+                Some(v)
+            }
+        };
         let mut replay_flags = Vec::new();
         if let Some(t) = &target {
             replay_flags.extend(["--target".to_owned(), t.clone()]);
@@ -131,6 +167,8 @@ impl RunConfig {
             log,
             turbulence,
             replay_flags,
+            keep_runs,
+            run_id,
         })
     }
 }
@@ -189,6 +227,38 @@ mod tests {
             .to_string();
         assert!(
             err.contains("flag `--target`") && err.contains("absolute http(s) URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn retention_and_run_id_are_checked() {
+        let c = RunConfig::resolve(Flags::default(), env_of(&[])).unwrap();
+        assert_eq!((c.keep_runs, c.run_id), (DEFAULT_KEEP_RUNS, None));
+        let c = RunConfig::resolve(
+            Flags {
+                keep_runs: Some("3".into()),
+                ..Flags::default()
+            },
+            env_of(&[
+                ("WINDTUNNEL_KEEP_RUNS", "9"),
+                ("WINDTUNNEL_RUN_ID", "replay-1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.keep_runs, c.run_id.as_deref()), (3, Some("replay-1")));
+        let err = RunConfig::resolve(Flags::default(), env_of(&[("WINDTUNNEL_KEEP_RUNS", "-1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`WINDTUNNEL_KEEP_RUNS`") && err.contains("0 keeps all"),
+            "{err}"
+        );
+        let err = RunConfig::resolve(Flags::default(), env_of(&[("WINDTUNNEL_RUN_ID", "../x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`WINDTUNNEL_RUN_ID`") && err.contains("directory name"),
             "{err}"
         );
     }

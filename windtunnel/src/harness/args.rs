@@ -16,7 +16,9 @@ windtunnel options (after `--`, e.g. `cargo test --test load -- --seed 7`):
       --log <FILTER>    log to stderr: a level (`info`) or `target=level,...` (env: WINDTUNNEL_LOG, RUST_LOG)
       --turbulence <SPEC>
                         replace every scenario's turbulence, e.g. `brownout@10s..20s: delay=300ms p=0.2`,
-                        or `off` (env: WINDTUNNEL_TURBULENCE; syntax: README, section Turbulence)";
+                        or `off` (env: WINDTUNNEL_TURBULENCE; syntax: README, section Turbulence)
+      --keep-runs <N>   keep the N newest runs under the report root, 0 for all (env: WINDTUNNEL_KEEP_RUNS;
+                        default: 30)";
 
 /// The flags libtest-mimic 0.8 accepts.
 const LIBTEST_FLAGS: &[&str] = &[
@@ -91,6 +93,7 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
             "--tag" => Some("--tag"),
             "--log" => Some("--log"),
             "--turbulence" => Some("--turbulence"),
+            "--keep-runs" => Some("--keep-runs"),
             _ => None,
         };
         match name {
@@ -110,6 +113,7 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
                     "--out" => flags.out = Some(value),
                     "--tag" => flags.tags.push(value),
                     "--turbulence" => flags.turbulence = Some(value),
+                    "--keep-runs" => flags.keep_runs = Some(value),
                     _ => flags.log = Some(value),
                 }
             }

@@ -135,8 +135,10 @@ impl Session {
             }
             _ => stem,
         };
-        let run_id = std::env::var("NEXTEST_RUN_ID")
-            .ok()
+        let run_id = config
+            .run_id
+            .clone()
+            .or_else(|| std::env::var("NEXTEST_RUN_ID").ok())
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| {
                 let now = time::OffsetDateTime::now_utc();
@@ -230,6 +232,16 @@ impl Session {
                 self.store.dir().display(),
                 self.store.latest().display()
             );
+            match self.store.prune(self.config.keep_runs) {
+                Ok(0) => {}
+                Ok(n) => println!(
+                    "windtunnel: deleted the {n} oldest run(s), keeping {} (--keep-runs, \
+                     WINDTUNNEL_KEEP_RUNS)",
+                    self.config.keep_runs
+                ),
+                // Old runs left behind lose nothing: say so, but the run's result stands.
+                Err(e) => eprintln!("warning: old runs not pruned: {}", error_chain(&e)),
+            }
         }
         true
     }

@@ -506,3 +506,17 @@ mod tests {
         assert!(findings(&s).is_empty());
     }
 }
+
+#[cfg(test)]
+mod shape {
+    use crate::report::fixture::scenario;
+
+    /// The JSON of a scenario with findings, as report.json carries it: a change to the shape
+    /// shows up here (and needs a schema version bump if a field changes meaning or goes away).
+    #[test]
+    fn scenario_json_shape() {
+        let mut s = scenario();
+        s.findings = super::findings(&s);
+        insta::assert_snapshot!(serde_json::to_string_pretty(&s).unwrap());
+    }
+}

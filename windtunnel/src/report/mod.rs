@@ -22,6 +22,9 @@ pub use model::{
     ScheduleReport, SeriesPoint, SeriesReport, StageConfig, StopInfo, StopReason, ToolInfo,
     ToxicReport, TurbulenceReport,
 };
-pub use store::{ReportError, write_atomically};
+pub use store::{
+    OLDEST_READABLE_SCHEMA, ReadError, ReportError, StoredRun, list_runs, prune_runs, read_report,
+    write_atomically,
+};
 pub(crate) use store::{ReportStore, resolve_root};
 pub use summary::{failure_message, scenario_summary};

@@ -129,6 +129,12 @@ impl ReportStore {
         &self.dir
     }
 
+    /// Deletes the oldest runs under the root so that `keep` remain (this one among them);
+    /// returns how many were deleted.
+    pub(crate) fn prune(&self, keep: usize) -> Result<usize, ReportError> {
+        prune_runs(&self.root, keep, Some(&self.run_id)).map(|d| d.len())
+    }
+
     /// The stable path of the newest run.
     pub(crate) fn latest(&self) -> PathBuf {
         self.root.join("latest")
@@ -225,11 +231,215 @@ impl ReportStore {
         }
         #[cfg(not(unix))]
         {
-            for name in ["report.json", "junit.xml"] {
+            for name in ["report.json", "junit.xml", "report.html"] {
                 let bytes = fs::read(self.dir.join(name)).map_err(io("read", &self.dir))?;
                 write_atomically(&latest.join(name), &bytes)?;
             }
             Ok(())
         }
     }
+}
+
+/// The oldest report schema this windtunnel reads (older ones lack fields it needs).
+pub const OLDEST_READABLE_SCHEMA: u32 = 3;
+
+/// A `report.json` could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// There is no such file.
+    #[error("`{path}` does not exist")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file could not be read.
+    #[error("cannot read `{path}`")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not JSON, or stops early.
+    #[error("`{path}` is not valid JSON (line {line}, column {column}): {message}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// Where the JSON breaks.
+        line: usize,
+        /// Where the JSON breaks.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A newer windtunnel wrote it.
+    #[error(
+        "`{path}` has report schema {found}, newer than this windtunnel reads \
+         ({OLDEST_READABLE_SCHEMA} to {SCHEMA_VERSION}): use a newer windtunnel"
+    )]
+    Newer {
+        /// The file.
+        path: PathBuf,
+        /// Its `schema_version`.
+        found: u64,
+    },
+    /// An older windtunnel wrote it.
+    #[error(
+        "`{path}` has report schema {found}, older than this windtunnel reads \
+         ({OLDEST_READABLE_SCHEMA} to {SCHEMA_VERSION})"
+    )]
+    Older {
+        /// The file.
+        path: PathBuf,
+        /// Its `schema_version`.
+        found: u64,
+    },
+    /// It is JSON, but not a windtunnel report.
+    #[error("`{path}` is not a windtunnel report: {message}")]
+    NotAReport {
+        /// The file.
+        path: PathBuf,
+        /// What does not fit.
+        message: String,
+    },
+}
+
+/// Reads a `report.json` (of this schema or an older readable one), checking its version first
+/// so that a newer report gets a clear error instead of a confusing one about a field.
+///
+/// # Errors
+///
+/// A [`ReadError`] naming the file and what is wrong with it.
+pub fn read_report(path: &Path) -> Result<Report, ReadError> {
+    let bytes = fs::read(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ReadError::Missing {
+                path: path.to_owned(),
+            }
+        } else {
+            ReadError::Io {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| ReadError::Malformed {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+    let not_a_report = |message: String| ReadError::NotAReport {
+        path: path.to_owned(),
+        message,
+    };
+    let found = value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| not_a_report("it has no numeric `schema_version`".into()))?;
+    if found > u64::from(SCHEMA_VERSION) {
+        return Err(ReadError::Newer {
+            path: path.to_owned(),
+            found,
+        });
+    }
+    if found < u64::from(OLDEST_READABLE_SCHEMA) {
+        return Err(ReadError::Older {
+            path: path.to_owned(),
+            found,
+        });
+    }
+    let mut report: Report =
+        serde_json::from_value(value).map_err(|e| not_a_report(e.to_string()))?;
+    for s in &mut report.scenarios {
+        if found < 4 {
+            s.findings = super::findings::findings(s);
+        }
+    }
+    Ok(report)
+}
+
+/// One run under a report root.
+#[derive(Debug)]
+pub struct StoredRun {
+    /// Its directory (`<root>/runs/<id>`).
+    pub dir: PathBuf,
+    /// Its report, or why it could not be read.
+    pub report: Result<Report, ReadError>,
+}
+
+impl StoredRun {
+    /// When it started, for ordering (runs without a readable report sort first).
+    fn started(&self) -> &str {
+        self.report.as_ref().map_or("", |r| r.started_at.as_str())
+    }
+}
+
+/// The runs under `root`, newest first (by their reports' start; unreadable ones last).
+///
+/// # Errors
+///
+/// [`ReportError::Io`] when `root/runs` exists but cannot be listed.
+pub fn list_runs(root: &Path) -> Result<Vec<StoredRun>, ReportError> {
+    let runs = root.join("runs");
+    if !runs.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&runs).map_err(io("read directory", &runs))? {
+        let dir = entry.map_err(io("read directory", &runs))?.path();
+        if dir.is_dir() {
+            let report = read_report(&dir.join("report.json"));
+            out.push(StoredRun { dir, report });
+        }
+    }
+    out.sort_by(|a, b| b.started().cmp(a.started()).then_with(|| b.dir.cmp(&a.dir)));
+    Ok(out)
+}
+
+/// A run whose report is incomplete and changed this recently may still be running (another
+/// nextest run): pruning leaves it alone.
+const MAYBE_RUNNING: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes the oldest runs under `root` so that `keep` remain (`0` keeps all), never the run
+/// `except` nor one that may still be running. Returns the deleted directories.
+///
+/// # Errors
+///
+/// [`ReportError::Io`] naming the directory that could not be listed or deleted.
+pub fn prune_runs(
+    root: &Path,
+    keep: usize,
+    except: Option<&str>,
+) -> Result<Vec<PathBuf>, ReportError> {
+    if keep == 0 {
+        return Ok(Vec::new());
+    }
+    let runs = list_runs(root)?;
+    let mut deleted = Vec::new();
+    let mut kept = 0;
+    for run in runs {
+        let name = run.dir.file_name().and_then(|n| n.to_str());
+        let current = except.is_some_and(|e| name == Some(e));
+        if current || kept < keep || may_be_running(&run) {
+            kept += 1;
+            continue;
+        }
+        fs::remove_dir_all(&run.dir).map_err(io("delete", &run.dir))?;
+        deleted.push(run.dir);
+    }
+    Ok(deleted)
+}
+
+fn may_be_running(run: &StoredRun) -> bool {
+    let incomplete = run.report.as_ref().map_or(true, |r| !r.complete);
+    let recent = fs::metadata(&run.dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < MAYBE_RUNNING);
+    incomplete && recent
 }

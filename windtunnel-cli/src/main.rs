@@ -1,0 +1,335 @@
+//! `windtunnel`: what happens to runs outside a test run. Renders a stored run, lists runs,
+//! gathers findings across runs, compares two runs for CI, and replays a run.
+//!
+//! Exit codes: 0 fine, 1 a regression (`compare`) or a replay that differs (`replay`),
+//! 2 bad input (a missing, malformed or newer report, an unknown run, bad flags).
+
+/// Prints a line on standard output. A closed pipe (`windtunnel runs | head`) ends the program
+/// quietly, as other command-line tools do, instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {
+        $crate::say_line(format_args!($($t)*))
+    };
+}
+
+mod aggregate;
+mod compare;
+mod replay;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use windtunnel::report::{self, Outcome, Report};
+
+#[derive(Parser)]
+#[command(
+    name = "windtunnel",
+    version,
+    about = "Render, compare and replay windtunnel runs; list findings across runs",
+    long_about = "Render, compare and replay windtunnel runs; list findings across runs.\n\n\
+        A RUN is a report.json, a run directory, a run id under the report root, or `latest`.\n\
+        Exit codes: 0 fine, 1 a regression or a replay that differs, 2 bad input."
+)]
+struct Cli {
+    /// The report root (default: $WINDTUNNEL_OUT, else $CARGO_TARGET_DIR/windtunnel, else
+    /// target/windtunnel).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prints a run's summary and writes its report.html again from its report.json.
+    Report {
+        /// The run.
+        run: String,
+        /// Where to write the HTML (default: report.html beside the report.json).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Print a JSON object instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the stored runs, newest first.
+    Runs {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Delete the oldest runs so that N remain (0 deletes nothing).
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+    },
+    /// Gathers the findings of many runs into one table, grouped by scenario, type and severity.
+    Findings {
+        /// Runs (report.json files or run directories) or report roots (every run under them).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compares two runs per request name and objective; exits 1 on a regression.
+    Compare {
+        /// The run to compare against.
+        base: String,
+        /// The run under test.
+        new: String,
+        /// How much slower p50/p95/p99 may get, in percent...
+        #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+        latency_tolerance: f64,
+        /// ...or in milliseconds, whichever is more (fast requests are noisy).
+        #[arg(long, default_value_t = 1.0, value_name = "MS")]
+        latency_slack: f64,
+        /// How much the error rate may rise, in percentage points.
+        #[arg(long, default_value_t = 1.0, value_name = "POINTS")]
+        error_rate_tolerance: f64,
+        /// How much throughput may drop, in percent.
+        #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+        throughput_tolerance: f64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs a stored run's scenarios again with their seeds and configuration (the recorded
+    /// replay commands, run from the current directory) and says where the new run differs.
+    Replay {
+        /// The run.
+        run: String,
+        /// Replay only this scenario (repeat for several).
+        #[arg(long, value_name = "NAME")]
+        scenario: Vec<String>,
+        /// Print the commands without running them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let root = cli.root.unwrap_or_else(default_root);
+    match cli.command {
+        Command::Report { run, html, json } => show(&root, &run, html, json),
+        Command::Runs { json, keep } => runs(&root, json, keep),
+        Command::Findings { dirs, json } => aggregate::run(&dirs, json),
+        Command::Compare {
+            base,
+            new,
+            latency_tolerance,
+            latency_slack,
+            error_rate_tolerance,
+            throughput_tolerance,
+            json,
+        } => {
+            let tolerance = compare::Tolerance::new(
+                latency_tolerance,
+                latency_slack,
+                error_rate_tolerance,
+                throughput_tolerance,
+            )?;
+            let (base_path, base) = load(&root, &base)?;
+            let (new_path, new) = load(&root, &new)?;
+            compare::run(&base_path, &base, &new_path, &new, &tolerance, json)
+        }
+        Command::Replay {
+            run,
+            scenario,
+            dry_run,
+        } => {
+            let (path, report) = load(&root, &run)?;
+            replay::run(&root, &path, &report, &scenario, dry_run)
+        }
+    }
+}
+
+/// The report root when `--root` is not given.
+fn default_root() -> PathBuf {
+    if let Some(out) = std::env::var_os("WINDTUNNEL_OUT").filter(|v| !v.is_empty()) {
+        return PathBuf::from(out);
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(target).join("windtunnel");
+    }
+    PathBuf::from("target").join("windtunnel")
+}
+
+/// The report.json of `run`: a file, a run directory, `latest`, or a run id under `root`.
+fn locate(root: &Path, run: &str) -> Result<PathBuf> {
+    let as_path = Path::new(run);
+    if as_path.is_file() {
+        return Ok(as_path.to_owned());
+    }
+    if as_path.join("report.json").is_file() {
+        return Ok(as_path.join("report.json"));
+    }
+    let by_id = if run == "latest" {
+        root.join("latest").join("report.json")
+    } else {
+        root.join("runs").join(run).join("report.json")
+    };
+    if by_id.is_file() {
+        return Ok(by_id);
+    }
+    if as_path.is_dir() {
+        bail!(
+            "`{run}` is a directory without a report.json (for a report root, pass its run \
+             directories or `--root {run} latest`)"
+        );
+    }
+    bail!(
+        "no run `{run}`: not a report.json, a run directory, or a run id under `{}` \
+         (`windtunnel runs` lists them)",
+        root.display()
+    )
+}
+
+/// Finds and reads `run`.
+fn load(root: &Path, run: &str) -> Result<(PathBuf, Report)> {
+    let path = locate(root, run)?;
+    let report = report::read_report(&path)?;
+    Ok((path, report))
+}
+
+fn show(root: &Path, run: &str, html: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+    let (path, report) = load(root, run)?;
+    let html_path = html.unwrap_or_else(|| path.with_file_name("report.html"));
+    report::write_atomically(&html_path, report::to_html(&report).as_bytes())?;
+    if json {
+        let scenarios: Vec<_> = report
+            .scenarios
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "outcome": s.outcome,
+                    "seed": s.seed,
+                    "findings": s.findings,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "run_id": report.run_id,
+            "report": path,
+            "html": html_path,
+            "complete": report.complete,
+            "scenarios": scenarios,
+        });
+        say!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for s in report
+            .scenarios
+            .iter()
+            .filter(|s| s.outcome != Outcome::Skipped)
+        {
+            say!("{}\n", report::scenario_summary(s));
+        }
+        if !report.complete {
+            say!("(the run is incomplete: interrupted, or still running)");
+        }
+        say!("wrote {}", html_path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runs(root: &Path, json: bool, keep: Option<usize>) -> Result<ExitCode> {
+    if let Some(keep) = keep {
+        let deleted = report::prune_runs(root, keep, None)?;
+        for d in &deleted {
+            eprintln!("deleted {}", d.display());
+        }
+    }
+    let runs = report::list_runs(root)
+        .with_context(|| format!("cannot list the runs under `{}`", root.display()))?;
+    if json {
+        let rows: Vec<_> = runs
+            .iter()
+            .map(|r| match &r.report {
+                Ok(rep) => serde_json::json!({
+                    "id": rep.run_id,
+                    "dir": r.dir,
+                    "started_at": rep.started_at,
+                    "complete": rep.complete,
+                    "outcome": outcome_of(rep),
+                    "scenarios": rep.scenarios.iter().map(|s| serde_json::json!({
+                        "name": s.name, "outcome": s.outcome, "seed": s.seed,
+                    })).collect::<Vec<_>>(),
+                }),
+                Err(e) => serde_json::json!({ "dir": r.dir, "error": format!("{e:#}") }),
+            })
+            .collect();
+        say!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        say!("no runs under `{}`", root.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    say!(
+        "{:<28} {:<21} {:>9}  {:<10} seeds",
+        "run",
+        "started",
+        "scenarios",
+        "outcome"
+    );
+    for r in &runs {
+        match &r.report {
+            Ok(rep) => {
+                let mut seeds: Vec<String> =
+                    rep.scenarios.iter().map(|s| s.seed.to_string()).collect();
+                seeds.dedup();
+                let seeds = if seeds.len() > 3 {
+                    format!("{}, … ({} in all)", seeds[..3].join(", "), seeds.len())
+                } else {
+                    seeds.join(", ")
+                };
+                say!(
+                    "{:<28} {:<21} {:>9}  {:<10} {seeds}",
+                    rep.run_id,
+                    rep.started_at.get(..19).unwrap_or(&rep.started_at),
+                    rep.scenarios.len(),
+                    outcome_of(rep),
+                );
+            }
+            Err(e) => say!(
+                "{:<28} unreadable: {e}",
+                r.dir.file_name().unwrap_or_default().to_string_lossy()
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A run's outcome in a word: `incomplete`, `failed` (any scenario failed) or `passed`.
+fn outcome_of(r: &Report) -> &'static str {
+    if !r.complete {
+        "incomplete"
+    } else if r.scenarios.iter().any(|s| s.outcome == Outcome::Failed) {
+        "failed"
+    } else {
+        "passed"
+    }
+}
+
+fn say_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
+}

@@ -1,0 +1,358 @@
+//! The `windtunnel` command end to end, on reports written by real runs (`tests/fixtures`: the
+//! harness's `passes`, `slo_fails` and `hangs` fixture scenarios) and copies of them changed the
+//! way a regression or a broken file would change them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.json"))
+}
+
+fn read(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
+}
+
+/// A fresh directory for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Stores `report` as run `id` under `root` (the harness's layout).
+fn store(root: &Path, id: &str, mut report: Value) -> PathBuf {
+    report["run_id"] = json!(id);
+    let dir = root.join("runs").join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("report.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
+    path
+}
+
+fn windtunnel(args: &[&str]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_windtunnel"))
+        .args(args)
+        .env_remove("WINDTUNNEL_OUT")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("the windtunnel binary runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [
+        &["--help"][..],
+        &["report", "--help"],
+        &["runs", "--help"],
+        &["findings", "--help"],
+        &["compare", "--help"],
+        &["replay", "--help"],
+    ] {
+        let (code, out, err) = windtunnel(cmd);
+        assert_eq!(code, 0, "{cmd:?}: {err}");
+        assert!(out.contains("Usage: windtunnel"), "{cmd:?}: {out}");
+    }
+}
+
+#[test]
+fn report_prints_the_summary_and_writes_the_html_again() {
+    let root = scratch("report");
+    let path = store(&root, "r1", read("slo-fails"));
+    let (code, out, err) = windtunnel(&["--root", s(&root), "report", "r1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("── slo_fails ── FAILED"), "{out}");
+    assert!(
+        out.contains("FAIL  p99 latency of `list` below 0.001 ms"),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(path.with_file_name("report.html")).unwrap();
+    assert!(html.contains("<h2>slo_fails <span class=\"badge failed\">failed</span></h2>"));
+    // `latest`, a path to the file and --json work too.
+    std::os::unix::fs::symlink("runs/r1", root.join("latest")).unwrap();
+    let (code, out, _) = windtunnel(&["--root", s(&root), "report", "latest", "--json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["run_id"], "r1");
+    assert_eq!(v["scenarios"][0]["findings"][0]["type"], "performance");
+    let (code, _, _) = windtunnel(&["report", s(&path)]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn broken_missing_and_newer_reports_are_clear_errors() {
+    let root = scratch("bad-input");
+    let good = std::fs::read_to_string(fixture("passing")).unwrap();
+    let truncated = root.join("truncated.json");
+    std::fs::write(&truncated, &good[..good.len() / 2]).unwrap();
+    let (code, _, err) = windtunnel(&["report", s(&truncated)]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("truncated.json` is not valid JSON (line") && err.contains("EOF"),
+        "{err}"
+    );
+    let mut newer = read("passing");
+    newer["schema_version"] = json!(99);
+    let newer_path = root.join("newer.json");
+    std::fs::write(&newer_path, newer.to_string()).unwrap();
+    let (code, _, err) = windtunnel(&["report", s(&newer_path)]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("has report schema 99, newer than this windtunnel reads (3 to 4)"),
+        "{err}"
+    );
+    let not_a_report = root.join("other.json");
+    std::fs::write(&not_a_report, r#"{"schema_version": 4, "hello": 1}"#).unwrap();
+    let (code, _, err) = windtunnel(&["report", s(&not_a_report)]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("other.json` is not a windtunnel report: missing field"),
+        "{err}"
+    );
+    let (code, _, err) = windtunnel(&["--root", s(&root), "report", "no-such-run"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no run `no-such-run`") && err.contains("windtunnel runs"),
+        "{err}"
+    );
+    let (code, _, err) = windtunnel(&["compare", "--latency-tolerance", "-5", "a", "b"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn runs_are_listed_newest_first_and_pruned_on_request() {
+    let root = scratch("runs");
+    let mut old = read("passing");
+    old["started_at"] = json!("2026-01-01T00:00:00Z");
+    store(&root, "old", old);
+    store(&root, "newer", read("slo-fails"));
+    store(&root, "newest", read("passing"));
+    std::fs::create_dir_all(root.join("runs/broken")).unwrap();
+    std::fs::write(root.join("runs/broken/report.json"), "{").unwrap();
+    let (code, out, err) = windtunnel(&["--root", s(&root), "runs"]);
+    assert_eq!(code, 0, "{err}");
+    let order: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(order, ["newest", "newer", "old", "broken"], "{out}");
+    assert!(out.contains("newer") && out.contains("failed"), "{out}");
+    assert!(
+        out.contains("broken") && out.contains("unreadable"),
+        "{out}"
+    );
+    let (code, out, _) = windtunnel(&["--root", s(&root), "runs", "--json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["id"], "newest");
+    assert_eq!(v[0]["scenarios"][0]["seed"], 7);
+    // Keep 2: the oldest readable run goes; the broken one looks like a run still being written
+    // (incomplete, just changed) and stays.
+    let (code, _, err) = windtunnel(&["--root", s(&root), "runs", "--keep", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("deleted") && err.contains("old"), "{err}");
+    assert!(!root.join("runs/old").exists());
+    assert!(root.join("runs/newer").exists() && root.join("runs/broken").exists());
+}
+
+#[test]
+fn findings_of_many_runs_are_grouped_with_first_and_last_seen() {
+    let root = scratch("findings");
+    let mut first = read("slo-fails");
+    first["started_at"] = json!("2026-11-01T00:00:00Z");
+    store(&root, "a", first);
+    store(&root, "b", read("slo-fails"));
+    let hangs = store(&root.join("elsewhere"), "c", read("hangs"));
+    let (code, out, err) = windtunnel(&["findings", s(&root), s(&hangs), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["runs"], 3);
+    let rows = v["findings"].as_array().unwrap();
+    let slo: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["scenario"] == "slo_fails")
+        .collect();
+    assert!(!slo.is_empty(), "{out}");
+    for r in &slo {
+        assert_eq!(r["runs"], 2, "{r}");
+        assert_eq!(r["first_seen"], "2026-11-01T00:00:00Z");
+        assert_eq!(r["last_run"], "b");
+    }
+    let hang = rows
+        .iter()
+        .find(|r| r["scenario"] == "hangs" && r["rule"] == "errors")
+        .unwrap();
+    assert_eq!(
+        (&hang["type"], &hang["severity"]),
+        (&json!("performance"), &json!("critical"))
+    );
+    // Worst first.
+    let severities: Vec<&str> = rows
+        .iter()
+        .map(|r| r["severity"].as_str().unwrap())
+        .collect();
+    let rank = |s: &str| {
+        ["critical", "high", "medium", "low", "info"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    assert!(
+        severities.windows(2).all(|w| rank(w[0]) <= rank(w[1])),
+        "{severities:?}"
+    );
+    let (code, table, _) = windtunnel(&["findings", s(&root)]);
+    assert_eq!(code, 0);
+    assert!(
+        table.starts_with(&format!("{} finding(s) in 2 run(s)", slo.len())),
+        "{table}"
+    );
+    let (code, _, err) = windtunnel(&["findings", "/nonexistent/runs"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`/nonexistent/runs` does not exist"), "{err}");
+}
+
+#[test]
+fn compare_passes_within_tolerance_and_fails_on_a_regression() {
+    let root = scratch("compare");
+    let base = store(&root, "base", read("passing"));
+    let same = store(&root, "same", read("passing"));
+    let (code, out, err) = windtunnel(&["compare", s(&base), s(&same)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with("no regression\n"), "{out}");
+
+    // p99 three times slower, errors up by 5 points, an objective lost.
+    let mut worse = read("passing");
+    let load = &mut worse["scenarios"][0]["load"];
+    for pointer in ["/total", "/requests/0"] {
+        let r = load.pointer_mut(pointer).unwrap();
+        let p99 = r["latency_ms"]["p99"].as_f64().unwrap();
+        r["latency_ms"]["p99"] = json!(p99 * 3.0 + 10.0);
+        r["error_rate"] = json!(0.05);
+    }
+    load["objectives"][0]["passed"] = json!(false);
+    let worse = store(&root, "worse", worse);
+    let (code, out, _) = windtunnel(&["compare", s(&base), s(&worse)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("p99 ms") && out.contains("REGRESSION"),
+        "{out}"
+    );
+    assert!(out.contains("objective (lost)"), "{out}");
+    let (code, out, _) = windtunnel(&["compare", s(&base), s(&worse), "--json"]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    // total and `list`: p99 and error rate each, plus the objective.
+    assert_eq!(v["regressions"], 5, "{out}");
+    // Generous tolerances let the latency and error rate through; the objective still counts.
+    let (code, out, _) = windtunnel(&[
+        "compare",
+        s(&base),
+        s(&worse),
+        "--latency-tolerance",
+        "10000",
+        "--error-rate-tolerance",
+        "10",
+        "--json",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["regressions"],
+        1
+    );
+}
+
+#[test]
+fn compare_between_different_scenarios_says_so() {
+    let root = scratch("compare-different");
+    let a = store(&root, "a", read("passing"));
+    let b = store(&root, "b", read("hangs"));
+    let (code, _, err) = windtunnel(&["compare", s(&a), s(&b)]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("ran different scenarios (base: passes; new: hangs)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn replay_runs_the_recorded_command_and_says_where_the_new_run_differs() {
+    let root = scratch("replay");
+    // The recorded command stands in for the test binary: it writes the report a run would, to
+    // where windtunnel tells it (WINDTUNNEL_OUT, WINDTUNNEL_RUN_ID).
+    let write_as = |report: &Path| {
+        format!(
+            "mkdir -p \"$WINDTUNNEL_OUT/runs/$WINDTUNNEL_RUN_ID\" && cp '{}' \
+             \"$WINDTUNNEL_OUT/runs/$WINDTUNNEL_RUN_ID/report.json\"",
+            report.display()
+        )
+    };
+    let mut same = read("passing");
+    same["scenarios"][0]["replay"] = json!(write_as(&fixture("passing")));
+    let same = store(&root, "same", same);
+    let (code, out, err) = windtunnel(&["--root", s(&root), "replay", s(&same)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("passes: the replay matches (seed 7)"), "{out}");
+
+    // The replay fails an objective the stored run held.
+    let worse = {
+        let mut w = read("passing");
+        w["scenarios"][0]["outcome"] = json!("failed");
+        w["scenarios"][0]["load"]["objectives"][0]["passed"] = json!(false);
+        let path = root.join("worse.json");
+        std::fs::write(&path, w.to_string()).unwrap();
+        path
+    };
+    let mut differs = read("passing");
+    differs["scenarios"][0]["replay"] = json!(write_as(&worse));
+    let differs = store(&root, "differs", differs);
+    let (code, out, _) = windtunnel(&["--root", s(&root), "replay", s(&differs)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("passes: the replay differs (seed 7):"),
+        "{out}"
+    );
+    assert!(out.contains("outcome: Passed → Failed"), "{out}");
+    assert!(
+        out.contains("objective error rate below 1%: held → failed"),
+        "{out}"
+    );
+
+    // --dry-run prints, runs nothing; an unknown scenario is an error.
+    let (code, out, _) = windtunnel(&["--root", s(&root), "replay", s(&differs), "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("$ mkdir -p"), "{out}");
+    let (code, _, err) = windtunnel(&["replay", s(&same), "--scenario", "nope"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("has no scenario `nope` (it has: passes)"),
+        "{err}"
+    );
+    // A command that writes no report: the error says where to run it from.
+    let mut broken = read("passing");
+    broken["scenarios"][0]["replay"] = json!("true");
+    let broken = store(&root, "broken", broken);
+    let (code, _, err) = windtunnel(&["--root", s(&root), "replay", s(&broken)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("wrote no readable report"), "{err}");
+}
