@@ -451,3 +451,30 @@ fn a_corrupt_scenario_file_in_the_run_is_an_error_naming_the_file() {
     // This process's own scenario was still written.
     assert!(scenarios.join("wt-fixture--passes.json").is_file());
 }
+
+#[test]
+fn runs_are_named_by_windtunnel_run_id_and_old_ones_pruned() {
+    let out = out_dir("retention");
+    let args = ["--exact", "passes", "--keep-runs", "2"];
+    for id in ["first", "second", "third"] {
+        let run = fixture_in(&out, &args, &[("WINDTUNNEL_RUN_ID", id)]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(out.join("runs").join(id).join("report.json").is_file());
+        assert_eq!(run.report()["run_id"], id);
+    }
+    // Keeping 2: the first run went when the third ended, and the harness said so.
+    let mut left: Vec<String> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["second", "third"]);
+    // A bad value stops the run before it starts, naming the setting.
+    let run = fixture_in(&out, &["--exact", "passes"], &[("WINDTUNNEL_RUN_ID", "../up")]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("`WINDTUNNEL_RUN_ID`") && run.stderr.contains("directory name"),
+        "{}",
+        run.stderr
+    );
+}
