@@ -470,7 +470,11 @@ fn runs_are_named_by_windtunnel_run_id_and_old_ones_pruned() {
     left.sort();
     assert_eq!(left, ["second", "third"]);
     // A bad value stops the run before it starts, naming the setting.
-    let run = fixture_in(&out, &["--exact", "passes"], &[("WINDTUNNEL_RUN_ID", "../up")]);
+    let run = fixture_in(
+        &out,
+        &["--exact", "passes"],
+        &[("WINDTUNNEL_RUN_ID", "../up")],
+    );
     assert_ne!(run.code, 0);
     assert!(
         run.stderr.contains("`WINDTUNNEL_RUN_ID`") && run.stderr.contains("directory name"),

@@ -70,7 +70,7 @@ impl Reading {
     }
 }
 
-/// A progress line being shown; [`finish`](Progress::finish) clears it.
+/// A progress line being shown; dropping it clears it.
 pub(crate) struct Progress {
     bar: ProgressBar,
     task: JoinHandle<()>,
@@ -142,9 +142,12 @@ impl Progress {
         });
         Some(Progress { bar, task })
     }
+}
 
-    /// Stops refreshing and clears the line (the summary follows).
-    pub(crate) fn finish(self) {
+impl Drop for Progress {
+    /// Stops refreshing and clears the line (the summary follows), also when the load's future
+    /// is dropped early (the scenario's timeout).
+    fn drop(&mut self) {
         self.task.abort();
         self.bar.finish_and_clear();
     }

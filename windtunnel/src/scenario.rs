@@ -736,7 +736,11 @@ impl Scenario {
             .duration_s
             .or_else(|| config.stages.last().map(|s| s.to_s))
             .map(Duration::from_secs_f64);
-        let progress = Progress::start(&self.ctx.name, &recorder, start, planned);
+        // A capacity search records each step apart: it has no single line to show.
+        let progress = match &load.plan {
+            Plan::Capacity(_) => None,
+            _ => Progress::start(&self.ctx.name, &recorder, start, planned),
+        };
         let mut report = match &load.plan {
             Plan::Closed(plan) => {
                 let judge = job.judge(&recorder);
@@ -753,9 +757,7 @@ impl Scenario {
             }
             Plan::Capacity(plan) => job.capacity(plan, config, settings).await,
         };
-        if let Some(p) = progress {
-            p.finish();
-        }
+        drop(progress);
         if let Some(t) = &turbulence {
             let elapsed = Duration::from_secs_f64(report.elapsed_s);
             report.turbulence = Some(turbulence_report(t, &report, elapsed));

@@ -121,7 +121,8 @@ impl Session {
     }
 
     /// Frees what the session keeps only to make the next request cheaper (the in-flight
-    /// request's slot): called while the agent thinks, so idle agents stay small.
+    /// request's slot): called when the agent thinks, so thinking agents stay small. (An open
+    /// model's pooled agent waiting for its next iteration keeps it: it is about to send.)
     pub(crate) fn release_idle(&mut self) {
         self.in_flight.release();
     }

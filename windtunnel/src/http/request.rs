@@ -115,7 +115,9 @@ impl<'a> RequestBuilder<'a> {
     /// Sends the request, reads the whole body, records the outcome and returns the response.
     ///
     /// Latency runs from just before the request is written until the last byte of the body
-    /// has been read: everything the agent waited for.
+    /// has been read: everything the agent waited for. The request is put together when `send`
+    /// is called and goes out when the returned future is first awaited; dropping that future
+    /// before it completes drops the request, which is then not recorded.
     ///
     /// # Errors
     ///
