@@ -9,7 +9,9 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::OnceLock;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -95,12 +97,12 @@ impl Progress {
             return None;
         }
         let bar = match total {
-            Some(t) => ProgressBar::with_draw_target(
-                Some(t.as_millis().try_into().unwrap_or(u64::MAX)),
-                ProgressDrawTarget::stderr(),
-            ),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            Some(t) => ProgressBar::new(t.as_millis().try_into().unwrap_or(u64::MAX)),
+            None => ProgressBar::new_spinner(),
         };
+        // One line per running scenario (`--test-threads`), drawn together on standard error.
+        static LINES: OnceLock<MultiProgress> = OnceLock::new();
+        let bar = LINES.get_or_init(MultiProgress::new).add(bar);
         let style = if total.is_some() {
             ProgressStyle::with_template("{bar:24} {msg}")
         } else {

@@ -105,6 +105,9 @@ pub(crate) struct ScenarioContext {
     turbulence_override: Option<Arc<Override>>,
     /// Set when the run is interrupted (Ctrl-C).
     pub(crate) interrupt: Arc<Stop>,
+    /// Whether a load may show the live progress line: under the harness, which runs one
+    /// scenario at a time by default, not in a user's own tests, which libtest runs in parallel.
+    pub(crate) progress: bool,
     state: Mutex<LoadState>,
 }
 
@@ -142,6 +145,7 @@ impl ScenarioContext {
             target_override,
             turbulence_override,
             interrupt,
+            progress: false,
             state: Mutex::new(LoadState::default()),
         }
     }
@@ -739,6 +743,7 @@ impl Scenario {
         // A capacity search records each step apart: it has no single line to show.
         let progress = match &load.plan {
             Plan::Capacity(_) => None,
+            _ if !self.ctx.progress => None,
             _ => Progress::start(&self.ctx.name, &recorder, start, planned),
         };
         let mut report = match &load.plan {

@@ -60,14 +60,16 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
         return Err("not run: the run was interrupted".into());
     }
     let interrupt = Arc::new(Stop::default());
-    let ctx = Arc::new(ScenarioContext::new(
+    let mut ctx = ScenarioContext::new(
         info.name.clone(),
         session.config.seed,
         random_seed(),
         session.config.target.clone(),
         session.config.turbulence.clone(),
         Arc::clone(&interrupt),
-    ));
+    );
+    ctx.progress = true;
+    let ctx = Arc::new(ctx);
     let mut placeholder = report(info, session, ctx.seed());
     let started_at = now_rfc3339();
     placeholder.started_at = Some(started_at.clone());
