@@ -12,7 +12,9 @@ use super::findings::Finding;
 use super::model::{LoadReport, Outcome, Report, RequestReport, ScenarioReport, SeriesPoint};
 use super::summary::{latency, load_label, sig, value};
 
-/// Renders `report` as a self-contained HTML page.
+/// Renders `report` as a self-contained HTML page. Findings are shown as the report holds them
+/// (the harness stores them; [`read_report`](super::read_report) computes them for older
+/// reports).
 pub fn to_html(report: &Report) -> String {
     let mut out = String::with_capacity(64 * 1024);
     let title = format!("windtunnel · run {}", report.run_id);
@@ -62,13 +64,7 @@ pub fn to_html(report: &Report) -> String {
 }
 
 fn badge(o: Outcome) -> String {
-    let name = match o {
-        Outcome::Running => "running",
-        Outcome::Passed => "passed",
-        Outcome::Failed => "failed",
-        Outcome::Skipped => "skipped",
-        Outcome::Interrupted => "interrupted",
-    };
+    let name = o.as_str();
     format!("<span class=\"badge {name}\">{name}</span>")
 }
 
@@ -102,14 +98,7 @@ fn scenario(out: &mut String, i: usize, s: &ScenarioReport) {
         }
         out.push_str("</ul>\n");
     }
-    let computed;
-    let findings = if s.findings.is_empty() {
-        computed = super::findings::findings(s);
-        &computed
-    } else {
-        &s.findings
-    };
-    findings_table(out, findings);
+    findings_table(out, &s.findings);
     let Some(load) = &s.load else {
         out.push_str("</section>\n");
         return;

@@ -69,6 +69,19 @@ pub enum Outcome {
     Interrupted,
 }
 
+impl Outcome {
+    /// Its name, as in reports: `running`, `passed`, `failed`, `skipped`, `interrupted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Running => "running",
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// One scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioReport {

@@ -131,12 +131,10 @@ pub(super) fn load_label(load: &crate::report::LoadReport) -> String {
 /// The table printed on the terminal after a scenario.
 pub fn scenario_summary(s: &ScenarioReport) -> String {
     let mut out = String::new();
+    // A failure is shouted: it is what the reader looks for.
     let outcome = match s.outcome {
-        Outcome::Passed => "passed",
         Outcome::Failed => "FAILED",
-        Outcome::Skipped => "skipped",
-        Outcome::Interrupted => "interrupted",
-        Outcome::Running => "running",
+        other => other.as_str(),
     };
     let _ = write!(
         out,
