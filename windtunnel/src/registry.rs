@@ -43,7 +43,7 @@ pub(crate) struct ScenarioInfo {
     pub(crate) tags: &'static [&'static str],
     pub(crate) ignore: bool,
     pub(crate) timeout: Duration,
-    pub(crate) run: fn(Scenario) -> ScenarioFuture,
+    pub(crate) run: std::sync::Arc<dyn Fn(Scenario) -> ScenarioFuture + Send + Sync>,
 }
 
 impl fmt::Debug for ScenarioInfo {
@@ -81,7 +81,7 @@ fn info(reg: &ScenarioRegistration) -> ScenarioInfo {
         tags: reg.tags,
         ignore: reg.ignore,
         timeout: reg.timeout.unwrap_or(DEFAULT_SCENARIO_TIMEOUT),
-        run: reg.run,
+        run: std::sync::Arc::new(reg.run),
     }
 }
 

@@ -15,7 +15,8 @@ use crate::objectives::{ABORT_GRACE, Objective, Span, Window, list_or_none};
 use crate::progress::Progress;
 use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
 use crate::timeset::TimeSet;
-use crate::turbulence::spec::Override;
+use crate::config::{Overrides, Source, Target};
+use crate::report::Setting;
 use crate::turbulence::{self, Phase, Proxy, ProxyError, TurbulenceError};
 
 /// How long in-flight iterations may finish after the run's end before they are cancelled.
@@ -81,8 +82,8 @@ pub struct Scenario {
     ramp_up: Option<Duration>,
     duration: Option<Duration>,
     iterations: Option<u64>,
-    graceful_stop: Duration,
-    request_timeout: Duration,
+    graceful_stop: Option<Duration>,
+    request_timeout: Option<Duration>,
     target: Option<String>,
     seed: Option<u64>,
     objectives: Vec<Objective>,
@@ -95,14 +96,16 @@ pub struct Scenario {
 /// state of the load so that a timed-out body still leaves its metrics behind.
 pub(crate) struct ScenarioContext {
     pub(crate) name: String,
-    /// A seed from `--seed`/`WINDTUNNEL_SEED`; it wins over one set in code.
-    seed_override: Option<u64>,
-    /// The seed used when neither the flags nor the code set one.
+    /// Settings from outside the code (the settings file, the environment, flags); each wins
+    /// over the code's.
+    overrides: Overrides,
+    /// The seed used when neither the code nor the settings set one.
     seed_fallback: u64,
-    /// A target from `--target`/`WINDTUNNEL_TARGET`; it wins over one set in code.
-    target_override: Option<String>,
-    /// Turbulence from `--turbulence`/`WINDTUNNEL_TURBULENCE`; it replaces the code's.
-    turbulence_override: Option<Arc<Override>>,
+    /// `--check-config`: `run()` checks everything, records the settings and returns
+    /// [`ScenarioError::CheckOnly`] without sending a request.
+    pub(crate) check_only: bool,
+    /// The resolved settings and their sources, once `run()` has checked them.
+    settings: Mutex<Vec<Setting>>,
     /// Set when the run is interrupted (Ctrl-C).
     pub(crate) interrupt: Arc<Stop>,
     /// Whether a load may show the live progress line: under the harness, which runs one
@@ -132,18 +135,16 @@ struct Started {
 impl ScenarioContext {
     pub(crate) fn new(
         name: String,
-        seed_override: Option<u64>,
+        overrides: Overrides,
         seed_fallback: u64,
-        target_override: Option<String>,
-        turbulence_override: Option<Arc<Override>>,
         interrupt: Arc<Stop>,
     ) -> Self {
         ScenarioContext {
             name,
-            seed_override,
+            overrides,
             seed_fallback,
-            target_override,
-            turbulence_override,
+            check_only: false,
+            settings: Mutex::new(Vec::new()),
             interrupt,
             progress: false,
             state: Mutex::new(LoadState::default()),
@@ -158,8 +159,20 @@ impl ScenarioContext {
     pub(crate) fn seed(&self) -> u64 {
         match &self.lock().started {
             Some(s) => s.seed,
-            None => self.seed_override.unwrap_or(self.seed_fallback),
+            None => self
+                .overrides
+                .seed
+                .as_ref()
+                .map_or(self.seed_fallback, |s| s.value),
         }
+    }
+
+    /// The resolved settings with their sources, once the body called `run()`.
+    pub(crate) fn settings(&self) -> Vec<Setting> {
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The load's report: the finished one, or, if the body never returned from `run()` (it
@@ -239,6 +252,10 @@ pub enum ScenarioError {
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// `--check-config`: the settings were checked and the load was not run. The harness
+    /// expects this error from a body under `--check-config`; no user code needs to handle it.
+    #[error("scenario `{0}`: settings checked (`--check-config`); no load was run")]
+    CheckOnly(String),
     /// Turbulence that cannot run: a probability out of range, an inverted window, a toxic on
     /// a proxy the scenario does not know, ...
     #[error("scenario `{name}`: {error}")]
@@ -283,10 +300,8 @@ impl Scenario {
     pub fn new(name: &str) -> Self {
         let ctx = ScenarioContext::new(
             name.to_owned(),
-            None,
+            Overrides::default(),
             crate::harness::random_seed(),
-            None,
-            None,
             Arc::new(Stop::default()),
         );
         Scenario::from_context(Arc::new(ctx))
@@ -301,8 +316,8 @@ impl Scenario {
             ramp_up: None,
             duration: None,
             iterations: None,
-            graceful_stop: DEFAULT_GRACEFUL_STOP,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            graceful_stop: None,
+            request_timeout: None,
             target: None,
             seed: None,
             objectives: Vec::new(),
@@ -320,10 +335,10 @@ impl Scenario {
     /// The target requests go to: the one from `--target`/`WINDTUNNEL_TARGET` if given, else the
     /// one set with [`target`](Self::target), else `None`.
     pub fn target_url(&self) -> Option<&str> {
-        self.ctx
-            .target_override
-            .as_deref()
-            .or(self.target.as_deref())
+        match &self.ctx.overrides.target {
+            Some(t) => Some(&t.value.url),
+            None => self.target.as_deref(),
+        }
     }
 
     /// Sets the target (base URL) in code. `--target` or `WINDTUNNEL_TARGET` override it.
@@ -383,13 +398,13 @@ impl Scenario {
     /// How long in-flight iterations may go on after the end before they are cancelled (and
     /// counted as cancelled). (Default: 5 seconds.)
     pub fn graceful_stop(mut self, grace: Duration) -> Self {
-        self.graceful_stop = grace;
+        self.graceful_stop = Some(grace);
         self
     }
 
     /// The timeout of each request. (Default: 30 seconds.)
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.request_timeout = Some(timeout);
         self
     }
 
@@ -431,7 +446,7 @@ impl Scenario {
     }
 
     /// The load: set with `.load(..)`, or constant users from the shorthand setters.
-    fn resolve_load(&self) -> Result<Resolved, ScenarioError> {
+    fn resolve_load(&self) -> Result<(Load, Resolved), ScenarioError> {
         let shorthand = [
             ("users", self.users.is_some()),
             ("ramp_up", self.ramp_up.is_some()),
@@ -463,8 +478,13 @@ impl Scenario {
                 users.into()
             }
         };
-        load.resolve()
-            .map_err(|e| self.invalid_load(e.field, e.reason))
+        let load = load.with_overrides(&self.ctx.overrides).map_err(|e| {
+            self.invalid_load(e.setting, format!("(from {}): {}", e.source, e.reason))
+        })?;
+        let resolved = load
+            .resolve()
+            .map_err(|e| self.invalid_load(e.field, e.reason))?;
+        Ok((load, resolved))
     }
 
     /// Where each objective's window lies in this load and its turbulence, and the recorder
@@ -479,11 +499,9 @@ impl Scenario {
             reason,
         };
         let open = !matches!(load.plan, Plan::Closed(_));
-        let overridden = if self.ctx.turbulence_override.is_some() {
-            "; the turbulence from `--turbulence` or `WINDTUNNEL_TURBULENCE` replaced the code's \
-             phases"
-        } else {
-            ""
+        let overridden = match &self.ctx.overrides.turbulence {
+            Some(t) => format!("; the turbulence from {} replaced the code's phases", t.source),
+            None => String::new(),
         };
         let mut windows: Vec<TimeSet> = Vec::new();
         let mut bound = Vec::new();
@@ -590,8 +608,8 @@ impl Scenario {
         url: &mut reqwest::Url,
     ) -> Result<(turbulence::Plan, Option<Proxy>), ScenarioError> {
         let name = || self.ctx.name.clone();
-        let (phases, spec) = match &self.ctx.turbulence_override {
-            Some(o) => (o.phases.as_slice(), Some(o.text.clone())),
+        let (phases, spec) = match &self.ctx.overrides.turbulence {
+            Some(o) => (o.value.phases.as_slice(), Some(o.value.text.clone())),
             None => (self.phases.as_slice(), None),
         };
         let mut proxies = self.proxies.clone();
@@ -607,7 +625,13 @@ impl Scenario {
             }
             let host = url.host_str().unwrap_or("127.0.0.1");
             let port = url.port_or_known_default().unwrap_or(80);
-            let proxy = Proxy::start("target", format!("{host}:{port}"))
+            let mut builder = Proxy::builder("target", format!("{host}:{port}"));
+            if self.ctx.check_only {
+                // `--check-config` makes no connection to the target.
+                builder = builder.unchecked();
+            }
+            let proxy = builder
+                .start()
                 .await
                 .map_err(|error| ScenarioError::Proxy {
                     name: name(),
@@ -631,7 +655,12 @@ impl Scenario {
         plan.spec = spec;
         // The proxies handed in may have outlived their upstream; the one in front of the
         // target (after them) checked its upstream as it started.
-        for (i, proxy) in plan.proxies.iter().enumerate().take(self.proxies.len()) {
+        let checked = if self.ctx.check_only {
+            0
+        } else {
+            self.proxies.len()
+        };
+        for (i, proxy) in plan.proxies.iter().enumerate().take(checked) {
             let Some(needed) = plan.toxics.iter().find(|t| t.proxy == i) else {
                 continue;
             };
@@ -644,22 +673,135 @@ impl Scenario {
         Ok((plan, front))
     }
 
-    fn validate(&self) -> Result<(String, Resolved), ScenarioError> {
+    fn validate(&self) -> Result<(Target, Load, Resolved), ScenarioError> {
         let name = || self.ctx.name.clone();
         if self.agents.is_empty() {
             return Err(ScenarioError::NoAgents(name()));
         }
-        let load = self.resolve_load()?;
-        let target = self
-            .target_url()
-            .ok_or_else(|| ScenarioError::NoTarget(name()))?;
-        let target =
-            crate::config::check_target(target).map_err(|reason| ScenarioError::InvalidTarget {
-                name: name(),
-                target: target.to_owned(),
-                reason,
-            })?;
-        Ok((target, load))
+        let (load, resolved) = self.resolve_load()?;
+        let target = match &self.ctx.overrides.target {
+            Some(t) => t.value.clone(),
+            None => {
+                let url = self
+                    .target
+                    .as_deref()
+                    .ok_or_else(|| ScenarioError::NoTarget(name()))?;
+                Target::url(url).map_err(|reason| ScenarioError::InvalidTarget {
+                    name: name(),
+                    target: url.to_owned(),
+                    reason,
+                })?
+            }
+        };
+        Ok((target, load, resolved))
+    }
+
+    /// The settings the code set, replaced by those from outside (the load's are applied in
+    /// [`resolve_load`](Self::resolve_load)).
+    fn apply_overrides(&mut self) {
+        let o = &self.ctx.overrides;
+        if let Some(s) = &o.objectives {
+            self.objectives = s.value.clone();
+        }
+        if let Some(s) = &o.request_timeout {
+            self.request_timeout = Some(s.value);
+        }
+        if let Some(s) = &o.graceful_stop {
+            self.graceful_stop = Some(s.value);
+        }
+    }
+
+    /// Every resolved setting and where it came from.
+    fn settings(&self, target: &Target, seed: u64, load: &Load, plan: &turbulence::Plan) -> Vec<Setting> {
+        let o = &self.ctx.overrides;
+        let code_or = |set: bool| if set { Source::Code } else { Source::Default };
+        let mut v = Vec::new();
+        let mut push = |name: &str, value: String, source: Source| {
+            v.push(Setting {
+                name: name.to_owned(),
+                value,
+                source: source.short(),
+            });
+        };
+        push(
+            "target",
+            target.describe(),
+            o.target.as_ref().map_or(Source::Code, |t| t.source.clone()),
+        );
+        if !target.headers.is_empty() {
+            let headers: Vec<String> = target.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            push("headers", headers.join(", "), o.target.as_ref().map_or(Source::Code, |t| t.source.clone()));
+        }
+        if target.insecure || target.ca.is_some() {
+            let mut tls = Vec::new();
+            if target.insecure {
+                tls.push("insecure (any certificate)".to_owned());
+            }
+            if let Some(ca) = &target.ca {
+                tls.push(format!("ca {}", ca.path.display()));
+            }
+            push("tls", tls.join(", "), o.target.as_ref().map_or(Source::Code, |t| t.source.clone()));
+        }
+        let seed_source = match (&o.seed, self.seed) {
+            (Some(s), _) => s.source.clone(),
+            (None, Some(_)) => Source::Code,
+            (None, None) => Source::Default,
+        };
+        push("seed", seed.to_string(), seed_source);
+        let shorthand = self.load.is_none();
+        for (name, value) in load.describe() {
+            let outside = match name {
+                "users" => o.users.as_ref().map(|s| &s.source),
+                "rate" => o.rate.as_ref().map(|s| &s.source),
+                "duration" => o.duration.as_ref().map(|s| &s.source),
+                "ramp_up" => o.ramp_up.as_ref().map(|s| &s.source),
+                "iterations" => o.iterations.as_ref().map(|s| &s.source),
+                _ => None,
+            };
+            let source = match (outside, &o.stages) {
+                (Some(s), _) => s.clone(),
+                (None, Some(stages)) if matches!(name, "model" | "start" | "stages") => {
+                    stages.source.clone()
+                }
+                (None, _) if !shorthand => Source::Code,
+                (None, _) => code_or(match name {
+                    "users" => self.users.is_some(),
+                    "ramp_up" => self.ramp_up.is_some(),
+                    "model" => [self.users.is_some(), self.ramp_up.is_some(), self.duration.is_some(), self.iterations.is_some()].contains(&true),
+                    _ => true,
+                }),
+            };
+            push(name, value, source);
+        }
+        let turbulence = if plan.phases.is_empty() {
+            "none".to_owned()
+        } else {
+            plan.spec.clone().unwrap_or_else(|| {
+                plan.phases.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(", ")
+            })
+        };
+        push(
+            "turbulence",
+            turbulence,
+            o.turbulence.as_ref().map_or(code_or(!self.phases.is_empty()), |t| t.source.clone()),
+        );
+        let objectives: Vec<String> = self.objectives.iter().map(ToString::to_string).collect();
+        push(
+            "objectives",
+            if objectives.is_empty() { "none".to_owned() } else { objectives.join("; ") },
+            o.objectives.as_ref().map_or(code_or(!self.objectives.is_empty()), |s| s.source.clone()),
+        );
+        push(
+            "request_timeout",
+            humantime::format_duration(self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT)).to_string(),
+            o.request_timeout.as_ref().map_or(code_or(self.request_timeout.is_some()), |s| s.source.clone()),
+        );
+        push(
+            "graceful_stop",
+            humantime::format_duration(self.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP)).to_string(),
+            o.graceful_stop.as_ref().map_or(code_or(self.graceful_stop.is_some()), |s| s.source.clone()),
+        );
+        v
     }
 
     /// Runs the load and evaluates the objectives.
@@ -673,22 +815,32 @@ impl Scenario {
     /// A [`ScenarioError`] when the configuration cannot run (no agents, no target, a load
     /// setting out of range, an objective scoped to a stage that does not exist, ...), before
     /// any request is sent.
-    pub async fn run(self) -> Result<LoadReport, ScenarioError> {
-        let (target, load) = self.validate()?;
-        let seed = self
-            .ctx
-            .seed_override
-            .or(self.seed)
-            .unwrap_or(self.ctx.seed_fallback);
-        let mut url = reqwest::Url::parse(&target).expect("validated above");
+    pub async fn run(mut self) -> Result<LoadReport, ScenarioError> {
+        self.apply_overrides();
+        let (target, spec, load) = self.validate()?;
+        let seed = match &self.ctx.overrides.seed {
+            Some(s) => s.value,
+            None => self.seed.unwrap_or(self.ctx.seed_fallback),
+        };
+        let mut url = reqwest::Url::parse(&target.url).expect("validated above");
         let (plan, proxy) = self.resolve_turbulence(&load, &mut url).await?;
         let (objectives, windows) = self.resolve_windows(&load, &plan)?;
-        let client = HttpClient::new(&url, self.request_timeout)?;
+        let request_timeout = self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        let client = HttpClient::new(&url, request_timeout, &target)?;
+        *self
+            .ctx
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = self.settings(&target, seed, &spec, &plan);
+        if self.ctx.check_only {
+            return Err(ScenarioError::CheckOnly(self.ctx.name.clone()));
+        }
+        let target = target.url;
         let config = LoadConfig::new(
             &target,
             &load,
-            self.graceful_stop,
-            self.request_timeout,
+            self.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP),
+            request_timeout,
             &self.agents,
         );
         let start = tokio::time::Instant::now();
@@ -802,7 +954,10 @@ impl<'a> Job<'a> {
             interrupt: Arc::clone(&self.scenario.ctx.interrupt),
             target: self.target,
             start,
-            graceful_stop: self.scenario.graceful_stop,
+            graceful_stop: self
+                .scenario
+                .graceful_stop
+                .unwrap_or(DEFAULT_GRACEFUL_STOP),
             judge,
         }
     }

@@ -30,11 +30,18 @@ pub type AgentFuture<'a> = Pin<Box<dyn Future<Output = crate::Result<()>> + Send
 /// [`Scenario::agents`](crate::Scenario::agents).
 ///
 /// `#[agent] async fn shopper(..)` defines a constant `shopper` of this type.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct AgentFn {
     name: &'static str,
     weight: u32,
-    run: for<'a> fn(&'a mut Agent) -> AgentFuture<'a>,
+    run: Body,
+}
+
+/// What an agent runs: an `#[agent]` function, or a closure (a declarative plan's steps).
+#[derive(Clone)]
+enum Body {
+    Fn(for<'a> fn(&'a mut Agent) -> AgentFuture<'a>),
+    Closure(Arc<dyn for<'a> Fn(&'a mut Agent) -> AgentFuture<'a> + Send + Sync>),
 }
 
 impl AgentFn {
@@ -43,7 +50,24 @@ impl AgentFn {
         weight: u32,
         run: for<'a> fn(&'a mut Agent) -> AgentFuture<'a>,
     ) -> Self {
-        AgentFn { name, weight, run }
+        AgentFn {
+            name,
+            weight,
+            run: Body::Fn(run),
+        }
+    }
+
+    /// An agent that runs a closure (a declarative plan's steps).
+    pub(crate) fn closure(
+        name: &'static str,
+        weight: u32,
+        run: Arc<dyn for<'a> Fn(&'a mut Agent) -> AgentFuture<'a> + Send + Sync>,
+    ) -> Self {
+        AgentFn {
+            name,
+            weight,
+            run: Body::Closure(run),
+        }
     }
 
     /// The agent's name (the function's, unless set with `#[agent(name = "..")]`).
@@ -74,7 +98,10 @@ impl AgentFn {
 
     /// Runs one iteration of the agent.
     pub(crate) fn call<'a>(&self, agent: &'a mut Agent) -> AgentFuture<'a> {
-        (self.run)(agent)
+        match &self.run {
+            Body::Fn(run) => run(agent),
+            Body::Closure(run) => run(agent),
+        }
     }
 }
 

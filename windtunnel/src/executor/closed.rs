@@ -23,7 +23,7 @@ pub(super) async fn run(plan: &ClosedPlan, run: Run<'_>) -> Executed {
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut busy: Vec<Arc<AtomicBool>> = Vec::with_capacity(plan.users.len());
     for (i, (intervals, &agent_index)) in plan.users.iter().zip(&assignment).enumerate() {
-        let def = run.agents[agent_index];
+        let def = run.agents[agent_index].clone();
         let in_iteration = Arc::new(AtomicBool::new(false));
         busy.push(Arc::clone(&in_iteration));
         let user = User {
@@ -41,7 +41,7 @@ pub(super) async fn run(plan: &ClosedPlan, run: Run<'_>) -> Executed {
             stop: Arc::clone(&stop),
             in_iteration,
         };
-        let span = tracing::debug_span!("agent", id = i, name = def.name());
+        let span = tracing::debug_span!("agent", id = i, name = user.def.name());
         tasks.spawn(with_recorder(run.recorder.clone(), user.run()).instrument(span));
     }
     let deadline = plan.duration.map(|d| run.start + d);
@@ -105,7 +105,7 @@ impl User {
                     return;
                 }
                 self.in_iteration.store(true, Ordering::Release);
-                iterate(self.def, agent, &self.recorder, n, Duration::ZERO, None).await;
+                iterate(&self.def, agent, &self.recorder, n, Duration::ZERO, None).await;
                 self.in_iteration.store(false, Ordering::Release);
                 n += 1;
             }

@@ -193,7 +193,7 @@ fn check_join(result: Result<(), tokio::task::JoinError>) {
 /// Runs iteration `n` of `agent`, started `lateness` after its intended start, and records how
 /// it ended; a panic is caught and counted.
 async fn iterate(
-    def: AgentFn,
+    def: &AgentFn,
     agent: &mut Agent,
     recorder: &Recorder,
     n: u64,
@@ -305,7 +305,7 @@ pub(crate) fn test_run<'a>(agents: &'a [AgentFn], recorder: &Recorder, start: In
     Run {
         agents,
         seed: 1,
-        client: HttpClient::new(&url, Duration::from_secs(1)).expect("a client"),
+        client: HttpClient::new(&url, Duration::from_secs(1), &Default::default()).expect("a client"),
         recorder: recorder.clone(),
         interrupt: Arc::new(Stop::default()),
         target: "http://127.0.0.1:9",

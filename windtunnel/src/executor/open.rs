@@ -183,7 +183,7 @@ impl Scheduler {
     /// Makes a new agent running `self.agents[which]` and returns its slot.
     fn spawn_agent(&mut self, which: usize) -> usize {
         let slot = self.senders.len();
-        let def = self.agents[which];
+        let def = self.agents[which].clone();
         let (tx, rx) = mpsc::channel(1);
         self.senders.push(tx);
         self.pool.created.fetch_add(1, Ordering::AcqRel);
@@ -204,7 +204,7 @@ impl Scheduler {
             pool: Arc::clone(&self.pool),
             recorder: self.recorder.clone(),
         };
-        let span = tracing::debug_span!("agent", id = slot, name = def.name());
+        let span = tracing::debug_span!("agent", id = slot, name = worker.def.name());
         self.tasks
             .spawn(with_recorder(self.recorder.clone(), worker.run()).instrument(span));
         slot
@@ -260,7 +260,7 @@ impl Worker {
             let lateness = Instant::now().saturating_duration_since(due);
             self.recorder.iteration_started(lateness);
             iterate(
-                self.def,
+                &self.def,
                 &mut self.agent,
                 &self.recorder,
                 n,

@@ -18,7 +18,18 @@ windtunnel options (after `--`, e.g. `cargo test --test load -- --seed 7`):
                         replace every scenario's turbulence, e.g. `brownout@10s..20s: delay=300ms p=0.2`,
                         or `off` (env: WINDTUNNEL_TURBULENCE; syntax: README, section Turbulence)
       --keep-runs <N>   keep the N newest runs under the report root, 0 for all (env: WINDTUNNEL_KEEP_RUNS;
-                        default: 30)";
+                        default: 30)
+      --config <FILE>   read settings from FILE instead of ./windtunnel.toml or ./windtunnel.json
+                        (env: WINDTUNNEL_CONFIG)
+      --users <N>       users of a closed model (env: WINDTUNNEL_USERS)
+      --rate <R>        arrival rate of an open model, like `100/s` or `300/m` (env: WINDTUNNEL_RATE)
+      --duration <D>    how long the load runs, like `2m` (env: WINDTUNNEL_DURATION)
+      --ramp-up <D>     ramp-up of constant users, like `10s` (env: WINDTUNNEL_RAMP_UP)
+      --iterations <N>  iterations per user of a closed model (env: WINDTUNNEL_ITERATIONS)
+      --check-config    check the settings file, environment and flags against every selected
+                        scenario, print each resolved setting and its source, send no request
+Precedence: code < settings file < environment < flags. `--target` takes a URL or a catalog
+combination `app/env/region` from the settings file.";
 
 /// The flags libtest-mimic 0.8 accepts.
 const LIBTEST_FLAGS: &[&str] = &[
@@ -54,6 +65,8 @@ pub(crate) enum ArgsError {
     Unknown(String),
     #[error("flag `{0}` needs a value\n\n{WINDTUNNEL_FLAGS}")]
     MissingValue(&'static str),
+    #[error("flag `{0}` takes no value")]
+    NoValue(&'static str),
     #[error("flag `{0}` is not valid UTF-8")]
     NotUtf8(String),
 }
@@ -94,8 +107,21 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
             "--log" => Some("--log"),
             "--turbulence" => Some("--turbulence"),
             "--keep-runs" => Some("--keep-runs"),
+            "--config" => Some("--config"),
+            "--users" => Some("--users"),
+            "--rate" => Some("--rate"),
+            "--duration" => Some("--duration"),
+            "--ramp-up" => Some("--ramp-up"),
+            "--iterations" => Some("--iterations"),
             _ => None,
         };
+        if key == "--check-config" {
+            if inline.is_some() {
+                return Err(ArgsError::NoValue("--check-config"));
+            }
+            flags.check_config = true;
+            continue;
+        }
         match name {
             Some(name) => {
                 let value = match inline {
@@ -114,6 +140,12 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
                     "--tag" => flags.tags.push(value),
                     "--turbulence" => flags.turbulence = Some(value),
                     "--keep-runs" => flags.keep_runs = Some(value),
+                    "--config" => flags.config = Some(value),
+                    "--users" => flags.users = Some(value),
+                    "--rate" => flags.rate = Some(value),
+                    "--duration" => flags.duration = Some(value),
+                    "--ramp-up" => flags.ramp_up = Some(value),
+                    "--iterations" => flags.iterations = Some(value),
                     _ => flags.log = Some(value),
                 }
             }
@@ -167,6 +199,10 @@ mod tests {
             "--tag",
             "nightly",
             "--target=http://127.0.0.1:9",
+            "--users",
+            "200",
+            "--duration=2m",
+            "--check-config",
             "--test-threads",
             "2",
             "--format",
@@ -177,6 +213,9 @@ mod tests {
         assert_eq!(flags.seed.as_deref(), Some("7"));
         assert_eq!(flags.tags, ["smoke", "nightly"]);
         assert_eq!(flags.target.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(flags.users.as_deref(), Some("200"));
+        assert_eq!(flags.duration.as_deref(), Some("2m"));
+        assert!(flags.check_config);
         assert_eq!(
             rest,
             [
@@ -193,14 +232,16 @@ mod tests {
 
     #[test]
     fn unknown_flags_list_what_is_accepted() {
-        let err = split_str(&["--users", "5"]).unwrap_err().to_string();
-        assert!(err.starts_with("unknown flag `--users`"), "{err}");
+        let err = split_str(&["--usres", "5"]).unwrap_err().to_string();
+        assert!(err.starts_with("unknown flag `--usres`"), "{err}");
         assert!(
             err.contains("--seed <N>") && err.contains("--exact"),
             "{err}"
         );
         let err = split_str(&["--seed"]).unwrap_err().to_string();
         assert!(err.starts_with("flag `--seed` needs a value"), "{err}");
+        let err = split_str(&["--check-config=yes"]).unwrap_err().to_string();
+        assert_eq!(err, "flag `--check-config` takes no value");
     }
 
     #[cfg(unix)]

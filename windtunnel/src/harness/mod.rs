@@ -3,6 +3,7 @@
 //! each on its own tokio runtime, and writes the reports.
 
 mod args;
+mod check;
 mod trial;
 
 use std::path::PathBuf;
@@ -13,10 +14,10 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use libtest_mimic::{Arguments, Trial};
 
-use crate::config::RunConfig;
+use crate::config::{RunConfig, Source};
 use crate::registry::{self, ScenarioInfo};
 use crate::report::{
-    Outcome, ReportError, ReportStore, ScenarioReport, resolve_root, scenario_summary,
+    Outcome, ReportError, ReportStore, ScenarioReport, Setting, resolve_root, scenario_summary,
 };
 
 /// What `main!` knows about the binary it expands in. Not public API: used by generated code.
@@ -78,6 +79,10 @@ pub fn run(binary: Binary) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = config.check_scenario_names(scenarios.iter().map(|s| s.name.as_str())) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let scenarios: Vec<ScenarioInfo> = scenarios
         .into_iter()
         .filter(|s| {
@@ -101,6 +106,15 @@ pub fn run(binary: Binary) -> ExitCode {
         .collect();
     if test_args.list {
         return libtest_mimic::run(&test_args, trials).exit_code();
+    }
+    if session.config.check_only {
+        let selected: Vec<&ScenarioInfo> = scenarios
+            .iter()
+            .zip(&trials)
+            .filter(|(_, t)| !test_args.is_filtered_out(t))
+            .map(|(info, _)| info)
+            .collect();
+        return check::run(&selected, &session);
     }
     for (info, trial) in scenarios.iter().zip(&trials) {
         if !test_args.is_filtered_out(trial) && test_args.is_ignored(trial) {
@@ -149,7 +163,10 @@ impl Session {
                     .unwrap_or_default();
                 format!("{stamp}-{}", std::process::id())
             });
-        let store = ReportStore::new(resolve_root(config.out.as_deref()), run_id);
+        let store = ReportStore::new(
+            resolve_root(config.out.as_ref().map(|o| o.value.as_path())),
+            run_id,
+        );
         Session {
             config,
             package: binary.package,
@@ -183,6 +200,43 @@ impl Session {
         } else {
             format!("{} {args}", shell_quote(&self.exe.to_string_lossy()))
         }
+    }
+
+    /// A scenario's settings with the run's own (settings file, report root, retention) after
+    /// them.
+    pub(crate) fn settings(&self, mut settings: Vec<Setting>) -> Vec<Setting> {
+        let c = &self.config;
+        let mut push = |name: &str, value: String, source: String| {
+            settings.push(Setting {
+                name: name.to_owned(),
+                value,
+                source,
+            });
+        };
+        match &c.file {
+            Some(f) => push(
+                "settings_file",
+                f.doc.path.display().to_string(),
+                match &f.chosen_by {
+                    Source::Default => "found in the working directory".to_owned(),
+                    other => other.short(),
+                },
+            ),
+            None => push("settings_file", "none".into(), Source::Default.short()),
+        }
+        push(
+            "out",
+            self.store.root().display().to_string(),
+            c.out
+                .as_ref()
+                .map_or(Source::Default.short(), |o| o.source.short()),
+        );
+        push(
+            "keep_runs",
+            c.keep_runs.value.to_string(),
+            c.keep_runs.source.short(),
+        );
+        settings
     }
 
     /// Stores a scenario's report and rebuilds the run's reports. A write failure is kept and
@@ -232,12 +286,12 @@ impl Session {
                 self.store.dir().display(),
                 self.store.latest().display()
             );
-            match self.store.prune(self.config.keep_runs) {
+            match self.store.prune(self.config.keep_runs.value) {
                 Ok(0) => {}
                 Ok(n) => println!(
                     "windtunnel: deleted the {n} oldest run(s), keeping {} (--keep-runs, \
                      WINDTUNNEL_KEEP_RUNS)",
-                    self.config.keep_runs
+                    self.config.keep_runs.value
                 ),
                 // Old runs left behind lose nothing: say so, but the run's result stands.
                 Err(e) => eprintln!("warning: old runs not pruned: {}", error_chain(&e)),

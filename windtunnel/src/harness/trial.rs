@@ -13,7 +13,7 @@ use super::{Session, now_rfc3339, random_seed};
 use crate::agent::Stop;
 use crate::registry::ScenarioInfo;
 use crate::report::{Outcome, ScenarioReport, StopReason, failure_message};
-use crate::scenario::{Scenario, ScenarioContext};
+use crate::scenario::{Scenario, ScenarioContext, ScenarioError};
 
 /// Set by the first Ctrl-C; the harness then finishes the current scenario, writes the reports
 /// and exits with 130.
@@ -36,45 +36,38 @@ fn report(info: &ScenarioInfo, session: &Session, seed: u64) -> ScenarioReport {
         duration_s: 0.0,
         load: None,
         findings: Vec::new(),
+        settings: Vec::new(),
     }
 }
 
 /// The report of a scenario that is ignored and was not asked for.
 pub(super) fn skipped(info: &ScenarioInfo, session: &Session) -> ScenarioReport {
-    let seed = session.config.seed.unwrap_or(0);
+    let seed = session
+        .config
+        .for_scenario(&info.name)
+        .seed
+        .map_or(0, |s| s.value);
     ScenarioReport {
         outcome: Outcome::Skipped,
         ..report(info, session, seed)
     }
 }
 
-enum Body {
+pub(super) enum Body {
     Ok,
-    Failed(String),
+    /// The body returned an error, or panicked: the message, and whether it was
+    /// [`ScenarioError::CheckOnly`](crate::ScenarioError::CheckOnly).
+    Failed(String, bool),
     TimedOut,
 }
 
-/// Runs one scenario; `Err` carries the failure message libtest prints.
-pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> {
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        return Err("not run: the run was interrupted".into());
-    }
-    let interrupt = Arc::new(Stop::default());
-    let mut ctx = ScenarioContext::new(
-        info.name.clone(),
-        session.config.seed,
-        random_seed(),
-        session.config.target.clone(),
-        session.config.turbulence.clone(),
-        Arc::clone(&interrupt),
-    );
-    ctx.progress = true;
-    let ctx = Arc::new(ctx);
-    let mut placeholder = report(info, session, ctx.seed());
-    let started_at = now_rfc3339();
-    placeholder.started_at = Some(started_at.clone());
-    session.record(placeholder);
-
+/// Runs a scenario's body on a runtime of its own, bounded by its timeout; a panic is a
+/// failure, not a crash. Returns how the body ended and how long it took.
+pub(super) fn execute(
+    info: &ScenarioInfo,
+    ctx: &Arc<ScenarioContext>,
+    interrupt: &Arc<Stop>,
+) -> Result<(Body, Duration), Failed> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("windtunnel-worker")
@@ -83,12 +76,18 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     let start = Instant::now();
     let span = tracing::info_span!("scenario", name = %info.name, seed = ctx.seed());
     let body = runtime.block_on(async {
-        let watcher = tokio::spawn(watch_ctrl_c(Arc::clone(&interrupt)));
+        let watcher = tokio::spawn(watch_ctrl_c(Arc::clone(interrupt)));
         let mut task =
-            tokio::spawn((info.run)(Scenario::from_context(Arc::clone(&ctx))).instrument(span));
+            tokio::spawn((info.run)(Scenario::from_context(Arc::clone(ctx))).instrument(span));
         let body = match tokio::time::timeout(info.timeout, &mut task).await {
             Ok(Ok(Ok(()))) => Body::Ok,
-            Ok(Ok(Err(e))) => Body::Failed(format!("the scenario returned an error: {e:#}")),
+            Ok(Ok(Err(e))) => {
+                let checked = matches!(
+                    e.downcast_ref::<ScenarioError>(),
+                    Some(ScenarioError::CheckOnly(_))
+                );
+                Body::Failed(format!("the scenario returned an error: {e:#}"), checked)
+            }
             Ok(Err(join)) if join.is_panic() => {
                 let payload = join.into_panic();
                 let msg = payload
@@ -96,9 +95,9 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
                     .map(|s| (*s).to_owned())
                     .or_else(|| payload.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic with a non-string payload".into());
-                Body::Failed(format!("the scenario panicked: {msg}"))
+                Body::Failed(format!("the scenario panicked: {msg}"), false)
             }
-            Ok(Err(join)) => Body::Failed(format!("the scenario task was cancelled: {join}")),
+            Ok(Err(join)) => Body::Failed(format!("the scenario task was cancelled: {join}"), false),
             Err(_) => {
                 task.abort();
                 let _ = task.await;
@@ -110,12 +109,34 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     });
     // Agent code that ignores cancellation must not keep the harness waiting.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    let elapsed = start.elapsed();
+    Ok((body, start.elapsed()))
+}
+
+/// Runs one scenario; `Err` carries the failure message libtest prints.
+pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Err("not run: the run was interrupted".into());
+    }
+    let interrupt = Arc::new(Stop::default());
+    let mut ctx = ScenarioContext::new(
+        info.name.clone(),
+        session.config.for_scenario(&info.name),
+        random_seed(),
+        Arc::clone(&interrupt),
+    );
+    ctx.progress = true;
+    let ctx = Arc::new(ctx);
+    let mut placeholder = report(info, session, ctx.seed());
+    let started_at = now_rfc3339();
+    placeholder.started_at = Some(started_at.clone());
+    session.record(placeholder);
+
+    let (body, elapsed) = execute(info, &ctx, &interrupt)?;
 
     let interrupted = interrupt.is_set();
     let (failure, cut_short) = match body {
         Body::Ok => (None, StopReason::Interrupted),
-        Body::Failed(f) => (Some(f), StopReason::Aborted),
+        Body::Failed(f, _) => (Some(f), StopReason::Aborted),
         Body::TimedOut => (
             Some(format!(
                 "the scenario timed out after {}",
@@ -141,6 +162,7 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     done.duration_s = elapsed.as_secs_f64();
     done.load = load;
     done.findings = crate::report::findings(&done);
+    done.settings = session.settings(ctx.settings());
     let message = failure_message(&done);
     session.record(done);
 

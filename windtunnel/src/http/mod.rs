@@ -45,7 +45,13 @@ pub struct ClientError {
 }
 
 impl HttpClient {
-    pub(crate) fn new(target: &reqwest::Url, timeout: Duration) -> Result<Self, ClientError> {
+    /// A client for `target` (the URL requests go to: the target's, or a proxy's in front of
+    /// it), with the target's headers and TLS settings.
+    pub(crate) fn new(
+        target: &reqwest::Url,
+        timeout: Duration,
+        options: &crate::config::Target,
+    ) -> Result<Self, ClientError> {
         // reqwest is built with rustls and no bundled crypto provider; use ring's. A provider the
         // user installed first wins, so the error of a second install is irrelevant.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -59,10 +65,31 @@ impl HttpClient {
             // Never send loopback traffic through a proxy from the environment.
             builder = builder.no_proxy();
         }
-        let inner = builder.build().map_err(|source| ClientError {
+        let failed = |source| ClientError {
             target: target.to_string(),
             source,
-        })?;
+        };
+        if !options.headers.is_empty() {
+            let mut headers = reqwest::header::HeaderMap::new();
+            for (name, value) in &options.headers {
+                // Both were checked when the settings were read.
+                if let (Ok(name), Ok(value)) = (
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                    reqwest::header::HeaderValue::from_str(value),
+                ) {
+                    headers.insert(name, value);
+                }
+            }
+            builder = builder.default_headers(headers);
+        }
+        if options.insecure {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(ca) = &options.ca {
+            let certs = reqwest::Certificate::from_pem_bundle(&ca.pem).map_err(failed)?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let inner = builder.build().map_err(failed)?;
         let base = target.as_str().trim_end_matches('/').into();
         Ok(HttpClient {
             inner,

@@ -25,6 +25,7 @@
 //! ```
 
 pub(crate) mod schedule;
+mod settings;
 
 use std::fmt;
 use std::time::Duration;

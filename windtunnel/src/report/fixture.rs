@@ -142,5 +142,6 @@ pub(crate) fn scenario() -> ScenarioReport {
             }],
         }),
         findings: Vec::new(),
+        settings: Vec::new(),
     }
 }

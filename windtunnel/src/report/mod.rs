@@ -18,7 +18,7 @@ pub use junit::to_junit_xml;
 pub use model::{
     AgentAssignment, CapacityReport, CapacityStep, CheckReport, ErrorReport, InjectedFault,
     IterationReport, LatencyReport, LoadConfig, LoadReport, Outcome, PanicReport, Percentiles,
-    PhaseReport, PoolConfig, Report, RequestReport, RuleReport, SCHEMA_VERSION, ScenarioReport,
+    PhaseReport, PoolConfig, Report, RequestReport, RuleReport, SCHEMA_VERSION, ScenarioReport, Setting,
     ScheduleReport, SeriesPoint, SeriesReport, StageConfig, StopInfo, StopReason, ToolInfo,
     ToxicReport, TurbulenceReport,
 };

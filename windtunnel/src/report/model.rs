@@ -117,6 +117,22 @@ pub struct ScenarioReport {
     /// have none stored; readers compute them.
     #[serde(default)]
     pub findings: Vec<super::Finding>,
+    /// Every resolved setting of the scenario and where its value came from, in the order
+    /// `--check-config` prints them. Older reports have none.
+    #[serde(default)]
+    pub settings: Vec<Setting>,
+}
+
+/// One resolved setting of a scenario: its value and where the value came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setting {
+    /// The setting: `target`, `seed`, `users`, `objectives`, ...
+    pub name: String,
+    /// Its value, as text.
+    pub value: String,
+    /// Where it came from: `code`, `default`, `flag --users`, `env WINDTUNNEL_USERS`, or the
+    /// settings file and key (`windtunnel.toml scenarios.browse.users`).
+    pub source: String,
 }
 
 /// One load: its configuration, how it ended, and what was measured.

@@ -124,6 +124,11 @@ impl ReportStore {
         ReportStore { root, run_id, dir }
     }
 
+    /// The root every run's directory is under.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The run's directory.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir

@@ -124,9 +124,16 @@ pub struct ProxyBuilder {
     upstream: String,
     listen: SocketAddr,
     non_loopback: bool,
+    check: bool,
 }
 
 impl ProxyBuilder {
+    /// Starts without checking the upstream (`--check-config` connects to nothing).
+    pub(crate) fn unchecked(mut self) -> Self {
+        self.check = false;
+        self
+    }
+
     /// Listens on `addr` instead of `127.0.0.1` on a free port.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -153,7 +160,9 @@ impl ProxyBuilder {
                 addr: self.listen,
             });
         }
-        check_upstream(&self.name, &self.upstream).await?;
+        if self.check {
+            check_upstream(&self.name, &self.upstream).await?;
+        }
         let listener = TcpListener::bind(self.listen)
             .await
             .map_err(|source| ProxyError::Bind {
@@ -210,6 +219,7 @@ impl Proxy {
             upstream: upstream.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             non_loopback: false,
+            check: true,
         }
     }
 

@@ -1,0 +1,934 @@
+//! [`RunConfig`]: the settings of one run, from four layers, each winning over the one before:
+//! the code (or windtunnel's defaults), a settings file (`windtunnel.toml` or
+//! `windtunnel.json` in the working directory, or the file `--config`/`WINDTUNNEL_CONFIG`
+//! names), the environment (`WINDTUNNEL_*`) and the flags after `--`. Every value remembers
+//! where it came from, so an error can say which file key, flag or variable was wrong, and the
+//! report can say where each setting of a scenario came from.
+
+mod catalog;
+mod file;
+mod values;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub(crate) use catalog::{Catalog, Target};
+pub(crate) use file::FileError;
+pub(crate) use file::{Document, KeyPath, did_you_mean};
+pub(crate) use values::{Dur, ObjectiveSpec, RateText, StageSpec, parse_duration, parse_rate};
+
+use crate::load::Rate;
+use crate::objectives::Objective;
+use crate::turbulence::spec::{self, Override};
+
+/// Where a setting's value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// windtunnel's default.
+    Default,
+    /// The scenario's code (or a plan's file, for `windtunnel run`).
+    Code,
+    /// A key of the settings file.
+    File {
+        /// The file, as named.
+        file: Arc<str>,
+        /// The key path in it.
+        key: String,
+    },
+    /// A `WINDTUNNEL_*` environment variable.
+    Env(&'static str),
+    /// A flag after `--`.
+    Flag(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::Code => f.write_str("code"),
+            Source::File { file, key } => write!(f, "`{key}` in {file}"),
+            Source::Env(var) => write!(f, "environment variable `{var}`"),
+            Source::Flag(flag) => write!(f, "flag `{flag}`"),
+        }
+    }
+}
+
+impl Source {
+    /// The short form the report and `--check-config` show: `flag --users`,
+    /// `env WINDTUNNEL_USERS`, `windtunnel.toml scenarios.browse.users`, `code`, `default`.
+    pub(crate) fn short(&self) -> String {
+        match self {
+            Source::Default => "default".into(),
+            Source::Code => "code".into(),
+            Source::File { file, key } => format!("{file} {key}"),
+            Source::Env(var) => format!("env {var}"),
+            Source::Flag(flag) => format!("flag {flag}"),
+        }
+    }
+
+}
+
+/// A value and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Set<T> {
+    pub(crate) value: T,
+    pub(crate) source: Source,
+}
+
+/// Settings that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    /// A flag's or variable's value is wrong.
+    #[error("invalid value `{value}` for {source_}: {expected}")]
+    Value {
+        value: String,
+        source_: Source,
+        expected: Cow<'static, str>,
+    },
+    /// The settings file is wrong.
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// The raw values of windtunnel's own flags, as found on the command line.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Flags {
+    pub(crate) seed: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) out: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) log: Option<String>,
+    pub(crate) turbulence: Option<String>,
+    pub(crate) keep_runs: Option<String>,
+    pub(crate) config: Option<String>,
+    pub(crate) users: Option<String>,
+    pub(crate) rate: Option<String>,
+    pub(crate) duration: Option<String>,
+    pub(crate) ramp_up: Option<String>,
+    pub(crate) iterations: Option<String>,
+    pub(crate) check_config: bool,
+}
+
+/// The settings a scenario's code may have set that come from outside it instead, each with
+/// its source. The load settings change the code's load model; one that does not apply to it
+/// (`users` on an open model) is an error when the scenario runs, not ignored.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Overrides {
+    pub(crate) target: Option<Set<Target>>,
+    pub(crate) seed: Option<Set<u64>>,
+    pub(crate) turbulence: Option<Set<Arc<Override>>>,
+    pub(crate) users: Option<Set<u32>>,
+    pub(crate) rate: Option<Set<Rate>>,
+    pub(crate) duration: Option<Set<Duration>>,
+    pub(crate) ramp_up: Option<Set<Duration>>,
+    pub(crate) iterations: Option<Set<u64>>,
+    pub(crate) stages: Option<Set<Vec<StageSpec>>>,
+    pub(crate) objectives: Option<Set<Vec<Objective>>>,
+    pub(crate) request_timeout: Option<Set<Duration>>,
+    pub(crate) graceful_stop: Option<Set<Duration>>,
+}
+
+impl Overrides {
+    /// `self` with every setting `over` has replacing it.
+    fn overlay(&mut self, over: &Overrides) {
+        macro_rules! take {
+            ($($f:ident),*) => {$(
+                if over.$f.is_some() {
+                    self.$f = over.$f.clone();
+                }
+            )*};
+        }
+        take!(
+            target,
+            seed,
+            turbulence,
+            users,
+            rate,
+            duration,
+            ramp_up,
+            iterations,
+            stages,
+            objectives,
+            request_timeout,
+            graceful_stop
+        );
+    }
+}
+
+/// A settings file: what `windtunnel.toml` may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    /// The target of every scenario: a URL or a catalog combination (`app/env/region`).
+    target: Option<String>,
+    seed: Option<u64>,
+    turbulence: Option<String>,
+    log: Option<String>,
+    #[serde(default)]
+    report: ReportSpec,
+    #[serde(default)]
+    targets: BTreeMap<String, catalog::AppSpec>,
+    #[serde(default)]
+    scenarios: BTreeMap<String, ScenarioSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportSpec {
+    out: Option<PathBuf>,
+    keep_runs: Option<usize>,
+}
+
+/// What the settings file may set for one scenario.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScenarioSpec {
+    target: Option<String>,
+    seed: Option<u64>,
+    turbulence: Option<String>,
+    users: Option<u32>,
+    rate: Option<RateText>,
+    duration: Option<Dur>,
+    ramp_up: Option<Dur>,
+    iterations: Option<u64>,
+    stages: Option<Vec<StageSpec>>,
+    objectives: Option<Vec<ObjectiveSpec>>,
+    request_timeout: Option<Dur>,
+    graceful_stop: Option<Dur>,
+}
+
+/// The settings file that was read.
+#[derive(Debug)]
+pub(crate) struct SettingsFile {
+    pub(crate) doc: Document,
+    /// The flag or variable that named it; [`Source::Default`] when found in the working
+    /// directory.
+    pub(crate) chosen_by: Source,
+}
+
+/// The resolved settings of a run.
+#[derive(Debug, Default)]
+pub(crate) struct RunConfig {
+    /// The settings file, if one was read.
+    pub(crate) file: Option<SettingsFile>,
+    /// The targets catalog of the settings file.
+    pub(crate) catalog: Catalog,
+    /// What the settings file sets for every scenario (its top-level keys).
+    all: Overrides,
+    /// What the settings file sets per scenario, by name, with the key of each.
+    scenarios: BTreeMap<String, Overrides>,
+    /// What the environment and the flags set, for every scenario.
+    outside: Overrides,
+    /// Root directory of the reports.
+    pub(crate) out: Option<Set<PathBuf>>,
+    /// Run only scenarios with one of these tags.
+    pub(crate) tags: Vec<String>,
+    /// A tracing filter for logs on stderr (`info`, `windtunnel=debug`).
+    pub(crate) log: Option<String>,
+    /// The flags to repeat in a replay command (what came from flags and variables; the seed
+    /// is added per scenario).
+    pub(crate) replay_flags: Vec<String>,
+    /// How many runs to keep under the report root (`0`: all).
+    pub(crate) keep_runs: Set<usize>,
+    /// The run's id, when set from outside (`WINDTUNNEL_RUN_ID`; `windtunnel replay` sets it).
+    pub(crate) run_id: Option<String>,
+    /// `--check-config`: validate and print, run nothing.
+    pub(crate) check_only: bool,
+}
+
+impl Default for Set<usize> {
+    fn default() -> Self {
+        Set {
+            value: DEFAULT_KEEP_RUNS,
+            source: Source::Default,
+        }
+    }
+}
+
+/// How many runs the report root keeps when nothing says otherwise.
+pub(crate) const DEFAULT_KEEP_RUNS: usize = 30;
+
+/// The settings files looked for in the working directory, in this order.
+pub(crate) const DEFAULT_FILES: [&str; 2] = ["windtunnel.toml", "windtunnel.json"];
+
+impl RunConfig {
+    /// Resolves the settings of a run in the working directory.
+    pub(crate) fn resolve(
+        flags: Flags,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::resolve_in(flags, env, Path::new(""))
+    }
+
+    /// Resolves the settings, looking for the default settings files in `dir`.
+    pub(crate) fn resolve_in(
+        flags: Flags,
+        env: impl Fn(&str) -> Option<String>,
+        dir: &Path,
+    ) -> Result<Self, ConfigError> {
+        let env = |k: &str| env(k).filter(|v| !v.is_empty());
+        let pick = |flag: Option<String>, flag_name: &'static str, var: &'static str| match flag {
+            Some(v) => Some((v, Source::Flag(flag_name))),
+            None => env(var).map(|v| (v, Source::Env(var))),
+        };
+        let invalid = |value: String, source_: Source, expected: Cow<'static, str>| {
+            ConfigError::Value {
+                value,
+                source_,
+                expected,
+            }
+        };
+        let mut config = RunConfig {
+            check_only: flags.check_config,
+            ..RunConfig::default()
+        };
+        let mut replay = Vec::new();
+
+        // The settings file, and what it sets.
+        let path = match pick(flags.config.clone(), "--config", "WINDTUNNEL_CONFIG") {
+            Some((v, source)) => {
+                if !Path::new(&v).is_file() {
+                    return Err(invalid(
+                        v,
+                        source,
+                        "no such file: expected the path of a settings file (TOML, or JSON \
+                         with a `.json` extension)"
+                            .into(),
+                    ));
+                }
+                replay.extend(["--config".to_owned(), v.clone()]);
+                Some((PathBuf::from(v), source))
+            }
+            None => {
+                let found: Vec<PathBuf> = DEFAULT_FILES
+                    .iter()
+                    .map(|f| dir.join(f))
+                    .filter(|p| p.is_file())
+                    .collect();
+                if found.len() > 1 {
+                    return Err(FileError::whole(
+                        &found[1],
+                        "both windtunnel.toml and windtunnel.json are here: keep one, or pick \
+                         one with `--config` or `WINDTUNNEL_CONFIG`",
+                    )
+                    .into());
+                }
+                found.into_iter().next().map(|p| (p, Source::Default))
+            }
+        };
+        let mut spec = FileSpec::default();
+        if let Some((path, chosen_by)) = path {
+            let doc = Document::read(&path)?;
+            spec = doc.parse()?;
+            config.catalog =
+                Catalog::build(&doc, &KeyPath::root().key("targets"), &spec.targets)?;
+            let file: Arc<str> = path.display().to_string().into();
+            let top = ScenarioSpec {
+                target: spec.target.take(),
+                seed: spec.seed,
+                turbulence: spec.turbulence.take(),
+                ..ScenarioSpec::default()
+            };
+            config.all = from_spec(&doc, &KeyPath::root(), &top, &config.catalog, &file)?;
+            for (name, s) in &spec.scenarios {
+                let key = KeyPath::root().key("scenarios").key(name);
+                let o = from_spec(&doc, &key, s, &config.catalog, &file)?;
+                config.scenarios.insert(name.clone(), o);
+            }
+            let source = |key: &str| Source::File {
+                file: Arc::clone(&file),
+                key: key.to_owned(),
+            };
+            if let Some(out) = spec.report.out.take() {
+                config.out = Some(Set {
+                    value: doc.dir().join(out),
+                    source: source("report.out"),
+                });
+            }
+            if let Some(n) = spec.report.keep_runs {
+                config.keep_runs = Set {
+                    value: n,
+                    source: source("report.keep_runs"),
+                };
+            }
+            config.file = Some(SettingsFile {
+                doc,
+                chosen_by,
+            });
+        }
+
+        // The environment and the flags.
+        let o = &mut config.outside;
+        let mut outside = |flag: Option<String>, name: &'static str, var: &'static str| {
+            let found = pick(flag, name, var);
+            if let Some((v, _)) = &found {
+                replay.extend([name.to_owned(), v.clone()]);
+            }
+            found
+        };
+        if let Some((v, source)) = outside(flags.target, "--target", "WINDTUNNEL_TARGET") {
+            let target = config
+                .catalog
+                .pick(&v)
+                .map_err(|e| invalid(v.clone(), source.clone(), e.into()))?;
+            o.target = Some(Set {
+                value: target,
+                source,
+            });
+        }
+        if let Some((v, source)) = pick(flags.seed, "--seed", "WINDTUNNEL_SEED") {
+            let seed = v.trim().parse::<u64>().map_err(|_| {
+                invalid(
+                    v.clone(),
+                    source.clone(),
+                    "expected an unsigned 64-bit integer, like `--seed 42`".into(),
+                )
+            })?;
+            o.seed = Some(Set { value: seed, source });
+        }
+        if let Some((v, source)) =
+            outside(flags.turbulence, "--turbulence", "WINDTUNNEL_TURBULENCE")
+        {
+            let t = spec::parse(&v).map_err(|why| invalid(v.clone(), source.clone(), why.into()))?;
+            o.turbulence = Some(Set {
+                value: Arc::new(t),
+                source,
+            });
+        }
+        if let Some((v, source)) = outside(flags.users, "--users", "WINDTUNNEL_USERS") {
+            let n = v.trim().parse::<u32>().map_err(|_| {
+                invalid(
+                    v.clone(),
+                    source.clone(),
+                    "expected a whole number of users, like `--users 50`".into(),
+                )
+            })?;
+            o.users = Some(Set { value: n, source });
+        }
+        if let Some((v, source)) = outside(flags.rate, "--rate", "WINDTUNNEL_RATE") {
+            let r = parse_rate(&v).map_err(|e| invalid(v.clone(), source.clone(), e.into()))?;
+            o.rate = Some(Set { value: r, source });
+        }
+        if let Some((v, source)) = outside(flags.duration, "--duration", "WINDTUNNEL_DURATION") {
+            let d = parse_duration(&v).map_err(|e| invalid(v.clone(), source.clone(), e.into()))?;
+            o.duration = Some(Set { value: d, source });
+        }
+        if let Some((v, source)) = outside(flags.ramp_up, "--ramp-up", "WINDTUNNEL_RAMP_UP") {
+            let d = parse_duration(&v).map_err(|e| invalid(v.clone(), source.clone(), e.into()))?;
+            o.ramp_up = Some(Set { value: d, source });
+        }
+        if let Some((v, source)) =
+            outside(flags.iterations, "--iterations", "WINDTUNNEL_ITERATIONS")
+        {
+            let n = v.trim().parse::<u64>().map_err(|_| {
+                invalid(
+                    v.clone(),
+                    source.clone(),
+                    "expected a whole number of iterations per user, like `--iterations 100`"
+                        .into(),
+                )
+            })?;
+            o.iterations = Some(Set { value: n, source });
+        }
+
+        if let Some((v, source)) = pick(flags.out, "--out", "WINDTUNNEL_OUT") {
+            config.out = Some(Set {
+                value: PathBuf::from(v),
+                source,
+            });
+        }
+        config.tags = flags.tags;
+        if config.tags.is_empty()
+            && let Some(v) = env("WINDTUNNEL_TAGS")
+        {
+            config.tags = v
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect();
+        }
+        config.log = pick(flags.log, "--log", "WINDTUNNEL_LOG")
+            .map(|(v, _)| v)
+            .or(spec.log)
+            .or_else(|| env("RUST_LOG"));
+        if let Some((v, source)) = pick(flags.keep_runs, "--keep-runs", "WINDTUNNEL_KEEP_RUNS") {
+            let n = v.trim().parse::<usize>().map_err(|_| {
+                invalid(
+                    v.clone(),
+                    source.clone(),
+                    "expected how many runs to keep, like `--keep-runs 30` (0 keeps all)".into(),
+                )
+            })?;
+            config.keep_runs = Set { value: n, source };
+        }
+        if let Some(v) = env("WINDTUNNEL_RUN_ID") {
+            let safe = v.len() <= 100
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && !v.starts_with('.');
+            if !safe {
+                return Err(invalid(
+                    v,
+                    Source::Env("WINDTUNNEL_RUN_ID"),
+                    "expected a directory name of letters, digits, `-`, `_` and `.` (not \
+                     first), at most 100 characters"
+                        .into(),
+                ));
+            }
+            config.run_id = Some(v);
+        }
+        config.replay_flags = replay;
+        Ok(config)
+    }
+
+    /// The settings of the scenario `name`: the file's for every scenario, then the file's
+    /// for this one, then the environment's and the flags'.
+    pub(crate) fn for_scenario(&self, name: &str) -> Overrides {
+        let mut o = self.all.clone();
+        if let Some(s) = self.scenarios.get(name) {
+            o.overlay(s);
+        }
+        o.overlay(&self.outside);
+        o
+    }
+
+    /// Checks that every scenario the settings file names exists.
+    pub(crate) fn check_scenario_names<'a>(
+        &self,
+        names: impl Iterator<Item = &'a str> + Clone,
+    ) -> Result<(), ConfigError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        for name in self.scenarios.keys() {
+            if names.clone().any(|n| n == name) {
+                continue;
+            }
+            let mut message = format!("there is no scenario named `{name}`");
+            if let Some(near) = did_you_mean(name, names.clone()) {
+                message.push_str(&format!(" (did you mean `{near}`?)"));
+            }
+            let all: Vec<String> = names.clone().map(|n| format!("`{n}`")).collect();
+            message.push_str(&format!(
+                "; the scenarios are: {}",
+                crate::objectives::list_or_none(&all)
+            ));
+            let key = KeyPath::root().key("scenarios").key(name);
+            return Err(file.doc.error(&key, message).into());
+        }
+        Ok(())
+    }
+}
+
+/// Checks and converts what the settings file sets at `key` (the top level or one scenario).
+fn from_spec(
+    doc: &Document,
+    key: &KeyPath,
+    s: &ScenarioSpec,
+    catalog: &Catalog,
+    file: &Arc<str>,
+) -> Result<Overrides, FileError> {
+    let source = |k: &str| Source::File {
+        file: Arc::clone(file),
+        key: key.key(k).to_string(),
+    };
+    fn set<T>(value: Option<T>, source: Source) -> Option<Set<T>> {
+        value.map(|value| Set { value, source })
+    }
+    let mut o = Overrides::default();
+    if let Some(t) = &s.target {
+        let target = catalog
+            .pick(t)
+            .map_err(|e| doc.error(&key.key("target"), e))?;
+        o.target = set(Some(target), source("target"));
+    }
+    if let Some(t) = &s.turbulence {
+        let t = spec::parse(t).map_err(|e| doc.error(&key.key("turbulence"), e))?;
+        o.turbulence = set(Some(Arc::new(t)), source("turbulence"));
+    }
+    o.seed = set(s.seed, source("seed"));
+    o.users = set(s.users, source("users"));
+    o.rate = set(s.rate.map(|r| r.0), source("rate"));
+    o.duration = set(s.duration.map(|d| d.0), source("duration"));
+    o.ramp_up = set(s.ramp_up.map(|d| d.0), source("ramp_up"));
+    o.iterations = set(s.iterations, source("iterations"));
+    o.request_timeout = set(s.request_timeout.map(|d| d.0), source("request_timeout"));
+    o.graceful_stop = set(s.graceful_stop.map(|d| d.0), source("graceful_stop"));
+    if let Some(stages) = &s.stages {
+        check_stages(doc, &key.key("stages"), stages)?;
+        o.stages = set(Some(stages.clone()), source("stages"));
+    }
+    if let Some(list) = &s.objectives {
+        let mut objectives = Vec::with_capacity(list.len());
+        for (i, spec) in list.iter().enumerate() {
+            let o = spec
+                .objective()
+                .map_err(|e| doc.error(&key.key("objectives").index(i), e))?;
+            objectives.push(o);
+        }
+        o.objectives = set(Some(objectives), source("objectives"));
+    }
+    Ok(o)
+}
+
+/// Stages have users or a rate each, all the same.
+pub(crate) fn check_stages(
+    doc: &Document,
+    key: &KeyPath,
+    stages: &[StageSpec],
+) -> Result<(), FileError> {
+    if stages.is_empty() {
+        return Err(doc.error(key, "give at least one stage"));
+    }
+    let mut users = None;
+    for (i, s) in stages.iter().enumerate() {
+        let this = match (s.users, s.rate) {
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(_), Some(_)) => {
+                return Err(doc.error(
+                    &key.index(i),
+                    "a stage has `users` (closed model) or `rate` (open model), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(doc.error(
+                    &key.index(i),
+                    "a stage needs `users` (closed model) or `rate` (open model), like \
+                     `{ duration = \"30s\", users = 50 }`",
+                ));
+            }
+        };
+        match users {
+            None => users = Some(this),
+            Some(u) if u != this => {
+                return Err(doc.error(
+                    &key.index(i),
+                    "all stages have `users`, or all have `rate`: a load is closed or open",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A target must be an absolute `http` or `https` URL.
+pub(crate) fn check_target(raw: &str) -> Result<String, &'static str> {
+    match url::Url::parse(raw) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(raw.to_owned()),
+        _ => Err("expected an absolute http(s) URL, like `http://127.0.0.1:8080`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    /// A fresh directory, with `windtunnel.toml` holding `toml` when given.
+    fn dir_with(test: &str, toml: Option<&str>) -> PathBuf {
+        let dir = std::env::temp_dir()
+            .join(format!("windtunnel-config-{}", std::process::id()))
+            .join(test);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Some(text) = toml {
+            std::fs::write(dir.join("windtunnel.toml"), text).unwrap();
+        }
+        dir
+    }
+
+    fn resolve(
+        test: &str,
+        toml: Option<&str>,
+        flags: Flags,
+        env: &'static [(&'static str, &'static str)],
+    ) -> Result<RunConfig, ConfigError> {
+        RunConfig::resolve_in(flags, env_of(env), &dir_with(test, toml))
+    }
+
+    #[test]
+    fn flags_win_over_environment() {
+        let flags = Flags {
+            seed: Some("7".into()),
+            ..Flags::default()
+        };
+        let env = &[
+            ("WINDTUNNEL_SEED", "9"),
+            ("WINDTUNNEL_TARGET", "http://127.0.0.1:1"),
+        ];
+        let c = resolve("flags-env", None, flags, env).unwrap();
+        let o = c.for_scenario("any");
+        assert_eq!(o.seed.unwrap().value, 7);
+        let target = o.target.unwrap();
+        assert_eq!(target.value.url, "http://127.0.0.1:1");
+        assert_eq!(target.source, Source::Env("WINDTUNNEL_TARGET"));
+        assert_eq!(c.replay_flags, ["--target", "http://127.0.0.1:1"]);
+    }
+
+    const FILE: &str = r#"
+seed = 1
+target = "shop/local"
+
+[report]
+keep_runs = 5
+
+[targets.shop.environments.local]
+url = "http://127.0.0.1:8080"
+[targets.shop.environments.staging.regions.eu]
+url = "http://127.0.0.1:8081"
+
+[scenarios.browse]
+users = 20
+duration = "30s"
+seed = 2
+objectives = [{ p99 = "250ms" }, { error_rate = "1%", of = "checkout" }]
+
+[scenarios.spike]
+stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s", name = "spike" }]
+"#;
+
+    #[test]
+    fn code_then_file_then_environment_then_flags() {
+        let flags = Flags {
+            users: Some("200".into()),
+            target: Some("staging/eu".into()),
+            ..Flags::default()
+        };
+        let env = &[("WINDTUNNEL_USERS", "50"), ("WINDTUNNEL_DURATION", "2m")];
+        let c = resolve("layers", Some(FILE), flags, env).unwrap();
+        let o = c.for_scenario("browse");
+        let users = o.users.unwrap();
+        assert_eq!((users.value, users.source), (200, Source::Flag("--users")));
+        let duration = o.duration.unwrap();
+        assert_eq!(duration.value, Duration::from_secs(120));
+        assert_eq!(duration.source.short(), "env WINDTUNNEL_DURATION");
+        let seed = o.seed.unwrap();
+        assert_eq!(seed.value, 2);
+        assert!(
+            seed.source
+                .short()
+                .ends_with("/layers/windtunnel.toml scenarios.browse.seed"),
+            "{:?}",
+            seed.source
+        );
+        let target = o.target.unwrap().value;
+        assert_eq!(target.describe(), "shop/staging/eu (http://127.0.0.1:8081)");
+        assert_eq!(o.objectives.unwrap().value.len(), 2);
+        // Another scenario gets the file's top level.
+        let o = c.for_scenario("spike");
+        assert!(o.seed.unwrap().source.short().ends_with("windtunnel.toml seed"));
+        assert_eq!(o.stages.unwrap().value.len(), 2);
+        assert_eq!(c.keep_runs.value, 5);
+        assert_eq!(
+            c.replay_flags,
+            ["--target", "staging/eu", "--users", "200", "--duration", "2m"]
+        );
+        c.check_scenario_names(["browse", "spike", "other"].into_iter())
+            .unwrap();
+    }
+
+    #[test]
+    fn file_errors_name_the_file_line_and_key() {
+        let err = resolve("typo", Some("[scenarios.browse]\nusres = 3\n"), Flags::default(), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("windtunnel.toml:2:1: `scenarios.browse.usres`: unknown key `usres` (did you mean `users`?)"),
+            "{err}"
+        );
+        let err = resolve("unit", Some("[scenarios.x]\nduration = 30\n"), Flags::default(), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(":2:12: `scenarios.x.duration`") && err.contains("needs a unit"),
+            "{err}"
+        );
+        let err = resolve("negative", Some("[scenarios.x]\nusers = -3\n"), Flags::default(), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":2:9: `scenarios.x.users`"), "{err}");
+        let err = resolve(
+            "stage",
+            Some("[scenarios.x]\nstages = [{ duration = \"1s\" }]\n"),
+            Flags::default(),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`scenarios.x.stages[0]`") && err.contains("needs `users`"),
+            "{err}"
+        );
+        let err = resolve("target", Some("target = \"nowhere/x\"\n"), Flags::default(), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("windtunnel.toml:1:10: `target`") && err.contains("no targets catalog"),
+            "{err}"
+        );
+        let c = resolve("names", Some(FILE), Flags::default(), &[]).unwrap();
+        let err = c
+            .check_scenario_names(["browse_and_buy", "spike"].into_iter())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`scenarios.browse`: there is no scenario named `browse`")
+                && err.contains("the scenarios are: `browse_and_buy`, `spike`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_combination_the_catalog_lacks_is_an_error_not_a_fallback() {
+        let flags = Flags {
+            target: Some("staging/us".into()),
+            ..Flags::default()
+        };
+        let err = resolve("missing-combination", Some(FILE), flags, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid value `staging/us` for flag `--target`: no region `us` in `shop/staging`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn settings_files_are_found_or_named() {
+        let dir = dir_with("both", Some("seed = 1\n"));
+        std::fs::write(dir.join("windtunnel.json"), "{}").unwrap();
+        let err = RunConfig::resolve_in(Flags::default(), env_of(&[]), &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keep one"), "{err}");
+        let err = resolve(
+            "missing",
+            None,
+            Flags::default(),
+            &[("WINDTUNNEL_CONFIG", "/nonexistent/wt.toml")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("invalid value `/nonexistent/wt.toml` for environment variable `WINDTUNNEL_CONFIG`: no such file"),
+            "{err}"
+        );
+        let dir = dir_with("json", None);
+        std::fs::write(
+            dir.join("windtunnel.json"),
+            "{\"scenarios\": {\"x\": {\"rate\": 100}}}",
+        )
+        .unwrap();
+        let err = RunConfig::resolve_in(Flags::default(), env_of(&[]), &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("windtunnel.json:1:") && err.contains("`scenarios.x.rate`") && err.contains("\"100/s\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let err = resolve("bad-seed", None, Flags::default(), &[("WINDTUNNEL_SEED", "x1")])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value `x1` for environment variable `WINDTUNNEL_SEED`: expected an unsigned 64-bit integer, like `--seed 42`"
+        );
+        let flags = Flags {
+            target: Some("localhost:80".into()),
+            ..Flags::default()
+        };
+        let err = resolve("bad-target", None, flags, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("flag `--target`") && err.contains("not a URL"),
+            "{err}"
+        );
+        for (var, value, expected) in [
+            ("WINDTUNNEL_USERS", "-5", "whole number of users"),
+            ("WINDTUNNEL_RATE", "100", "`100/s`"),
+            ("WINDTUNNEL_DURATION", "30", "needs a unit"),
+            ("WINDTUNNEL_RAMP_UP", "soon", "like `30s`"),
+            ("WINDTUNNEL_ITERATIONS", "1.5", "whole number of iterations"),
+        ] {
+            let env: &'static [(&'static str, &'static str)] =
+                Box::leak(vec![(var, value)].into_boxed_slice());
+            let err = resolve("bad-load", None, Flags::default(), env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(var) && err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn retention_and_run_id_are_checked() {
+        let c = resolve("keep", None, Flags::default(), &[]).unwrap();
+        assert_eq!((c.keep_runs.value, c.run_id), (DEFAULT_KEEP_RUNS, None));
+        let c = resolve(
+            "keep-flag",
+            None,
+            Flags {
+                keep_runs: Some("3".into()),
+                ..Flags::default()
+            },
+            &[
+                ("WINDTUNNEL_KEEP_RUNS", "9"),
+                ("WINDTUNNEL_RUN_ID", "replay-1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.keep_runs.value, c.run_id.as_deref()),
+            (3, Some("replay-1"))
+        );
+        let err = resolve("keep-bad", None, Flags::default(), &[("WINDTUNNEL_KEEP_RUNS", "-1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`WINDTUNNEL_KEEP_RUNS`") && err.contains("0 keeps all"),
+            "{err}"
+        );
+        let err = resolve("run-id", None, Flags::default(), &[("WINDTUNNEL_RUN_ID", "../x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`WINDTUNNEL_RUN_ID`") && err.contains("directory name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tags_come_from_flags_or_a_comma_list() {
+        let c = resolve(
+            "tags",
+            None,
+            Flags::default(),
+            &[("WINDTUNNEL_TAGS", "smoke, nightly,")],
+        )
+        .unwrap();
+        assert_eq!(c.tags, ["smoke", "nightly"]);
+        let flags = Flags {
+            tags: vec!["a".into()],
+            ..Flags::default()
+        };
+        let c = resolve("tags-flag", None, flags, &[("WINDTUNNEL_TAGS", "b")]).unwrap();
+        assert_eq!(c.tags, ["a"]);
+    }
+}
