@@ -93,10 +93,11 @@ fn tags_select_scenarios_from_flags_and_environment() {
 
 #[test]
 fn unknown_flags_are_an_error_listing_what_is_accepted() {
-    let run = fixture("unknown-flag", &["--users", "5"]);
+    let run = fixture("unknown-flag", &["--usres", "5"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("error: unknown flag `--users`"),
+        run.stderr
+            .contains("error: unknown flag `--usres` (did you mean `--users`?)"),
         "{}",
         run.stderr
     );

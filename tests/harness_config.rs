@@ -77,7 +77,9 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<String>>) {
         }
         log.lock().unwrap().push(head);
         if writer
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n[]")
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n[]",
+            )
             .is_err()
         {
             return;
@@ -130,7 +132,14 @@ fn file_environment_and_flags_layer_and_the_report_says_where_each_value_came_fr
     let dir = with_settings("config-layers", &toml);
     let run = run_in(
         &dir,
-        &["--exact", "passes", "--users", "2", "--target", "staging/eu"],
+        &[
+            "--exact",
+            "passes",
+            "--users",
+            "2",
+            "--target",
+            "staging/eu",
+        ],
         &[("WINDTUNNEL_ITERATIONS", "5"), ("WINDTUNNEL_USERS", "9")],
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -140,7 +149,10 @@ fn file_environment_and_flags_layer_and_the_report_says_where_each_value_came_fr
     assert_eq!(setting(&s, "users")["value"], "2");
     assert_eq!(setting(&s, "users")["source"], "flag --users");
     assert_eq!(setting(&s, "iterations")["value"], "5");
-    assert_eq!(setting(&s, "iterations")["source"], "env WINDTUNNEL_ITERATIONS");
+    assert_eq!(
+        setting(&s, "iterations")["source"],
+        "env WINDTUNNEL_ITERATIONS"
+    );
     assert_eq!(setting(&s, "seed")["value"], "5");
     assert_eq!(setting(&s, "seed")["source"], "windtunnel.toml seed");
     assert_eq!(
@@ -168,7 +180,9 @@ fn file_environment_and_flags_layer_and_the_report_says_where_each_value_came_fr
     // The replay command repeats what came from flags and the environment.
     let replay = s["replay"].as_str().unwrap();
     assert!(
-        replay.contains("--target staging/eu") && replay.contains("--users 2") && replay.contains("--iterations 5"),
+        replay.contains("--target staging/eu")
+            && replay.contains("--users 2")
+            && replay.contains("--iterations 5"),
         "{replay}"
     );
 }
@@ -185,12 +199,23 @@ fn check_config_prints_every_setting_with_its_source_and_sends_no_request() {
     let dir = with_settings("config-check", &toml);
     let run = run_in(
         &dir,
-        &["--check-config", "--tag", "quick", "--target", "shop/local", "--seed", "3"],
+        &[
+            "--check-config",
+            "--tag",
+            "quick",
+            "--target",
+            "shop/local",
+            "--seed",
+            "3",
+        ],
         &[],
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let out = &run.stdout;
-    assert!(out.contains("targets catalog: shop/local, shop/staging/eu"), "{out}");
+    assert!(
+        out.contains("targets catalog: shop/local, shop/staging/eu"),
+        "{out}"
+    );
     assert!(out.contains("\npasses\n"), "{out}");
     let line = |name: &str| {
         out.lines()
@@ -198,7 +223,10 @@ fn check_config_prints_every_setting_with_its_source_and_sends_no_request() {
             .unwrap_or_else(|| panic!("no `{name}` line in:\n{out}"))
             .to_owned()
     };
-    assert!(line("users").ends_with("windtunnel.toml scenarios.passes.users"), "{out}");
+    assert!(
+        line("users").ends_with("windtunnel.toml scenarios.passes.users"),
+        "{out}"
+    );
     assert!(line("duration").contains("1m"), "{out}");
     assert!(line("seed").ends_with("flag --seed"), "{out}");
     assert!(line("target").contains("shop/local ("), "{out}");
@@ -214,31 +242,45 @@ fn check_config_prints_every_setting_with_its_source_and_sends_no_request() {
 
 #[test]
 fn check_config_fails_when_a_setting_does_not_fit_a_scenario() {
-    let dir = with_settings(
-        "config-check-fails",
-        "[scenarios.open_model]\nusers = 4\n",
-    );
+    let dir = with_settings("config-check-fails", "[scenarios.open_model]\nusers = 4\n");
     let run = run_in(&dir, &["--check-config", "--tag", "open"], &[]);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("invalid load: `users` (from `scenarios.open_model.users` in windtunnel.toml)")
-            && run.stdout.contains("a ramping arrival rate, which has no `users`"),
+        run.stdout.contains(
+            "invalid load: `users` (from `scenarios.open_model.users` in windtunnel.toml)"
+        ) && run
+            .stdout
+            .contains("a ramping arrival rate, which has no `users`"),
         "{}",
         run.stdout
     );
-    assert!(run.stderr.contains("do not hold for 1 of 1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("do not hold for 1 of 1"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Each bad input: exit 2, a message naming the place and what was expected, nothing run.
 #[test]
 fn bad_input_is_an_error_before_any_request() {
-    let cases: &[(&str, &str, &[&str], &[(&str, &str)], &[&str])] = &[
+    /// Name, windtunnel.toml, flags, environment, what stderr says.
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a [&'a str],
+        &'a [(&'a str, &'a str)],
+        &'a [&'a str],
+    );
+    let cases: &[Case<'_>] = &[
         (
             "unknown-key",
             "[scenarios.passes]\nusres = 3\n",
             &[],
             &[],
-            &["windtunnel.toml:2:1: `scenarios.passes.usres`: unknown key `usres` (did you mean `users`?)"],
+            &[
+                "windtunnel.toml:2:1: `scenarios.passes.usres`: unknown key `usres` (did you mean `users`?)",
+            ],
         ),
         (
             "wrong-type",
@@ -252,7 +294,10 @@ fn bad_input_is_an_error_before_any_request() {
             "[scenarios.passes]\nduration = 30\n",
             &[],
             &[],
-            &["windtunnel.toml:2:12: `scenarios.passes.duration`", "needs a unit"],
+            &[
+                "windtunnel.toml:2:12: `scenarios.passes.duration`",
+                "needs a unit",
+            ],
         ),
         (
             "negative",
@@ -273,7 +318,10 @@ fn bad_input_is_an_error_before_any_request() {
             "[targets.shop.environments.local]\nurl = \"localhost:8080\"\n",
             &[],
             &[],
-            &["windtunnel.toml:2:7: `targets.shop.environments.local.url`", "absolute http(s) URL"],
+            &[
+                "windtunnel.toml:2:7: `targets.shop.environments.local.url`",
+                "absolute http(s) URL",
+            ],
         ),
         (
             "unknown-scenario",
@@ -311,7 +359,11 @@ fn bad_input_is_an_error_before_any_request() {
         let run = run_in(&dir, &all, env);
         assert_eq!(run.code, 2, "{name}: {}\n{}", run.stdout, run.stderr);
         for e in *expected {
-            assert!(run.stderr.contains(e), "{name}: `{e}` not in:\n{}", run.stderr);
+            assert!(
+                run.stderr.contains(e),
+                "{name}: `{e}` not in:\n{}",
+                run.stderr
+            );
         }
         assert!(!run.out.exists(), "{name}: something ran");
     }

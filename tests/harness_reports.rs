@@ -183,7 +183,7 @@ fn turbulence_from_outside_replaces_the_codes_and_is_in_the_replay_command() {
     assert_eq!(bad.code, 101, "{}", bad.stdout);
     assert!(
         bad.stdout
-            .contains("no stage or turbulence phase named `errors` (it has: none; the turbulence from `--turbulence` or `WINDTUNNEL_TURBULENCE` replaced the code's phases)"),
+            .contains("no stage or turbulence phase named `errors` (it has: none; the turbulence from flag `--turbulence` replaced the code's phases)"),
         "{}",
         bad.stdout
     );

@@ -1,8 +1,9 @@
-//! `windtunnel`: what happens to runs outside a test run. Renders a stored run, lists runs,
-//! gathers findings across runs, compares two runs for CI, and replays a run.
+//! `windtunnel`: what happens outside a test run. Runs a declarative plan, renders a stored
+//! run, lists runs, gathers findings across runs, compares two runs for CI, and replays a run.
 //!
 //! Exit codes: 0 fine, 1 a regression (`compare`) or a replay that differs (`replay`),
-//! 2 bad input (a missing, malformed or newer report, an unknown run, bad flags).
+//! 2 bad input (a missing, malformed or newer report, an unknown run, bad flags, a bad plan);
+//! `run` exits as a test binary does: 0 passed, 101 failed, 2 bad input, 130 interrupted.
 
 /// Prints a line on standard output. A closed pipe (`windtunnel runs | head`) ends the program
 /// quietly, as other command-line tools do, instead of panicking.
@@ -27,8 +28,9 @@ use windtunnel::report::{self, Outcome, Report};
 #[command(
     name = "windtunnel",
     version,
-    about = "Render, compare and replay windtunnel runs; list findings across runs",
-    long_about = "Render, compare and replay windtunnel runs; list findings across runs.\n\n\
+    about = "Run declarative load plans; render, compare and replay windtunnel runs",
+    long_about = "Run declarative load plans; render, compare and replay windtunnel runs; list \
+        findings across runs.\n\n\
         A RUN is a report.json, a run directory, a run id under the report root, or `latest`.\n\
         Exit codes: 0 fine, 1 a regression or a replay that differs, 2 bad input."
 )]
@@ -43,6 +45,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs a declarative plan (TOML or JSON: target, load, endpoints or flows, objectives)
+    /// with the engine and reports of a `#[scenario]`. Takes windtunnel's flags after the plan
+    /// (`--seed`, `--target`, `--users`, `--duration`, `--check-config`, ...; `--help` lists
+    /// them); the settings file windtunnel.toml in the current directory applies.
+    Run {
+        /// The plan file.
+        plan: PathBuf,
+        /// windtunnel's flags.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "FLAGS"
+        )]
+        flags: Vec<std::ffi::OsString>,
+    },
     /// Prints a run's summary and writes its report.html again from its report.json.
     Report {
         /// The run.
@@ -120,8 +137,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Run { plan, flags } = cli.command {
+        let mut args = Vec::new();
+        if let Some(root) = cli.root {
+            args.extend(["--out".into(), root.into_os_string()]);
+        }
+        args.extend(flags);
+        return Ok(windtunnel::__private::run_plan(&plan, args));
+    }
     let root = cli.root.unwrap_or_else(default_root);
     match cli.command {
+        Command::Run { .. } => unreachable!("handled above"),
         Command::Report { run, html, json } => show(&root, &run, html, json),
         Command::Runs { json, keep } => runs(&root, json, keep),
         Command::Findings { dirs, json } => aggregate::run(&dirs, json),

@@ -42,9 +42,20 @@ pub(crate) fn run(
             continue;
         }
         let run_id = format!("{}-replay-{}-{i}", stored.run_id, std::process::id());
+        // A plan's replay runs this very `windtunnel`, whether or not one is on the PATH.
+        let command = match (
+            s.replay.strip_prefix("windtunnel run "),
+            std::env::current_exe(),
+        ) {
+            (Some(rest), Ok(exe)) => format!(
+                "'{}' run {rest}",
+                exe.to_string_lossy().replace('\'', r"'\''")
+            ),
+            _ => s.replay.clone(),
+        };
         let status = Command::new("sh")
             .arg("-c")
-            .arg(&s.replay)
+            .arg(&command)
             .env("WINDTUNNEL_OUT", root)
             .env("WINDTUNNEL_RUN_ID", &run_id)
             .env_remove("NEXTEST_RUN_ID")

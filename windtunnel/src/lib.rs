@@ -92,6 +92,7 @@ mod http;
 pub mod load;
 mod metrics;
 pub mod objectives;
+mod plan;
 mod progress;
 mod registry;
 pub mod report;
@@ -180,7 +181,7 @@ macro_rules! main {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::agent::AgentFuture;
-    pub use crate::harness::{Binary, run};
+    pub use crate::harness::{Binary, run, run_plan};
     pub use crate::registry::{ScenarioFuture, ScenarioRegistration};
     pub use inventory;
 

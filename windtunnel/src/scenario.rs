@@ -7,16 +7,16 @@ use std::time::{Duration, Instant};
 
 use crate::agent::{AgentFn, Stop};
 use crate::capacity::Search;
+use crate::config::{Overrides, Source, Target};
 use crate::executor::{self, Executed, Run};
 use crate::http::{ClientError, DEFAULT_REQUEST_TIMEOUT, HttpClient};
 use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, schedule::Curve};
 use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, Span, Window, list_or_none};
 use crate::progress::Progress;
+use crate::report::Setting;
 use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
 use crate::timeset::TimeSet;
-use crate::config::{Overrides, Source, Target};
-use crate::report::Setting;
 use crate::turbulence::{self, Phase, Proxy, ProxyError, TurbulenceError};
 
 /// How long in-flight iterations may finish after the run's end before they are cancelled.
@@ -104,6 +104,8 @@ pub(crate) struct ScenarioContext {
     /// `--check-config`: `run()` checks everything, records the settings and returns
     /// [`ScenarioError::CheckOnly`] without sending a request.
     pub(crate) check_only: bool,
+    /// What the report calls the code's settings: `code`, or `plan` for a declarative plan.
+    pub(crate) code_label: &'static str,
     /// The resolved settings and their sources, once `run()` has checked them.
     settings: Mutex<Vec<Setting>>,
     /// Set when the run is interrupted (Ctrl-C).
@@ -144,6 +146,7 @@ impl ScenarioContext {
             overrides,
             seed_fallback,
             check_only: false,
+            code_label: "code",
             settings: Mutex::new(Vec::new()),
             interrupt,
             progress: false,
@@ -500,7 +503,10 @@ impl Scenario {
         };
         let open = !matches!(load.plan, Plan::Closed(_));
         let overridden = match &self.ctx.overrides.turbulence {
-            Some(t) => format!("; the turbulence from {} replaced the code's phases", t.source),
+            Some(t) => format!(
+                "; the turbulence from {} replaced the code's phases",
+                t.source
+            ),
             None => String::new(),
         };
         let mut windows: Vec<TimeSet> = Vec::new();
@@ -712,7 +718,13 @@ impl Scenario {
     }
 
     /// Every resolved setting and where it came from.
-    fn settings(&self, target: &Target, seed: u64, load: &Load, plan: &turbulence::Plan) -> Vec<Setting> {
+    fn settings(
+        &self,
+        target: &Target,
+        seed: u64,
+        load: &Load,
+        plan: &turbulence::Plan,
+    ) -> Vec<Setting> {
         let o = &self.ctx.overrides;
         let code_or = |set: bool| if set { Source::Code } else { Source::Default };
         let mut v = Vec::new();
@@ -729,8 +741,16 @@ impl Scenario {
             o.target.as_ref().map_or(Source::Code, |t| t.source.clone()),
         );
         if !target.headers.is_empty() {
-            let headers: Vec<String> = target.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            push("headers", headers.join(", "), o.target.as_ref().map_or(Source::Code, |t| t.source.clone()));
+            let headers: Vec<String> = target
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            push(
+                "headers",
+                headers.join(", "),
+                o.target.as_ref().map_or(Source::Code, |t| t.source.clone()),
+            );
         }
         if target.insecure || target.ca.is_some() {
             let mut tls = Vec::new();
@@ -740,7 +760,11 @@ impl Scenario {
             if let Some(ca) = &target.ca {
                 tls.push(format!("ca {}", ca.path.display()));
             }
-            push("tls", tls.join(", "), o.target.as_ref().map_or(Source::Code, |t| t.source.clone()));
+            push(
+                "tls",
+                tls.join(", "),
+                o.target.as_ref().map_or(Source::Code, |t| t.source.clone()),
+            );
         }
         let seed_source = match (&o.seed, self.seed) {
             (Some(s), _) => s.source.clone(),
@@ -767,7 +791,13 @@ impl Scenario {
                 (None, _) => code_or(match name {
                     "users" => self.users.is_some(),
                     "ramp_up" => self.ramp_up.is_some(),
-                    "model" => [self.users.is_some(), self.ramp_up.is_some(), self.duration.is_some(), self.iterations.is_some()].contains(&true),
+                    "model" => [
+                        self.users.is_some(),
+                        self.ramp_up.is_some(),
+                        self.duration.is_some(),
+                        self.iterations.is_some(),
+                    ]
+                    .contains(&true),
                     _ => true,
                 }),
             };
@@ -777,30 +807,56 @@ impl Scenario {
             "none".to_owned()
         } else {
             plan.spec.clone().unwrap_or_else(|| {
-                plan.phases.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(", ")
+                plan.phases
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             })
         };
         push(
             "turbulence",
             turbulence,
-            o.turbulence.as_ref().map_or(code_or(!self.phases.is_empty()), |t| t.source.clone()),
+            o.turbulence
+                .as_ref()
+                .map_or(code_or(!self.phases.is_empty()), |t| t.source.clone()),
         );
         let objectives: Vec<String> = self.objectives.iter().map(ToString::to_string).collect();
         push(
             "objectives",
-            if objectives.is_empty() { "none".to_owned() } else { objectives.join("; ") },
-            o.objectives.as_ref().map_or(code_or(!self.objectives.is_empty()), |s| s.source.clone()),
+            if objectives.is_empty() {
+                "none".to_owned()
+            } else {
+                objectives.join("; ")
+            },
+            o.objectives
+                .as_ref()
+                .map_or(code_or(!self.objectives.is_empty()), |s| s.source.clone()),
         );
         push(
             "request_timeout",
-            humantime::format_duration(self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT)).to_string(),
-            o.request_timeout.as_ref().map_or(code_or(self.request_timeout.is_some()), |s| s.source.clone()),
+            humantime::format_duration(self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT))
+                .to_string(),
+            o.request_timeout
+                .as_ref()
+                .map_or(code_or(self.request_timeout.is_some()), |s| {
+                    s.source.clone()
+                }),
         );
         push(
             "graceful_stop",
-            humantime::format_duration(self.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP)).to_string(),
-            o.graceful_stop.as_ref().map_or(code_or(self.graceful_stop.is_some()), |s| s.source.clone()),
+            humantime::format_duration(self.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP))
+                .to_string(),
+            o.graceful_stop
+                .as_ref()
+                .map_or(code_or(self.graceful_stop.is_some()), |s| s.source.clone()),
         );
+        let code = Source::Code.short();
+        for s in &mut v {
+            if s.source == code {
+                s.source = self.ctx.code_label.to_owned();
+            }
+        }
         v
     }
 
@@ -827,11 +883,8 @@ impl Scenario {
         let (objectives, windows) = self.resolve_windows(&load, &plan)?;
         let request_timeout = self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let client = HttpClient::new(&url, request_timeout, &target)?;
-        *self
-            .ctx
-            .settings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = self.settings(&target, seed, &spec, &plan);
+        *self.ctx.settings.lock().unwrap_or_else(|e| e.into_inner()) =
+            self.settings(&target, seed, &spec, &plan);
         if self.ctx.check_only {
             return Err(ScenarioError::CheckOnly(self.ctx.name.clone()));
         }
@@ -954,10 +1007,7 @@ impl<'a> Job<'a> {
             interrupt: Arc::clone(&self.scenario.ctx.interrupt),
             target: self.target,
             start,
-            graceful_stop: self
-                .scenario
-                .graceful_stop
-                .unwrap_or(DEFAULT_GRACEFUL_STOP),
+            graceful_stop: self.scenario.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP),
             judge,
         }
     }

@@ -118,6 +118,8 @@ struct Shop {
     config: ShopConfig,
     products: Vec<Product>,
     carts: Mutex<HashMap<String, Vec<CartItem>>>,
+    /// Every order's total, by id.
+    orders: Mutex<HashMap<u64, u64>>,
     next_session: AtomicU64,
     next_order: AtomicU64,
     rng: Mutex<ChaCha8Rng>,
@@ -269,11 +271,65 @@ async fn checkout(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response
         })
         .sum();
     let order = shop.next_order.fetch_add(1, Ordering::Relaxed);
+    shop.orders
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(order, total);
     (
         StatusCode::CREATED,
         Json(serde_json::json!({ "order_id": order, "total_cents": total })),
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct Login {
+    user: String,
+    password: String,
+}
+
+/// Logs in: any user with a non-empty password gets a bearer token for `/account`.
+async fn login(body: Result<Json<Login>, axum::extract::rejection::JsonRejection>) -> Response {
+    let Ok(Json(login)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected {\"user\": \"...\", \"password\": \"...\"}",
+        );
+    };
+    if login.user.is_empty() || login.password.is_empty() {
+        return error(StatusCode::UNAUTHORIZED, "wrong user or password");
+    }
+    Json(serde_json::json!({ "token": format!("t.{}", login.user), "user": login.user }))
+        .into_response()
+}
+
+/// The account of the bearer token's user.
+async fn account(headers: HeaderMap) -> Response {
+    let user = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer t."))
+        .filter(|u| !u.is_empty());
+    match user {
+        Some(u) => Json(serde_json::json!({ "user": u })).into_response(),
+        None => error(StatusCode::UNAUTHORIZED, "log in first: POST /login"),
+    }
+}
+
+/// One order, by the id checkout returned.
+async fn order(State(shop): State<Arc<Shop>>, Path(id): Path<u64>) -> Response {
+    let total = shop
+        .orders
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .copied();
+    match total {
+        Some(total) => {
+            Json(serde_json::json!({ "order_id": id, "total_cents": total })).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "no such order"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -339,6 +395,7 @@ pub fn router(config: ShopConfig) -> Router {
         config,
         products: catalog,
         carts: Mutex::new(HashMap::new()),
+        orders: Mutex::new(HashMap::new()),
         next_session: AtomicU64::new(1),
         next_order: AtomicU64::new(1),
         started: tokio::time::Instant::now(),
@@ -350,6 +407,9 @@ pub fn router(config: ShopConfig) -> Router {
         .route("/products/{id}", get(product))
         .route("/cart", post(add_to_cart).get(cart))
         .route("/checkout", post(checkout))
+        .route("/login", post(login))
+        .route("/account", get(account))
+        .route("/orders/{id}", get(order))
         .route("/catalog", get(old_catalog))
         .route("/slow", get(slow))
         .route("/hang", get(hang))

@@ -208,12 +208,15 @@ impl Catalog {
                 "`{text}` is neither a URL nor `app/environment/region`"
             ));
         }
-        let single_app = (self.apps.len() == 1).then(|| self.apps.keys().next()).flatten();
+        let single_app = (self.apps.len() == 1)
+            .then(|| self.apps.keys().next())
+            .flatten();
         let (app, rest) = match self.apps.get(parts[0]) {
             Some(_) => (parts[0], &parts[1..]),
-            None if parts.len() < 3 && single_app.is_some() => {
-                (single_app.map(String::as_str).unwrap_or_default(), &parts[..])
-            }
+            None if parts.len() < 3 && single_app.is_some() => (
+                single_app.map(String::as_str).unwrap_or_default(),
+                &parts[..],
+            ),
             None => {
                 return Err(unknown("app", parts[0], self.apps.keys(), ""));
             }
@@ -239,7 +242,11 @@ impl Catalog {
             (None, true) => Err(format!(
                 "`{app}/{env_name}` has regions ({}): pick one, like `{app}/{env_name}/{}`",
                 names(regions.keys()),
-                regions.keys().next().map(String::as_str).unwrap_or_default()
+                regions
+                    .keys()
+                    .next()
+                    .map(String::as_str)
+                    .unwrap_or_default()
             )),
             (Some(region), false) => Err(format!(
                 "`{app}/{env_name}` has no regions, so `{region}` does not exist: use \
@@ -272,7 +279,9 @@ impl Catalog {
 }
 
 fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
-    keys.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    keys.map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn unknown<'a>(
@@ -291,10 +300,7 @@ fn unknown<'a>(
 
 fn check_name(doc: &Document, key: &KeyPath, name: &str) -> Result<(), FileError> {
     if name.is_empty() || name.contains('/') || name.contains("://") {
-        return Err(doc.error(
-            key,
-            "a catalog name must not be empty or contain `/`",
-        ));
+        return Err(doc.error(key, "a catalog name must not be empty or contain `/`"));
     }
     Ok(())
 }
@@ -397,7 +403,10 @@ tls = { insecure = true }
             ]
         );
         // One app: it may be left out.
-        assert_eq!(c.pick("staging/eu").unwrap().url, "https://eu.staging.shop.test");
+        assert_eq!(
+            c.pick("staging/eu").unwrap().url,
+            "https://eu.staging.shop.test"
+        );
         assert!(!c.pick("staging/eu").unwrap().insecure);
         assert_eq!(c.pick("local").unwrap().url, "http://127.0.0.1:8080");
         assert_eq!(c.pick("http://127.0.0.1:9").unwrap().selection, None);
@@ -412,7 +421,9 @@ tls = { insecure = true }
         let c = catalog(SHOP).unwrap();
         let err = c.pick("staging/ue").unwrap_err();
         assert!(
-            err.starts_with("no region `ue` in `shop/staging` (did you mean `eu`?); there are: `eu`, `us`"),
+            err.starts_with(
+                "no region `ue` in `shop/staging` (did you mean `eu`?); there are: `eu`, `us`"
+            ),
             "{err}"
         );
         let err = c.pick("shop/stagign/eu").unwrap_err();
@@ -429,11 +440,9 @@ tls = { insecure = true }
 
     #[test]
     fn a_bad_catalog_is_an_error_at_its_line() {
-        let err = catalog(
-            "[targets.shop.environments.prod]\nurl = \"ftp://x\"\n",
-        )
-        .unwrap_err()
-        .to_string();
+        let err = catalog("[targets.shop.environments.prod]\nurl = \"ftp://x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("windtunnel.toml:2:7: `targets.shop.environments.prod.url`")
                 && err.contains("absolute http(s) URL"),

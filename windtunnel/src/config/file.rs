@@ -173,8 +173,7 @@ impl Document {
                     let path = KeyPath::from_serde(e.path());
                     self.json_error(e.inner(), path)
                 })?;
-                de.end()
-                    .map_err(|e| self.json_error(&e, KeyPath::root()))?;
+                de.end().map_err(|e| self.json_error(&e, KeyPath::root()))?;
                 Ok(value)
             }
         }
@@ -365,7 +364,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("w.json:2:") && err.contains("`inner.list[0].nmae`: unknown key `nmae` (did you mean `name`?)"),
+            err.starts_with("w.json:2:")
+                && err.contains("`inner.list[0].nmae`: unknown key `nmae` (did you mean `name`?)"),
             "{err}"
         );
     }
@@ -376,7 +376,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("w.toml:2:") && err.contains("`inner.list[0].name`") && err.contains("expected a string"),
+            err.starts_with("w.toml:2:")
+                && err.contains("`inner.list[0].name`")
+                && err.contains("expected a string"),
             "{err}"
         );
         let err = toml("users = -5\n").unwrap_err().to_string();
@@ -399,7 +401,11 @@ mod tests {
             "users = 1\n\n[inner]\nlist = [\n  { name = \"a\" },\n  { name = \"b\" },\n]\n"
                 .to_owned(),
         );
-        let key = KeyPath::root().key("inner").key("list").index(1).key("name");
+        let key = KeyPath::root()
+            .key("inner")
+            .key("list")
+            .index(1)
+            .key("name");
         assert_eq!(
             doc.error(&key, "no such thing").to_string(),
             "w.toml:6:12: `inner.list[1].name`: no such thing"

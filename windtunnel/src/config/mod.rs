@@ -71,7 +71,6 @@ impl Source {
             Source::Flag(flag) => format!("flag {flag}"),
         }
     }
-
 }
 
 /// A value and where it came from.
@@ -277,13 +276,12 @@ impl RunConfig {
             Some(v) => Some((v, Source::Flag(flag_name))),
             None => env(var).map(|v| (v, Source::Env(var))),
         };
-        let invalid = |value: String, source_: Source, expected: Cow<'static, str>| {
-            ConfigError::Value {
+        let invalid =
+            |value: String, source_: Source, expected: Cow<'static, str>| ConfigError::Value {
                 value,
                 source_,
                 expected,
-            }
-        };
+            };
         let mut config = RunConfig {
             check_only: flags.check_config,
             ..RunConfig::default()
@@ -326,8 +324,7 @@ impl RunConfig {
         if let Some((path, chosen_by)) = path {
             let doc = Document::read(&path)?;
             spec = doc.parse()?;
-            config.catalog =
-                Catalog::build(&doc, &KeyPath::root().key("targets"), &spec.targets)?;
+            config.catalog = Catalog::build(&doc, &KeyPath::root().key("targets"), &spec.targets)?;
             let file: Arc<str> = path.display().to_string().into();
             let top = ScenarioSpec {
                 target: spec.target.take(),
@@ -357,10 +354,7 @@ impl RunConfig {
                     source: source("report.keep_runs"),
                 };
             }
-            config.file = Some(SettingsFile {
-                doc,
-                chosen_by,
-            });
+            config.file = Some(SettingsFile { doc, chosen_by });
         }
 
         // The environment and the flags.
@@ -390,12 +384,16 @@ impl RunConfig {
                     "expected an unsigned 64-bit integer, like `--seed 42`".into(),
                 )
             })?;
-            o.seed = Some(Set { value: seed, source });
+            o.seed = Some(Set {
+                value: seed,
+                source,
+            });
         }
         if let Some((v, source)) =
             outside(flags.turbulence, "--turbulence", "WINDTUNNEL_TURBULENCE")
         {
-            let t = spec::parse(&v).map_err(|why| invalid(v.clone(), source.clone(), why.into()))?;
+            let t =
+                spec::parse(&v).map_err(|why| invalid(v.clone(), source.clone(), why.into()))?;
             o.turbulence = Some(Set {
                 value: Arc::new(t),
                 source,
@@ -732,12 +730,25 @@ stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s
         assert_eq!(o.objectives.unwrap().value.len(), 2);
         // Another scenario gets the file's top level.
         let o = c.for_scenario("spike");
-        assert!(o.seed.unwrap().source.short().ends_with("windtunnel.toml seed"));
+        assert!(
+            o.seed
+                .unwrap()
+                .source
+                .short()
+                .ends_with("windtunnel.toml seed")
+        );
         assert_eq!(o.stages.unwrap().value.len(), 2);
         assert_eq!(c.keep_runs.value, 5);
         assert_eq!(
             c.replay_flags,
-            ["--target", "staging/eu", "--users", "200", "--duration", "2m"]
+            [
+                "--target",
+                "staging/eu",
+                "--users",
+                "200",
+                "--duration",
+                "2m"
+            ]
         );
         c.check_scenario_names(["browse", "spike", "other"].into_iter())
             .unwrap();
@@ -745,23 +756,38 @@ stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s
 
     #[test]
     fn file_errors_name_the_file_line_and_key() {
-        let err = resolve("typo", Some("[scenarios.browse]\nusres = 3\n"), Flags::default(), &[])
-            .unwrap_err()
-            .to_string();
+        let err = resolve(
+            "typo",
+            Some("[scenarios.browse]\nusres = 3\n"),
+            Flags::default(),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("windtunnel.toml:2:1: `scenarios.browse.usres`: unknown key `usres` (did you mean `users`?)"),
             "{err}"
         );
-        let err = resolve("unit", Some("[scenarios.x]\nduration = 30\n"), Flags::default(), &[])
-            .unwrap_err()
-            .to_string();
+        let err = resolve(
+            "unit",
+            Some("[scenarios.x]\nduration = 30\n"),
+            Flags::default(),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains(":2:12: `scenarios.x.duration`") && err.contains("needs a unit"),
             "{err}"
         );
-        let err = resolve("negative", Some("[scenarios.x]\nusers = -3\n"), Flags::default(), &[])
-            .unwrap_err()
-            .to_string();
+        let err = resolve(
+            "negative",
+            Some("[scenarios.x]\nusers = -3\n"),
+            Flags::default(),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains(":2:9: `scenarios.x.users`"), "{err}");
         let err = resolve(
             "stage",
@@ -775,9 +801,14 @@ stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s
             err.contains("`scenarios.x.stages[0]`") && err.contains("needs `users`"),
             "{err}"
         );
-        let err = resolve("target", Some("target = \"nowhere/x\"\n"), Flags::default(), &[])
-            .unwrap_err()
-            .to_string();
+        let err = resolve(
+            "target",
+            Some("target = \"nowhere/x\"\n"),
+            Flags::default(),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("windtunnel.toml:1:10: `target`") && err.contains("no targets catalog"),
             "{err}"
@@ -804,7 +835,9 @@ stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("invalid value `staging/us` for flag `--target`: no region `us` in `shop/staging`"),
+            err.starts_with(
+                "invalid value `staging/us` for flag `--target`: no region `us` in `shop/staging`"
+            ),
             "{err}"
         );
     }
@@ -839,15 +872,22 @@ stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("windtunnel.json:1:") && err.contains("`scenarios.x.rate`") && err.contains("\"100/s\""),
+            err.contains("windtunnel.json:1:")
+                && err.contains("`scenarios.x.rate`")
+                && err.contains("\"100/s\""),
             "{err}"
         );
     }
 
     #[test]
     fn bad_values_name_their_source() {
-        let err = resolve("bad-seed", None, Flags::default(), &[("WINDTUNNEL_SEED", "x1")])
-            .unwrap_err();
+        let err = resolve(
+            "bad-seed",
+            None,
+            Flags::default(),
+            &[("WINDTUNNEL_SEED", "x1")],
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid value `x1` for environment variable `WINDTUNNEL_SEED`: expected an unsigned 64-bit integer, like `--seed 42`"
@@ -856,7 +896,9 @@ stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s
             target: Some("localhost:80".into()),
             ..Flags::default()
         };
-        let err = resolve("bad-target", None, flags, &[]).unwrap_err().to_string();
+        let err = resolve("bad-target", None, flags, &[])
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("flag `--target`") && err.contains("not a URL"),
             "{err}"
@@ -898,16 +940,26 @@ stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s
             (c.keep_runs.value, c.run_id.as_deref()),
             (3, Some("replay-1"))
         );
-        let err = resolve("keep-bad", None, Flags::default(), &[("WINDTUNNEL_KEEP_RUNS", "-1")])
-            .unwrap_err()
-            .to_string();
+        let err = resolve(
+            "keep-bad",
+            None,
+            Flags::default(),
+            &[("WINDTUNNEL_KEEP_RUNS", "-1")],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("`WINDTUNNEL_KEEP_RUNS`") && err.contains("0 keeps all"),
             "{err}"
         );
-        let err = resolve("run-id", None, Flags::default(), &[("WINDTUNNEL_RUN_ID", "../x")])
-            .unwrap_err()
-            .to_string();
+        let err = resolve(
+            "run-id",
+            None,
+            Flags::default(),
+            &[("WINDTUNNEL_RUN_ID", "../x")],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("`WINDTUNNEL_RUN_ID`") && err.contains("directory name"),
             "{err}"

@@ -23,9 +23,8 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             "a duration needs a unit: `{t}s` or `{t}ms`, not `{t}`"
         ));
     }
-    humantime::parse_duration(t).map_err(|e| {
-        format!("expected a duration with a unit, like `30s`, `250ms` or `2m` ({e})")
-    })
+    humantime::parse_duration(t)
+        .map_err(|e| format!("expected a duration with a unit, like `30s`, `250ms` or `2m` ({e})"))
 }
 
 impl<'de> Deserialize<'de> for Dur {
@@ -144,9 +143,10 @@ impl<'de> Deserialize<'de> for Share {
                         "expected a share like \"5%\" or 0.05, not \"{v}\""
                     )));
                 };
-                let n: f64 = n.trim().parse().map_err(|_| {
-                    E::custom(format!("expected a share like \"5%\", not \"{v}\""))
-                })?;
+                let n: f64 = n
+                    .trim()
+                    .parse()
+                    .map_err(|_| E::custom(format!("expected a share like \"5%\", not \"{v}\"")))?;
                 check(n / 100.0, v)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Share, E> {
@@ -199,7 +199,11 @@ impl ObjectiveSpec {
     /// The objective; `Err` says what is missing or contradictory.
     pub(crate) fn objective(&self) -> Result<Objective, String> {
         let latency = [
-            ("p50", self.p50, objectives::p50 as fn(Scope) -> objectives::LatencyObjective),
+            (
+                "p50",
+                self.p50,
+                objectives::p50 as fn(Scope) -> objectives::LatencyObjective,
+            ),
             ("p90", self.p90, objectives::p90),
             ("p95", self.p95, objectives::p95),
             ("p99", self.p99, objectives::p99),
@@ -223,10 +227,12 @@ impl ObjectiveSpec {
         let one = match metrics.as_slice() {
             [one] => *one,
             [] => {
-                return Err("an objective needs one metric: `p50`, `p90`, `p95`, `p99`, \
+                return Err(
+                    "an objective needs one metric: `p50`, `p90`, `p95`, `p99`, \
                             `p999`, `max_latency`, `error_rate`, `check_pass_rate` or \
                             `throughput`"
-                    .into());
+                        .into(),
+                );
             }
             more => {
                 return Err(format!(
@@ -247,7 +253,9 @@ impl ObjectiveSpec {
                 None => r,
             };
             match one {
-                "error_rate" => rate(objectives::error_rate()).below(self.error_rate.map_or(0.0, |s| s.0)),
+                "error_rate" => {
+                    rate(objectives::error_rate()).below(self.error_rate.map_or(0.0, |s| s.0))
+                }
                 "check_pass_rate" => rate(objectives::check_pass_rate())
                     .at_least(self.check_pass_rate.map_or(0.0, |s| s.0)),
                 _ => rate(objectives::throughput())
@@ -272,7 +280,11 @@ mod tests {
     fn durations_need_units() {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("30").unwrap_err().contains("needs a unit: `30s`"));
+        assert!(
+            parse_duration("30")
+                .unwrap_err()
+                .contains("needs a unit: `30s`")
+        );
         assert!(parse_duration("soon").unwrap_err().contains("like `30s`"));
         let err = serde_json::from_str::<Dur>("30").unwrap_err().to_string();
         assert!(err.contains("needs a unit"), "{err}");
@@ -293,7 +305,9 @@ mod tests {
         assert_eq!(serde_json::from_str::<Share>("0.2").unwrap().0, 0.2);
         let err = serde_json::from_str::<Share>("5").unwrap_err().to_string();
         assert!(err.contains("from 0% to 100%"), "{err}");
-        let err = serde_json::from_str::<Share>("\"five\"").unwrap_err().to_string();
+        let err = serde_json::from_str::<Share>("\"five\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("like \"5%\""), "{err}");
     }
 
@@ -316,6 +330,10 @@ mod tests {
         assert!(spec.objective().unwrap_err().contains("needs one metric"));
         let spec: ObjectiveSpec =
             serde_json::from_str(r#"{"p99": "1s", "error_rate": 0.1}"#).unwrap();
-        assert!(spec.objective().unwrap_err().contains("`p99` and `error_rate`"));
+        assert!(
+            spec.objective()
+                .unwrap_err()
+                .contains("`p99` and `error_rate`")
+        );
     }
 }

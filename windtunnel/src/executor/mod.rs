@@ -305,7 +305,8 @@ pub(crate) fn test_run<'a>(agents: &'a [AgentFn], recorder: &Recorder, start: In
     Run {
         agents,
         seed: 1,
-        client: HttpClient::new(&url, Duration::from_secs(1), &Default::default()).expect("a client"),
+        client: HttpClient::new(&url, Duration::from_secs(1), &Default::default())
+            .expect("a client"),
         recorder: recorder.clone(),
         interrupt: Arc::new(Stop::default()),
         target: "http://127.0.0.1:9",

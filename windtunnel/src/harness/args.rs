@@ -31,6 +31,24 @@ windtunnel options (after `--`, e.g. `cargo test --test load -- --seed 7`):
 Precedence: code < settings file < environment < flags. `--target` takes a URL or a catalog
 combination `app/env/region` from the settings file.";
 
+/// windtunnel's own flags, for suggestions.
+const OWN_FLAGS: &[&str] = &[
+    "--seed",
+    "--target",
+    "--out",
+    "--tag",
+    "--log",
+    "--turbulence",
+    "--keep-runs",
+    "--config",
+    "--users",
+    "--rate",
+    "--duration",
+    "--ramp-up",
+    "--iterations",
+    "--check-config",
+];
+
 /// The flags libtest-mimic 0.8 accepts.
 const LIBTEST_FLAGS: &[&str] = &[
     "--include-ignored",
@@ -61,8 +79,8 @@ test harness options: --list, --exact, --skip <FILTER>, --ignored, --include-ign
 /// A command line that cannot be understood.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ArgsError {
-    #[error("unknown flag `{0}`\n\n{WINDTUNNEL_FLAGS}\n{LIBTEST_SUMMARY}")]
-    Unknown(String),
+    #[error("unknown flag `{0}`{1}\n\n{WINDTUNNEL_FLAGS}\n{LIBTEST_SUMMARY}")]
+    Unknown(String, String),
     #[error("flag `{0}` needs a value\n\n{WINDTUNNEL_FLAGS}")]
     MissingValue(&'static str),
     #[error("flag `{0}` takes no value")]
@@ -154,7 +172,11 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
                     || (key.starts_with("-Z") && key.len() > 2)
                     || is_short_cluster(&key);
                 if !known {
-                    return Err(ArgsError::Unknown(key));
+                    let ours = OWN_FLAGS.iter().chain(LIBTEST_FLAGS).copied();
+                    let hint = crate::config::did_you_mean(&key, ours)
+                        .map(|f| format!(" (did you mean `{f}`?)"))
+                        .unwrap_or_default();
+                    return Err(ArgsError::Unknown(key, hint));
                 }
                 rest.push(arg);
             }
@@ -233,7 +255,10 @@ mod tests {
     #[test]
     fn unknown_flags_list_what_is_accepted() {
         let err = split_str(&["--usres", "5"]).unwrap_err().to_string();
-        assert!(err.starts_with("unknown flag `--usres`"), "{err}");
+        assert!(
+            err.starts_with("unknown flag `--usres` (did you mean `--users`?)"),
+            "{err}"
+        );
         assert!(
             err.contains("--seed <N>") && err.contains("--exact"),
             "{err}"

@@ -39,6 +39,9 @@ pub(super) fn run(scenarios: &[&ScenarioInfo], session: &Session) -> ExitCode {
             Arc::clone(&interrupt),
         );
         ctx.check_only = true;
+        if session.plan.is_some() {
+            ctx.code_label = "plan";
+        }
         let ctx = Arc::new(ctx);
         let problem = match execute(info, &ctx, &interrupt) {
             Err(e) => Some(format!("{e:?}")),

@@ -37,6 +37,8 @@ pub(crate) struct Session {
     /// Whether the binary is a cargo test target (under `deps/`), rather than a plain binary.
     is_test_target: bool,
     exe: PathBuf,
+    /// The plan file, when the run is `windtunnel run PLAN`.
+    plan: Option<PathBuf>,
     store: ReportStore,
     finished: Mutex<Vec<ScenarioReport>>,
     report_error: Mutex<Option<ReportError>>,
@@ -129,6 +131,105 @@ pub fn run(binary: Binary) -> ExitCode {
     conclusion.exit_code()
 }
 
+/// Runs the declarative plan at `path` (`windtunnel run PLAN [FLAGS]`): the same flags,
+/// settings, engine, reports and exit codes as a `#[scenario]` under the harness (0 passed,
+/// 101 failed, 2 bad input, 130 interrupted). Not public API: used by the `windtunnel`
+/// command.
+pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCode {
+    let mut all = vec![std::ffi::OsString::from("windtunnel run")];
+    all.extend(args);
+    let (flags, rest) = match args::split(all) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(extra) = rest.get(1) {
+        eprintln!(
+            "error: `windtunnel run` takes a plan and windtunnel's flags, not `{}`\n\n{}",
+            extra.to_string_lossy(),
+            args::WINDTUNNEL_FLAGS
+        );
+        return ExitCode::from(2);
+    }
+    let config = match RunConfig::resolve(flags, |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log.as_deref());
+    let plan = match crate::plan::Plan::read(path, &config.catalog) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = config.check_scenario_names(std::iter::once(plan.name.as_str())) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if plan.target.is_none() && config.for_scenario(&plan.name).target.is_none() {
+        eprintln!(
+            "error: {}: the plan has no `target`: add `target = \"http://...\"` to it, or give \
+             `--target URL` (or a catalog combination from windtunnel.toml)",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    let file: &'static str = Box::leak(path.display().to_string().into_boxed_str());
+    let body = Arc::clone(&plan);
+    let info = ScenarioInfo {
+        name: plan.name.clone(),
+        module: "plan",
+        file,
+        line: 1,
+        tags: &[],
+        ignore: false,
+        timeout: plan.timeout,
+        run: Arc::new(move |s| {
+            let s = body.scenario(s);
+            Box::pin(async move {
+                s.run().await?;
+                Ok(())
+            })
+        }),
+    };
+    let mut session = Session::new(
+        config,
+        Binary {
+            package: "windtunnel",
+        },
+    );
+    session.target = "plan".into();
+    session.is_test_target = false;
+    session.plan = Some(path.to_owned());
+    if session.config.check_only {
+        return check::run(&[&info], &session);
+    }
+    let result = trial::run(&info, &session);
+    match &result {
+        Ok(()) => println!("plan {} ... ok", info.name),
+        Err(failed) => {
+            println!("plan {} ... FAILED", info.name);
+            if let Some(m) = failed.message() {
+                println!("{m}");
+            }
+        }
+    }
+    if !session.finish() {
+        return ExitCode::FAILURE;
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // libtest's code for failed tests.
+        Err(_) => ExitCode::from(101),
+    }
+}
+
 impl Session {
     fn new(config: RunConfig, binary: Binary) -> Self {
         let exe = std::env::current_exe().unwrap_or_default();
@@ -173,6 +274,7 @@ impl Session {
             target,
             is_test_target: in_deps,
             exe,
+            plan: None,
             store,
             finished: Mutex::new(Vec::new()),
             report_error: Mutex::new(None),
@@ -181,6 +283,17 @@ impl Session {
 
     /// The command that runs `info` again with `seed`.
     fn replay(&self, info: &ScenarioInfo, seed: u64) -> String {
+        if let Some(plan) = &self.plan {
+            let mut args = vec![
+                "windtunnel".to_owned(),
+                "run".into(),
+                shell_quote(&plan.to_string_lossy()),
+                "--seed".into(),
+                seed.to_string(),
+            ];
+            args.extend(self.config.replay_flags.iter().map(|f| shell_quote(f)));
+            return args.join(" ");
+        }
         let mut args = vec![
             "--exact".to_owned(),
             shell_quote(&info.name),

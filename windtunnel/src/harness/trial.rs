@@ -97,7 +97,9 @@ pub(super) fn execute(
                     .unwrap_or_else(|| "a panic with a non-string payload".into());
                 Body::Failed(format!("the scenario panicked: {msg}"), false)
             }
-            Ok(Err(join)) => Body::Failed(format!("the scenario task was cancelled: {join}"), false),
+            Ok(Err(join)) => {
+                Body::Failed(format!("the scenario task was cancelled: {join}"), false)
+            }
             Err(_) => {
                 task.abort();
                 let _ = task.await;
@@ -125,6 +127,9 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
         Arc::clone(&interrupt),
     );
     ctx.progress = true;
+    if session.plan.is_some() {
+        ctx.code_label = "plan";
+    }
     let ctx = Arc::new(ctx);
     let mut placeholder = report(info, session, ctx.seed());
     let started_at = now_rfc3339();

@@ -130,6 +130,10 @@ pub struct CheckFailed {
 }
 
 impl CheckFailed {
+    pub(crate) fn new(check: String, detail: String) -> Self {
+        CheckFailed { check, detail }
+    }
+
     /// The check's name.
     pub fn check(&self) -> &str {
         &self.check

@@ -37,7 +37,11 @@ impl Load {
         match &mut model {
             Model::Users(u) => {
                 if let Some(s) = &o.rate {
-                    return Err(not("rate", &s.source, "set `users` instead (a closed model)"));
+                    return Err(not(
+                        "rate",
+                        &s.source,
+                        "set `users` instead (a closed model)",
+                    ));
                 }
                 if let Some(s) = &o.users {
                     u.users = s.value;
@@ -89,6 +93,22 @@ impl Load {
             }
         }
         Ok(Load(model))
+    }
+
+    /// A ramping load from checked stages (all users or all rates).
+    pub(crate) fn from_stages(specs: &[StageSpec]) -> Load {
+        Load(from_stages(specs, &Model::Users(Load::users(0))))
+    }
+
+    /// An open model with this agent pool; a closed model as it is.
+    pub(crate) fn with_pool(mut self, preallocated: u32, max: u32) -> Load {
+        match &mut self.0 {
+            Model::ArrivalRate(a) => a.pool = Pool { preallocated, max },
+            Model::RampingRate(r) => r.pool = Pool { preallocated, max },
+            Model::Capacity(c) => c.pool = Pool { preallocated, max },
+            Model::Users(_) | Model::RampingUsers(_) => {}
+        }
+        self
     }
 
     /// The model's settings, by name, as the report shows them.
@@ -265,7 +285,8 @@ mod tests {
         assert_eq!(err.setting, "users");
         assert_eq!(err.source, Source::Flag("--users"));
         assert!(err.reason.contains("an arrival rate") && err.reason.contains("set `rate`"));
-        let load: Load = Load::ramping_users([super::super::stage(Duration::from_secs(1), 5)]).into();
+        let load: Load =
+            Load::ramping_users([super::super::stage(Duration::from_secs(1), 5)]).into();
         let err = load.with_overrides(&o).unwrap_err();
         assert!(err.reason.contains("`stages`"), "{}", err.reason);
     }
@@ -283,6 +304,9 @@ mod tests {
         let load: Load = Load::users(3).into();
         let d = load.with_overrides(&o).unwrap().describe();
         assert_eq!(d[0].1, "a ramping arrival rate");
-        assert_eq!(d[2], ("stages", "10s to 50/s, 20s to 500/s (spike)".to_owned()));
+        assert_eq!(
+            d[2],
+            ("stages", "10s to 50/s, 20s to 500/s (spike)".to_owned())
+        );
     }
 }

@@ -18,9 +18,9 @@ pub use junit::to_junit_xml;
 pub use model::{
     AgentAssignment, CapacityReport, CapacityStep, CheckReport, ErrorReport, InjectedFault,
     IterationReport, LatencyReport, LoadConfig, LoadReport, Outcome, PanicReport, Percentiles,
-    PhaseReport, PoolConfig, Report, RequestReport, RuleReport, SCHEMA_VERSION, ScenarioReport, Setting,
-    ScheduleReport, SeriesPoint, SeriesReport, StageConfig, StopInfo, StopReason, ToolInfo,
-    ToxicReport, TurbulenceReport,
+    PhaseReport, PoolConfig, Report, RequestReport, RuleReport, SCHEMA_VERSION, ScenarioReport,
+    ScheduleReport, SeriesPoint, SeriesReport, Setting, StageConfig, StopInfo, StopReason,
+    ToolInfo, ToxicReport, TurbulenceReport,
 };
 pub use store::{
     OLDEST_READABLE_SCHEMA, ReadError, ReportError, StoredRun, list_runs, prune_runs, read_report,

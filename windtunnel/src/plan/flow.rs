@@ -1,0 +1,187 @@
+//! A plan's flows at run time: each flow is an agent whose iteration runs its steps in order,
+//! rendering templates with the iteration's variables, checking statuses and extracting values
+//! from JSON responses (JSON pointer) into the agent's variables for later steps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use serde_json::Value;
+
+use super::data::DataSet;
+use super::template::{JsonTemplate, Template, Vars};
+use crate::agent::{Agent, AgentFn, AgentFuture};
+use crate::http::CheckFailed;
+
+/// A generated variable, drawn each iteration from the agent's seeded generator.
+#[derive(Clone, Debug)]
+pub(crate) enum Generator {
+    /// A whole number in `from..=to`.
+    Int(u64, u64),
+    /// One of the values.
+    Pick(Vec<Value>),
+}
+
+/// What every flow shares: data files, generated variables, headers, think time.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) data: Vec<DataSet>,
+    pub(crate) generators: Vec<(String, Generator)>,
+    pub(crate) headers: Vec<(String, Template)>,
+    pub(crate) think: Option<(Duration, Duration)>,
+}
+
+/// A request body.
+#[derive(Clone, Debug)]
+pub(crate) enum Body {
+    None,
+    Text(Template),
+    Json(JsonTemplate),
+}
+
+/// One request of a flow.
+#[derive(Clone, Debug)]
+pub(crate) struct Step {
+    pub(crate) name: String,
+    pub(crate) method: reqwest::Method,
+    pub(crate) path: Template,
+    pub(crate) headers: Vec<(String, Template)>,
+    pub(crate) body: Body,
+    /// The statuses that pass; empty: any below 400.
+    pub(crate) expect: Vec<u16>,
+    /// Variable name and JSON pointer.
+    pub(crate) extract: Vec<(String, String)>,
+    pub(crate) think: Option<(Duration, Duration)>,
+}
+
+/// Steps run by the users assigned to them: all in order each iteration (a flow), or one
+/// picked by weight each iteration (the plan's endpoints).
+#[derive(Debug)]
+pub(crate) struct Flow {
+    pub(crate) name: &'static str,
+    pub(crate) weight: u32,
+    pub(crate) steps: Vec<Step>,
+    /// For endpoints: each step's weight; empty for a flow.
+    pub(crate) pick: Vec<u32>,
+}
+
+impl Flow {
+    /// The flow as an agent.
+    pub(crate) fn agent(self: Arc<Self>, shared: Arc<Shared>) -> AgentFn {
+        let (name, weight) = (self.name, self.weight);
+        AgentFn::closure(
+            name,
+            weight,
+            Arc::new(move |a: &mut Agent| -> AgentFuture<'_> {
+                let flow = Arc::clone(&self);
+                let shared = Arc::clone(&shared);
+                Box::pin(async move { flow.iterate(a, &shared).await })
+            }),
+        )
+    }
+
+    async fn iterate(&self, a: &mut Agent, shared: &Shared) -> crate::Result<()> {
+        let mut vars = Vars::new();
+        vars.insert("agent".into(), Value::from(a.id()));
+        vars.insert("iteration".into(), Value::from(a.iteration()));
+        for set in &shared.data {
+            let row = set.row(a.rng());
+            for (column, value) in set.columns.iter().zip(row) {
+                vars.insert(
+                    format!("{}.{column}", set.name),
+                    Value::String(value.clone()),
+                );
+            }
+        }
+        for (name, g) in &shared.generators {
+            let v = match g {
+                Generator::Int(from, to) => Value::from(a.rng().range(*from..to.saturating_add(1))),
+                Generator::Pick(items) => a.rng().choose(items).cloned().unwrap_or(Value::Null),
+            };
+            vars.insert(name.clone(), v);
+        }
+        let steps: &[Step] = if self.pick.is_empty() {
+            &self.steps
+        } else {
+            let total: u64 = self.pick.iter().map(|w| u64::from(*w)).sum();
+            let mut draw = a.rng().below(total);
+            let mut chosen = 0;
+            for (i, w) in self.pick.iter().enumerate() {
+                if draw < u64::from(*w) {
+                    chosen = i;
+                    break;
+                }
+                draw -= u64::from(*w);
+            }
+            std::slice::from_ref(&self.steps[chosen])
+        };
+        for step in steps {
+            self.step(a, shared, step, &mut vars).await?;
+            if let Some((from, to)) = step.think {
+                a.think(from..to).await;
+            }
+        }
+        if let Some((from, to)) = shared.think {
+            a.think(from..to).await;
+        }
+        Ok(())
+    }
+
+    async fn step(
+        &self,
+        a: &mut Agent,
+        shared: &Shared,
+        step: &Step,
+        vars: &mut Vars,
+    ) -> crate::Result<()> {
+        let path = step.path.render(vars);
+        let mut request = a
+            .request(step.method.clone(), &path)
+            .name(step.name.clone());
+        for (k, v) in shared.headers.iter().chain(&step.headers) {
+            request = request.header(k, &v.render(vars));
+        }
+        request = match &step.body {
+            Body::None => request,
+            Body::Text(t) => request.body(t.render(vars)),
+            Body::Json(j) => request.json(&j.render(vars)),
+        };
+        for s in &step.expect {
+            request = request.accept_status(*s);
+        }
+        let response = request.send().await?;
+        let response = match step.expect.as_slice() {
+            [] => response,
+            [one] => response.expect_status(*one)?,
+            many => {
+                let status = response.status();
+                let list: Vec<String> = many.iter().map(u16::to_string).collect();
+                let check = format!("{}: status {}", step.name, list.join(" or "));
+                if !a.check(&check, many.contains(&status)) {
+                    return Err(CheckFailed::new(
+                        check,
+                        format!("expected status {}, got {status}", list.join(" or ")),
+                    )
+                    .into());
+                }
+                response
+            }
+        };
+        if !step.extract.is_empty() {
+            let body: Value = response.json().with_context(|| {
+                format!("step `{}`: cannot extract from the response", step.name)
+            })?;
+            for (name, pointer) in &step.extract {
+                let v = body.pointer(pointer).cloned().ok_or_else(|| {
+                    anyhow!(
+                        "step `{}`: the response has nothing at `{pointer}` to extract into `{name}`",
+                        step.name
+                    )
+                })?;
+                a.vars().set(name, v.clone());
+                vars.insert(name.clone(), v);
+            }
+        }
+        Ok(())
+    }
+}

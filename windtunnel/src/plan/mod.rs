@@ -1,0 +1,670 @@
+//! Declarative plans: a load test in a TOML or JSON file, with no Rust, run by
+//! `windtunnel run plan.toml` through the same engine, reports and exit codes as a
+//! `#[scenario]`. A plan has a target, a load, weighted `endpoints` (each iteration one
+//! request) and/or `flows` (each iteration a sequence of steps, with values extracted from one
+//! response used in the next), templated paths, headers and bodies (`{{name}}`), CSV data,
+//! generated values, objectives and turbulence. Everything is checked when the file is read;
+//! an error names the file, the line and column (TOML) and the key path.
+
+mod data;
+mod flow;
+mod template;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use serde_json::Value;
+
+use crate::Scenario;
+use crate::agent::AgentFn;
+use crate::config::{
+    Catalog, Document, Dur, FileError, KeyPath, ObjectiveSpec, RateText, StageSpec, Target,
+    check_stages,
+};
+use crate::load::{Load, per_sec};
+use crate::objectives::Objective;
+use crate::turbulence::Phase;
+use data::{DataSet, Order};
+use flow::{Body, Flow, Generator, Shared, Step};
+use template::{JsonTemplate, Template};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanSpec {
+    name: String,
+    target: Option<String>,
+    seed: Option<u64>,
+    timeout: Option<Dur>,
+    request_timeout: Option<Dur>,
+    graceful_stop: Option<Dur>,
+    think: Option<Think>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    load: LoadSpec,
+    turbulence: Option<String>,
+    #[serde(default)]
+    objectives: Vec<ObjectiveSpec>,
+    #[serde(default)]
+    data: BTreeMap<String, DataSpec>,
+    #[serde(default)]
+    vars: BTreeMap<String, VarSpec>,
+    #[serde(default)]
+    endpoints: Vec<StepSpec>,
+    /// The share of users on the endpoints, beside the flows' weights. (Default: 1.)
+    endpoints_weight: Option<u32>,
+    #[serde(default)]
+    flows: Vec<FlowSpec>,
+}
+
+/// The agent that runs a plan's endpoints.
+const ENDPOINTS: &str = "endpoints";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadSpec {
+    users: Option<u32>,
+    rate: Option<RateText>,
+    duration: Option<Dur>,
+    ramp_up: Option<Dur>,
+    iterations: Option<u64>,
+    stages: Option<Vec<StageSpec>>,
+    pool: Option<PoolSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolSpec {
+    preallocated: u32,
+    max: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataSpec {
+    file: PathBuf,
+    #[serde(default)]
+    order: Order,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VarSpec {
+    int: Option<[u64; 2]>,
+    pick: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlowSpec {
+    name: String,
+    weight: Option<u32>,
+    steps: Vec<StepSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepSpec {
+    name: Option<String>,
+    method: Option<String>,
+    path: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Option<String>,
+    json: Option<Value>,
+    expect: Option<Expect>,
+    #[serde(default)]
+    extract: BTreeMap<String, String>,
+    think: Option<Think>,
+    weight: Option<u32>,
+}
+
+/// Expected statuses: `200` or `[200, 201]`.
+#[derive(Debug)]
+struct Expect(Vec<u16>);
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        fn status<E: de::Error>(v: i64) -> Result<u16, E> {
+            if (100..=599).contains(&v) {
+                Ok(v as u16)
+            } else {
+                Err(E::custom(format!(
+                    "an HTTP status is from 100 to 599, not {v}"
+                )))
+            }
+        }
+        impl<'de> Visitor<'de> for V {
+            type Value = Expect;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a status like 200, or a list like [200, 201]")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Expect, E> {
+                Ok(Expect(vec![status(v)?]))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Expect, E> {
+                self.visit_i64(v.min(i64::MAX as u64) as i64)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Expect, A::Error> {
+                let mut all = Vec::new();
+                while let Some(v) = seq.next_element::<i64>()? {
+                    all.push(status(v)?);
+                }
+                if all.is_empty() {
+                    return Err(de::Error::custom("give at least one status"));
+                }
+                Ok(Expect(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A think time: `"20ms"` or `"10ms..30ms"`.
+#[derive(Clone, Copy, Debug)]
+struct Think(Duration, Duration);
+
+impl<'de> Deserialize<'de> for Think {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let parse = |t: &str| crate::config::parse_duration(t).map_err(de::Error::custom);
+        match text.split_once("..") {
+            Some((a, b)) => {
+                let (a, b) = (parse(a)?, parse(b)?);
+                if b < a {
+                    return Err(de::Error::custom(format!(
+                        "`{text}`: the range ends before it starts"
+                    )));
+                }
+                Ok(Think(a, b))
+            }
+            None => {
+                let d = parse(&text)?;
+                Ok(Think(d, d))
+            }
+        }
+    }
+}
+
+/// A plan, read and checked, ready to run.
+pub(crate) struct Plan {
+    /// The scenario's name in reports.
+    pub(crate) name: String,
+    pub(crate) target: Option<Target>,
+    pub(crate) timeout: Duration,
+    seed: Option<u64>,
+    request_timeout: Option<Duration>,
+    graceful_stop: Option<Duration>,
+    load: Load,
+    objectives: Vec<Objective>,
+    phases: Vec<Phase>,
+    agents: Vec<AgentFn>,
+}
+
+impl Plan {
+    /// Reads and checks the plan at `path`; a catalog combination as its target is looked up
+    /// in `catalog` (from `windtunnel.toml`).
+    pub(crate) fn read(path: &Path, catalog: &Catalog) -> Result<Self, FileError> {
+        let doc = Document::read(path)?;
+        let spec: PlanSpec = doc.parse()?;
+        let root = KeyPath::root();
+        if spec.name.trim().is_empty() {
+            return Err(doc.error(&root.key("name"), "give the plan a name"));
+        }
+        let target = match &spec.target {
+            Some(t) => Some(
+                catalog
+                    .pick(t)
+                    .map_err(|e| doc.error(&root.key("target"), e))?,
+            ),
+            None => None,
+        };
+        let load = load_of(&doc, &spec.load)?;
+        let mut objectives = Vec::new();
+        for (i, o) in spec.objectives.iter().enumerate() {
+            objectives.push(
+                o.objective()
+                    .map_err(|e| doc.error(&root.key("objectives").index(i), e))?,
+            );
+        }
+        let phases = match &spec.turbulence {
+            Some(t) => {
+                crate::turbulence::spec::parse(t)
+                    .map_err(|e| doc.error(&root.key("turbulence"), e))?
+                    .phases
+            }
+            None => Vec::new(),
+        };
+
+        // The variables every template may use.
+        let mut known: Vec<String> = vec!["agent".into(), "iteration".into()];
+        let mut data = Vec::new();
+        for (name, d) in &spec.data {
+            let key = root.key("data").key(name);
+            check_name(&doc, &key, name)?;
+            let set = DataSet::read(name, &doc.dir().join(&d.file), d.order)
+                .map_err(|e| doc.error(&key.key("file"), e))?;
+            known.extend(set.columns.iter().map(|c| format!("{name}.{c}")));
+            data.push(set);
+        }
+        let mut generators = Vec::new();
+        for (name, v) in &spec.vars {
+            let key = root.key("vars").key(name);
+            check_name(&doc, &key, name)?;
+            if known.contains(name) {
+                return Err(doc.error(&key, format!("`{name}` is already a variable")));
+            }
+            let g = match (&v.int, &v.pick) {
+                (Some([from, to]), None) if from <= to => Generator::Int(*from, *to),
+                (Some(_), None) => {
+                    return Err(
+                        doc.error(&key.key("int"), "give `[lowest, highest]`, lowest first")
+                    );
+                }
+                (None, Some(items)) if !items.is_empty() => Generator::Pick(items.clone()),
+                (None, Some(_)) => {
+                    return Err(doc.error(&key.key("pick"), "give at least one value"));
+                }
+                _ => {
+                    return Err(doc.error(
+                        &key,
+                        "a variable is `{ int = [1, 100] }` or `{ pick = [\"a\", \"b\"] }`",
+                    ));
+                }
+            };
+            known.push(name.clone());
+            generators.push((name.clone(), g));
+        }
+        let mut headers = Vec::new();
+        for (k, v) in &spec.headers {
+            headers.push(header(&doc, &root.key("headers").key(k), k, v, &known)?);
+        }
+        let shared = Arc::new(Shared {
+            data,
+            generators,
+            headers,
+            think: spec.think.map(|t| (t.0, t.1)),
+        });
+
+        if spec.endpoints.is_empty() && spec.flows.is_empty() {
+            return Err(doc.error(
+                &root,
+                "a plan needs `endpoints` (each iteration one weighted request) or `flows` \
+                 (each iteration a sequence of `steps`)",
+            ));
+        }
+        let mut agents = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        let mut endpoints = Vec::new();
+        let mut weights = Vec::new();
+        for (i, e) in spec.endpoints.iter().enumerate() {
+            let key = root.key("endpoints").index(i);
+            weights.push(weight(&doc, &key, e.weight)?);
+            let step = step(&doc, &key, e, &known)?;
+            if endpoints.iter().any(|s: &Step| s.name == step.name) {
+                return Err(doc.error(
+                    &key,
+                    format!("two endpoints are named `{}`: name them apart", step.name),
+                ));
+            }
+            endpoints.push(step);
+        }
+        if spec.endpoints_weight == Some(0) {
+            return Err(doc.error(
+                &root.key("endpoints_weight"),
+                "a weight is at least 1 (leave the endpoints out instead)",
+            ));
+        }
+        if !endpoints.is_empty() {
+            names.push(ENDPOINTS.to_owned());
+            agents.push(
+                Arc::new(Flow {
+                    name: ENDPOINTS,
+                    weight: spec.endpoints_weight.unwrap_or(1),
+                    steps: endpoints,
+                    pick: weights,
+                })
+                .agent(Arc::clone(&shared)),
+            );
+        }
+        for (i, f) in spec.flows.iter().enumerate() {
+            let key = root.key("flows").index(i);
+            let weight = weight(&doc, &key, f.weight)?;
+            if f.steps.is_empty() {
+                return Err(doc.error(&key.key("steps"), "a flow needs at least one step"));
+            }
+            let mut known = known.clone();
+            let mut steps = Vec::new();
+            for (j, s) in f.steps.iter().enumerate() {
+                let key = key.key("steps").index(j);
+                if s.weight.is_some() {
+                    return Err(doc.error(
+                        &key.key("weight"),
+                        "a step has no weight: give the flow one, or make it an endpoint",
+                    ));
+                }
+                let step = step(&doc, &key, s, &known)?;
+                for (name, _) in &step.extract {
+                    if !known.contains(name) {
+                        known.push(name.clone());
+                    }
+                }
+                steps.push(step);
+            }
+            agents.push(flow(
+                &mut names,
+                &doc,
+                &key.key("name"),
+                f.name.clone(),
+                weight,
+                steps,
+                &shared,
+            )?);
+        }
+        Ok(Plan {
+            name: spec.name,
+            target,
+            timeout: spec
+                .timeout
+                .map_or(crate::registry::DEFAULT_SCENARIO_TIMEOUT, |d| d.0),
+            seed: spec.seed,
+            request_timeout: spec.request_timeout.map(|d| d.0),
+            graceful_stop: spec.graceful_stop.map(|d| d.0),
+            load,
+            objectives,
+            phases,
+            agents,
+        })
+    }
+
+    /// The scenario the plan describes, on `s` (which carries the settings from outside).
+    pub(crate) fn scenario(&self, s: Scenario) -> Scenario {
+        let mut s = s
+            .agents(self.agents.iter().cloned())
+            .load(self.load.clone());
+        if let Some(t) = &self.target {
+            s = s.target(t.url.clone());
+        }
+        if let Some(seed) = self.seed {
+            s = s.seed(seed);
+        }
+        if let Some(t) = self.request_timeout {
+            s = s.request_timeout(t);
+        }
+        if let Some(g) = self.graceful_stop {
+            s = s.graceful_stop(g);
+        }
+        for o in &self.objectives {
+            s = s.slo(o.clone());
+        }
+        for p in &self.phases {
+            s = s.turbulence(p.clone());
+        }
+        s
+    }
+}
+
+fn check_name(doc: &Document, key: &KeyPath, name: &str) -> Result<(), FileError> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(doc.error(
+            key,
+            format!("`{name}`: a name is letters, digits, `_` and `-`"),
+        ))
+    }
+}
+
+fn weight(doc: &Document, key: &KeyPath, w: Option<u32>) -> Result<u32, FileError> {
+    match w {
+        None => Ok(1),
+        Some(0) => Err(doc.error(
+            &key.key("weight"),
+            "a weight is at least 1 (leave it out instead)",
+        )),
+        Some(w) => Ok(w),
+    }
+}
+
+fn header(
+    doc: &Document,
+    key: &KeyPath,
+    name: &str,
+    value: &str,
+    known: &[String],
+) -> Result<(String, Template), FileError> {
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| doc.error(key, format!("`{name}` is not a valid header name")))?;
+    let t = Template::compile(value, known).map_err(|e| doc.error(key, e))?;
+    Ok((name.to_owned(), t))
+}
+
+fn step(doc: &Document, key: &KeyPath, s: &StepSpec, known: &[String]) -> Result<Step, FileError> {
+    let method_text = s.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    let method = match method_text.as_str() {
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
+            reqwest::Method::from_bytes(method_text.as_bytes())
+                .map_err(|_| doc.error(&key.key("method"), "not an HTTP method"))?
+        }
+        other => {
+            return Err(doc.error(
+                &key.key("method"),
+                format!(
+                    "unknown method `{other}`: use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS"
+                ),
+            ));
+        }
+    };
+    if !s.path.starts_with('/') {
+        return Err(doc.error(
+            &key.key("path"),
+            format!(
+                "a path starts with `/`, relative to the target: `/{}`",
+                s.path
+            ),
+        ));
+    }
+    let path = Template::compile(&s.path, known).map_err(|e| doc.error(&key.key("path"), e))?;
+    let mut headers = Vec::new();
+    for (k, v) in &s.headers {
+        headers.push(header(doc, &key.key("headers").key(k), k, v, known)?);
+    }
+    let body = match (&s.body, &s.json) {
+        (Some(_), Some(_)) => {
+            return Err(doc.error(&key.key("json"), "a step has a `body` or `json`, not both"));
+        }
+        (Some(text), None) => {
+            Body::Text(Template::compile(text, known).map_err(|e| doc.error(&key.key("body"), e))?)
+        }
+        (None, Some(json)) => {
+            Body::Json(JsonTemplate::compile(json, known).map_err(|(p, e)| {
+                doc.error(
+                    &key.key("json"),
+                    if p.is_empty() {
+                        e
+                    } else {
+                        format!("at `{p}`: {e}")
+                    },
+                )
+            })?)
+        }
+        (None, None) => Body::None,
+    };
+    let mut extract = Vec::new();
+    for (name, pointer) in &s.extract {
+        let k = key.key("extract").key(name);
+        check_name(doc, &k, name)?;
+        if !pointer.is_empty() && !pointer.starts_with('/') {
+            return Err(doc.error(
+                &k,
+                format!("`{pointer}` is not a JSON pointer: it starts with `/`, like `/token` or `/items/0/id`"),
+            ));
+        }
+        extract.push((name.clone(), pointer.clone()));
+    }
+    let name = s
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{method_text} {}", s.path));
+    Ok(Step {
+        name,
+        method,
+        path,
+        headers,
+        body,
+        expect: s.expect.as_ref().map(|e| e.0.clone()).unwrap_or_default(),
+        extract,
+        think: s.think.map(|t| (t.0, t.1)),
+    })
+}
+
+fn flow(
+    names: &mut Vec<String>,
+    doc: &Document,
+    key: &KeyPath,
+    name: String,
+    weight: u32,
+    steps: Vec<Step>,
+    shared: &Arc<Shared>,
+) -> Result<AgentFn, FileError> {
+    if names.contains(&name) {
+        return Err(doc.error(
+            key,
+            format!(
+                "two flows are named `{name}` (the endpoints together are the flow \
+                 `{ENDPOINTS}`): name them apart"
+            ),
+        ));
+    }
+    names.push(name.clone());
+    // Agent names are `&'static str`: the few names of the one plan a process runs live as
+    // long as it.
+    let name: &'static str = Box::leak(name.into_boxed_str());
+    Ok(Arc::new(Flow {
+        name,
+        weight,
+        steps,
+        pick: Vec::new(),
+    })
+    .agent(Arc::clone(shared)))
+}
+
+fn load_of(doc: &Document, l: &LoadSpec) -> Result<Load, FileError> {
+    let key = KeyPath::root().key("load");
+    let set: Vec<&str> = [
+        ("users", l.users.is_some()),
+        ("rate", l.rate.is_some()),
+        ("stages", l.stages.is_some()),
+    ]
+    .iter()
+    .filter(|(_, s)| *s)
+    .map(|(k, _)| *k)
+    .collect();
+    let only = |field: &str, allowed: &str| -> Result<(), FileError> {
+        Err(doc.error(
+            &key.key(field),
+            format!("`{field}` does not go with {allowed}"),
+        ))
+    };
+    let load: Load = match set.as_slice() {
+        ["users"] => {
+            if l.pool.is_some() {
+                only("pool", "`users` (the pool is an open model's)")?;
+            }
+            let mut u = Load::users(l.users.unwrap_or(1));
+            if let Some(r) = l.ramp_up {
+                u = u.ramp_up(r.0);
+            }
+            if let Some(d) = l.duration {
+                u = u.duration(d.0);
+            }
+            if let Some(n) = l.iterations {
+                u = u.iterations(n);
+            }
+            if l.duration.is_none() && l.iterations.is_none() {
+                return Err(doc.error(
+                    &key,
+                    "constant users need a `duration`, `iterations` per user, or both",
+                ));
+            }
+            u.into()
+        }
+        ["rate"] => {
+            for (field, is) in [
+                ("ramp_up", l.ramp_up.is_some()),
+                ("iterations", l.iterations.is_some()),
+            ] {
+                if is {
+                    only(
+                        field,
+                        "`rate` (an open model starts iterations for a `duration`)",
+                    )?;
+                }
+            }
+            let Some(d) = l.duration else {
+                return Err(doc.error(&key, "an arrival rate needs a `duration`"));
+            };
+            let mut r = Load::rate(l.rate.map_or(per_sec(1), |r| r.0)).duration(d.0);
+            if let Some(p) = &l.pool {
+                r = r.pool(p.preallocated, p.max);
+            }
+            r.into()
+        }
+        ["stages"] => {
+            let stages = l.stages.as_deref().unwrap_or_default();
+            check_stages(doc, &key.key("stages"), stages)?;
+            for (field, is) in [
+                ("duration", l.duration.is_some()),
+                ("ramp_up", l.ramp_up.is_some()),
+                ("iterations", l.iterations.is_some()),
+            ] {
+                if is {
+                    only(field, "`stages` (the stages set the duration)")?;
+                }
+            }
+            let users = stages.first().is_some_and(|s| s.users.is_some());
+            if users && l.pool.is_some() {
+                only("pool", "stages of users (the pool is an open model's)")?;
+            }
+            let mut load = Load::from_stages(stages);
+            if let Some(p) = &l.pool {
+                load = load.with_pool(p.preallocated, p.max);
+            }
+            load
+        }
+        [] => {
+            return Err(doc.error(
+                &key,
+                "a load needs `users` (closed model), `rate` (open model) or `stages`",
+            ));
+        }
+        more => {
+            return Err(doc.error(
+                &key,
+                format!(
+                    "a load has one of `users`, `rate` and `stages`, this one has {}",
+                    more.iter()
+                        .map(|m| format!("`{m}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            ));
+        }
+    };
+    // The same checks as a scenario's, with the key of the load.
+    load.resolve()
+        .map_err(|e| doc.error(&key, format!("`{}` {}", e.field, e.reason)))?;
+    Ok(load)
+}
+
+#[cfg(test)]
+mod tests;

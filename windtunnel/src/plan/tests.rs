@@ -1,0 +1,223 @@
+//! Reading plans: what a good plan becomes, and an error naming the place for each bad input.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir()
+        .join(format!("windtunnel-plan-{}", std::process::id()))
+        .join(test);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn read(test: &str, file: &str, text: &str) -> Result<Plan, String> {
+    let d = dir(test);
+    std::fs::write(d.join("users.csv"), "name,pass\nada,x\nbob,y\n").unwrap();
+    std::fs::write(d.join("bad.csv"), "name,pass\nada,x\nbob\n").unwrap();
+    let path = d.join(file);
+    std::fs::write(&path, text).unwrap();
+    Plan::read(&path, &Catalog::default()).map_err(|e| e.to_string())
+}
+
+fn err(test: &str, text: &str) -> String {
+    match read(test, "plan.toml", text) {
+        Ok(_) => panic!("{test}: the plan was accepted"),
+        Err(e) => e,
+    }
+}
+
+const GOOD: &str = r#"
+name = "shop"
+target = "http://127.0.0.1:8080"
+objectives = [{ p99 = "250ms" }]
+
+[load]
+users = 2
+iterations = 3
+
+[data.users]
+file = "users.csv"
+
+[vars]
+id = { int = [1, 20] }
+
+[[endpoints]]
+path = "/products/{{id}}"
+weight = 2
+
+[[flows]]
+name = "buyer"
+[[flows.steps]]
+name = "login"
+method = "post"
+path = "/login"
+json = { user = "{{users.name}}", password = "{{users.pass}}" }
+expect = 200
+extract = { token = "/token" }
+[[flows.steps]]
+path = "/account"
+headers = { authorization = "Bearer {{token}}" }
+expect = [200, 204]
+"#;
+
+#[test]
+fn a_good_plan_becomes_agents_and_a_load() {
+    let plan = read("good", "plan.toml", GOOD).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.name, "shop");
+    let names: Vec<(&str, u32)> = plan.agents.iter().map(|a| (a.name(), a.weight())).collect();
+    assert_eq!(names, [("endpoints", 1), ("buyer", 1)]);
+    assert_eq!(plan.load.describe()[1], ("users", "2".to_owned()));
+    assert_eq!(plan.objectives.len(), 1);
+    assert_eq!(plan.target.as_ref().unwrap().url, "http://127.0.0.1:8080");
+}
+
+#[test]
+fn each_bad_input_names_its_place() {
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "unknown-key",
+            "users = 2",
+            "usres = 2",
+            &["plan.toml:", "unknown key `usres` (did you mean `users`?)"],
+        ),
+        (
+            "wrong-type",
+            "users = 2",
+            "users = \"two\"",
+            &["`load.users`"],
+        ),
+        (
+            "no-unit",
+            "iterations = 3",
+            "duration = 3",
+            &["`load.duration`", "needs a unit"],
+        ),
+        (
+            "negative",
+            "iterations = 3",
+            "iterations = -3",
+            &["`load.iterations`"],
+        ),
+        (
+            "missing-name",
+            "name = \"shop\"\n",
+            "",
+            &["missing field `name`"],
+        ),
+        (
+            "unknown-var",
+            "Bearer {{token}}",
+            "Bearer {{tokn}}",
+            &[
+                "`flows[0].steps[1].headers.authorization`",
+                "unknown variable `{{tokn}}` (did you mean `{{token}}`?)",
+            ],
+        ),
+        (
+            "later-var",
+            "path = \"/login\"",
+            "path = \"/login/{{token}}\"",
+            &["`flows[0].steps[0].path`", "`{{token}}`"],
+        ),
+        (
+            "bad-csv",
+            "file = \"users.csv\"",
+            "file = \"bad.csv\"",
+            &["`data.users.file`", "bad.csv: line 3: a malformed row"],
+        ),
+        (
+            "bad-url",
+            "target = \"http://127.0.0.1:8080\"",
+            "target = \"127.0.0.1:8080\"",
+            &["plan.toml:3:10: `target`", "not a URL"],
+        ),
+        (
+            "bad-pointer",
+            "\"/token\"",
+            "\"token\"",
+            &["`flows[0].steps[0].extract.token`", "JSON pointer"],
+        ),
+        (
+            "bad-status",
+            "expect = 200",
+            "expect = 20",
+            &["`flows[0].steps[0].expect`", "from 100 to 599"],
+        ),
+        (
+            "two-models",
+            "users = 2",
+            "users = 2\nrate = \"5/s\"",
+            &["`load`", "`users` and `rate`"],
+        ),
+        (
+            "no-bound",
+            "iterations = 3",
+            "",
+            &["`load`", "need a `duration`"],
+        ),
+        (
+            "method",
+            "method = \"post\"",
+            "method = \"FETCH\"",
+            &["`flows[0].steps[0].method`", "unknown method `FETCH`"],
+        ),
+        (
+            "path",
+            "path = \"/account\"",
+            "path = \"account\"",
+            &["`flows[0].steps[1].path`", "starts with `/`"],
+        ),
+        (
+            "weight",
+            "weight = 2",
+            "weight = 0",
+            &["`endpoints[0].weight`", "at least 1"],
+        ),
+        (
+            "objective",
+            "{ p99 = \"250ms\" }",
+            "{ of = \"x\" }",
+            &["`objectives[0]`", "needs one metric"],
+        ),
+    ];
+    for (test, from, to, expected) in cases {
+        assert!(GOOD.contains(from), "{test}: `{from}` is not in the plan");
+        let e = err(test, &GOOD.replacen(from, to, 1));
+        for x in *expected {
+            assert!(e.contains(x), "{test}: `{x}` not in: {e}");
+        }
+    }
+}
+
+#[test]
+fn json_plans_name_the_line_and_key_too() {
+    let e = read(
+        "json",
+        "plan.json",
+        "{\n  \"name\": \"x\",\n  \"load\": {\"users\": 1, \"iterations\": 1},\n  \"endpoints\": [{\"path\": \"/\", \"wieght\": 2}]\n}",
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.contains("plan.json:4:")
+            && e.contains("`endpoints[0].wieght`")
+            && e.contains("did you mean `weight`?"),
+        "{e}"
+    );
+    let e = read(
+        "json-none",
+        "plan.json",
+        "{\"name\": \"x\", \"load\": {\"users\": 1, \"iterations\": 1}}",
+    )
+    .err()
+    .unwrap();
+    assert!(e.contains("needs `endpoints`"), "{e}");
+    let e = Plan::read(Path::new("/nonexistent/plan.toml"), &Catalog::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("cannot read the file"), "{e}");
+}
