@@ -766,12 +766,15 @@ impl Scenario {
                 o.target.as_ref().map_or(Source::Code, |t| t.source.clone()),
             );
         }
-        let seed_source = match (&o.seed, self.seed) {
-            (Some(s), _) => s.source.clone(),
-            (None, Some(_)) => Source::Code,
-            (None, None) => Source::Default,
-        };
-        push("seed", seed.to_string(), seed_source);
+        match (&o.seed, self.seed) {
+            (Some(s), _) => push("seed", seed.to_string(), s.source.clone()),
+            (None, Some(_)) => push("seed", seed.to_string(), Source::Code),
+            // `--check-config` draws no seed: each run draws its own.
+            (None, None) if self.ctx.check_only => {
+                push("seed", "random".into(), Source::Default);
+            }
+            (None, None) => push("seed", format!("{seed} (random)"), Source::Default),
+        }
         let shorthand = self.load.is_none();
         for (name, value) in load.describe() {
             let outside = match name {

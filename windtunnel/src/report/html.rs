@@ -99,6 +99,7 @@ fn scenario(out: &mut String, i: usize, s: &ScenarioReport) {
         out.push_str("</ul>\n");
     }
     findings_table(out, &s.findings);
+    settings_table(out, &s.settings);
     let Some(load) = &s.load else {
         out.push_str("</section>\n");
         return;
@@ -110,6 +111,27 @@ fn scenario(out: &mut String, i: usize, s: &ScenarioReport) {
     checks_and_iterations(out, load);
     turbulence_table(out, load);
     out.push_str("</section>\n");
+}
+
+/// Each resolved setting and where it came from, folded: it answers "why did it run like this?".
+fn settings_table(out: &mut String, settings: &[crate::report::Setting]) {
+    if settings.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<details><summary>Settings</summary>\n<table><thead><tr><th>setting</th><th>value</th>\
+         <th>from</th></tr></thead><tbody>\n",
+    );
+    for s in settings {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            esc(&s.name),
+            esc(&s.value),
+            esc(&s.source)
+        );
+    }
+    out.push_str("</tbody></table></details>\n");
 }
 
 fn stop_text(load: &LoadReport) -> String {
@@ -622,6 +644,11 @@ mod tests {
         // What the SUT sent back ends up in samples: it must stay text.
         load.requests[0].errors[0].samples = vec!["503: <script>alert('x')</script>".into()];
         s.findings = crate::report::findings(&s);
+        s.settings = vec![crate::report::Setting {
+            name: "users".into(),
+            value: "200".into(),
+            source: "flag --users".into(),
+        }];
         Report {
             schema_version: crate::report::SCHEMA_VERSION,
             tool: ToolInfo::default(),
@@ -645,6 +672,7 @@ mod tests {
             "<h3>Requests</h3>",
             "<h3>Errors</h3>",
             "<dt>seed</dt><dd>42</dd>",
+            "<tr><td>users</td><td><code>200</code></td><td>flag --users</td></tr>",
             "<td>p99 latency of `checkout` below 20 ms</td><td>≤ 20 ms</td><td>31.5 ms</td>",
         ] {
             assert!(html.contains(part), "missing {part}");
