@@ -239,7 +239,7 @@ pub enum ScenarioError {
     /// No target.
     #[error(
         "scenario `{0}` has no target: set one with `.target(url)`, `--target URL` after `--`, \
-         or `WINDTUNNEL_TARGET`"
+         `WINDTUNNEL_TARGET`, or `target` in windtunnel.toml"
     )]
     NoTarget(String),
     /// The target is not an absolute http(s) URL.
@@ -335,7 +335,8 @@ impl Scenario {
         &self.ctx.name
     }
 
-    /// The target requests go to: the one from `--target`/`WINDTUNNEL_TARGET` if given, else the
+    /// The target requests go to: the one from outside the code (`--target`,
+    /// `WINDTUNNEL_TARGET`, or `target` in the settings file) if given, else the
     /// one set with [`target`](Self::target), else `None`.
     pub fn target_url(&self) -> Option<&str> {
         match &self.ctx.overrides.target {
@@ -344,13 +345,14 @@ impl Scenario {
         }
     }
 
-    /// Sets the target (base URL) in code. `--target` or `WINDTUNNEL_TARGET` override it.
+    /// Sets the target (base URL) in code. `--target`, `WINDTUNNEL_TARGET` or the settings
+    /// file's `target` override it.
     pub fn target(mut self, url: impl Into<String>) -> Self {
         self.target = Some(url.into());
         self
     }
 
-    /// Sets the seed in code. `--seed` or `WINDTUNNEL_SEED` override it. (Default: random,
+    /// Sets the seed in code. `--seed`, `WINDTUNNEL_SEED` or the settings file override it. (Default: random,
     /// printed in the report and in the replay command.)
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
