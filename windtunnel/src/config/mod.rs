@@ -366,74 +366,49 @@ impl RunConfig {
             }
             found
         };
-        if let Some((v, source)) = outside(flags.target, "--target", "WINDTUNNEL_TARGET") {
-            let target = config
-                .catalog
-                .pick(&v)
-                .map_err(|e| invalid(v.clone(), source.clone(), e.into()))?;
-            o.target = Some(Set {
-                value: target,
-                source,
-            });
-        }
-        if let Some((v, source)) = pick(flags.seed, "--seed", "WINDTUNNEL_SEED") {
-            let seed = v.trim().parse::<u64>().map_err(|_| {
-                invalid(
-                    v.clone(),
-                    source.clone(),
-                    "expected an unsigned 64-bit integer, like `--seed 42`".into(),
+        let catalog = &config.catalog;
+        o.target = outside(flags.target, "--target", "WINDTUNNEL_TARGET")
+            .map(|found| parsed(found, |v| catalog.pick(v)))
+            .transpose()?;
+        o.seed = pick(flags.seed, "--seed", "WINDTUNNEL_SEED")
+            .map(|found| {
+                parsed(
+                    found,
+                    whole("expected an unsigned 64-bit integer, like `--seed 42`"),
                 )
-            })?;
-            o.seed = Some(Set {
-                value: seed,
-                source,
-            });
-        }
-        if let Some((v, source)) =
-            outside(flags.turbulence, "--turbulence", "WINDTUNNEL_TURBULENCE")
-        {
-            let t =
-                spec::parse(&v).map_err(|why| invalid(v.clone(), source.clone(), why.into()))?;
-            o.turbulence = Some(Set {
-                value: Arc::new(t),
-                source,
-            });
-        }
-        if let Some((v, source)) = outside(flags.users, "--users", "WINDTUNNEL_USERS") {
-            let n = v.trim().parse::<u32>().map_err(|_| {
-                invalid(
-                    v.clone(),
-                    source.clone(),
-                    "expected a whole number of users, like `--users 50`".into(),
+            })
+            .transpose()?;
+        o.turbulence = outside(flags.turbulence, "--turbulence", "WINDTUNNEL_TURBULENCE")
+            .map(|found| parsed(found, |v| spec::parse(v).map(Arc::new)))
+            .transpose()?;
+        o.users = outside(flags.users, "--users", "WINDTUNNEL_USERS")
+            .map(|found| {
+                parsed(
+                    found,
+                    whole("expected a whole number of users, like `--users 50`"),
                 )
-            })?;
-            o.users = Some(Set { value: n, source });
-        }
-        if let Some((v, source)) = outside(flags.rate, "--rate", "WINDTUNNEL_RATE") {
-            let r = parse_rate(&v).map_err(|e| invalid(v.clone(), source.clone(), e.into()))?;
-            o.rate = Some(Set { value: r, source });
-        }
-        if let Some((v, source)) = outside(flags.duration, "--duration", "WINDTUNNEL_DURATION") {
-            let d = parse_duration(&v).map_err(|e| invalid(v.clone(), source.clone(), e.into()))?;
-            o.duration = Some(Set { value: d, source });
-        }
-        if let Some((v, source)) = outside(flags.ramp_up, "--ramp-up", "WINDTUNNEL_RAMP_UP") {
-            let d = parse_duration(&v).map_err(|e| invalid(v.clone(), source.clone(), e.into()))?;
-            o.ramp_up = Some(Set { value: d, source });
-        }
-        if let Some((v, source)) =
-            outside(flags.iterations, "--iterations", "WINDTUNNEL_ITERATIONS")
-        {
-            let n = v.trim().parse::<u64>().map_err(|_| {
-                invalid(
-                    v.clone(),
-                    source.clone(),
-                    "expected a whole number of iterations per user, like `--iterations 100`"
-                        .into(),
+            })
+            .transpose()?;
+        o.rate = outside(flags.rate, "--rate", "WINDTUNNEL_RATE")
+            .map(|found| parsed(found, parse_rate))
+            .transpose()?;
+        o.duration = outside(flags.duration, "--duration", "WINDTUNNEL_DURATION")
+            .map(|found| parsed(found, parse_duration))
+            .transpose()?;
+        o.ramp_up = outside(flags.ramp_up, "--ramp-up", "WINDTUNNEL_RAMP_UP")
+            .map(|found| parsed(found, parse_duration))
+            .transpose()?;
+        o.iterations = outside(flags.iterations, "--iterations", "WINDTUNNEL_ITERATIONS")
+            .map(|found| {
+                parsed(
+                    found,
+                    whole(
+                        "expected a whole number of iterations per user, like \
+                         `--iterations 100`",
+                    ),
                 )
-            })?;
-            o.iterations = Some(Set { value: n, source });
-        }
+            })
+            .transpose()?;
 
         if let Some((v, source)) = pick(flags.out, "--out", "WINDTUNNEL_OUT") {
             config.out = Some(Set {
@@ -455,15 +430,11 @@ impl RunConfig {
             .map(|(v, _)| v)
             .or(spec.log)
             .or_else(|| env("RUST_LOG"));
-        if let Some((v, source)) = pick(flags.keep_runs, "--keep-runs", "WINDTUNNEL_KEEP_RUNS") {
-            let n = v.trim().parse::<usize>().map_err(|_| {
-                invalid(
-                    v.clone(),
-                    source.clone(),
-                    "expected how many runs to keep, like `--keep-runs 30` (0 keeps all)".into(),
-                )
-            })?;
-            config.keep_runs = Set { value: n, source };
+        if let Some(found) = pick(flags.keep_runs, "--keep-runs", "WINDTUNNEL_KEEP_RUNS") {
+            config.keep_runs = parsed(
+                found,
+                whole("expected how many runs to keep, like `--keep-runs 30` (0 keeps all)"),
+            )?;
         }
         if let Some(v) = env("WINDTUNNEL_RUN_ID") {
             let safe = v.len() <= 100
@@ -522,6 +493,28 @@ impl RunConfig {
         }
         Ok(())
     }
+}
+
+/// A flag's or variable's value, parsed; the error names the flag or variable.
+fn parsed<T, E: Into<Cow<'static, str>>>(
+    (value, source): (String, Source),
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Set<T>, ConfigError> {
+    match parse(&value) {
+        Ok(v) => Ok(Set { value: v, source }),
+        Err(e) => Err(ConfigError::Value {
+            value,
+            source_: source,
+            expected: e.into(),
+        }),
+    }
+}
+
+/// A parser of whole numbers that says `expected` when the text is not one.
+fn whole<T: std::str::FromStr>(
+    expected: &'static str,
+) -> impl FnOnce(&str) -> Result<T, &'static str> {
+    move |v| v.trim().parse().map_err(|_| expected)
 }
 
 /// Checks and converts what the settings file sets at `key` (the top level or one scenario).
