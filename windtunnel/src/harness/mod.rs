@@ -48,10 +48,7 @@ pub(crate) struct Session {
 pub fn run(binary: Binary) -> ExitCode {
     let (flags, rest) = match args::split(std::env::args_os().collect()) {
         Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return bad_input(e),
     };
     let mut test_args = match Arguments::try_parse_from(&rest) {
         Ok(a) => a,
@@ -68,22 +65,15 @@ pub fn run(binary: Binary) -> ExitCode {
     };
     let config = match RunConfig::resolve(flags, |k| std::env::var(k).ok()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return bad_input(e),
     };
     init_logging(config.log.as_deref());
     let scenarios = match registry::scenarios() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return bad_input(e),
     };
     if let Err(e) = config.check_scenario_names(scenarios.iter().map(|s| s.name.as_str())) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        return bad_input(e);
     }
     let scenarios: Vec<ScenarioInfo> = scenarios
         .into_iter()
@@ -140,10 +130,7 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
     all.extend(args);
     let (flags, rest) = match args::split(all) {
         Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return bad_input(e),
     };
     if let Some(extra) = rest.get(1) {
         eprintln!(
@@ -155,22 +142,15 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
     }
     let config = match RunConfig::resolve(flags, |k| std::env::var(k).ok()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return bad_input(e),
     };
     init_logging(config.log.as_deref());
     let plan = match crate::plan::Plan::read(path, &config.catalog) {
         Ok(p) => Arc::new(p),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return bad_input(e),
     };
     if let Err(e) = config.check_scenario_names(std::iter::once(plan.name.as_str())) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        return bad_input(e);
     }
     if plan.target.is_none() && config.for_scenario(&plan.name).target.is_none() {
         eprintln!(
@@ -198,15 +178,7 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
             })
         }),
     };
-    let mut session = Session::new(
-        config,
-        Binary {
-            package: "windtunnel",
-        },
-    );
-    session.target = "plan".into();
-    session.is_test_target = false;
-    session.plan = Some(path.to_owned());
+    let session = Session::for_plan(config, path);
     if session.config.check_only {
         return check::run(&[&info], &session);
     }
@@ -250,6 +222,25 @@ impl Session {
             }
             _ => stem,
         };
+        Session::with(config, binary.package, target, in_deps, exe, None)
+    }
+
+    /// The session of `windtunnel run PLAN`: its reports name the binary `plan`, and its
+    /// replay commands run the plan again.
+    fn for_plan(config: RunConfig, plan: &std::path::Path) -> Self {
+        let exe = std::env::current_exe().unwrap_or_default();
+        let plan = Some(plan.to_owned());
+        Session::with(config, "windtunnel", "plan".into(), false, exe, plan)
+    }
+
+    fn with(
+        config: RunConfig,
+        package: &'static str,
+        target: String,
+        is_test_target: bool,
+        exe: PathBuf,
+        plan: Option<PathBuf>,
+    ) -> Self {
         let run_id = config
             .run_id
             .clone()
@@ -270,11 +261,11 @@ impl Session {
         );
         Session {
             config,
-            package: binary.package,
+            package,
             target,
-            is_test_target: in_deps,
+            is_test_target,
             exe,
-            plan: None,
+            plan,
             store,
             finished: Mutex::new(Vec::new()),
             report_error: Mutex::new(None),
@@ -412,6 +403,12 @@ impl Session {
         }
         true
     }
+}
+
+/// Says what was wrong with the input and gives the exit code of bad input.
+fn bad_input(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
