@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::agent::{AgentFn, Stop};
 use crate::capacity::Search;
-use crate::config::{Overrides, Source, Target};
+use crate::config::{Overrides, Set, Source, Target};
 use crate::executor::{self, Executed, Run};
 use crate::http::{ClientError, DEFAULT_REQUEST_TIMEOUT, HttpClient};
 use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, schedule::Curve};
@@ -729,30 +729,35 @@ impl Scenario {
     ) -> Vec<Setting> {
         let o = &self.ctx.overrides;
         let code_or = |set: bool| if set { Source::Code } else { Source::Default };
+        /// The source of a setting from outside, else the code's (if it set one) or the default.
+        fn source<T>(outside: &Option<Set<T>>, in_code: bool) -> Source {
+            match outside {
+                Some(s) => s.source.clone(),
+                None if in_code => Source::Code,
+                None => Source::Default,
+            }
+        }
+        let label = self.ctx.code_label;
         let mut v = Vec::new();
         let mut push = |name: &str, value: String, source: Source| {
             v.push(Setting {
                 name: name.to_owned(),
                 value,
-                source: source.short(),
+                source: match source {
+                    Source::Code => label.to_owned(),
+                    other => other.short(),
+                },
             });
         };
-        push(
-            "target",
-            target.describe(),
-            o.target.as_ref().map_or(Source::Code, |t| t.source.clone()),
-        );
+        let target_source = source(&o.target, true);
+        push("target", target.describe(), target_source.clone());
         if !target.headers.is_empty() {
             let headers: Vec<String> = target
                 .headers
                 .iter()
                 .map(|(k, v)| format!("{k}: {v}"))
                 .collect();
-            push(
-                "headers",
-                headers.join(", "),
-                o.target.as_ref().map_or(Source::Code, |t| t.source.clone()),
-            );
+            push("headers", headers.join(", "), target_source.clone());
         }
         if target.insecure || target.ca.is_some() {
             let mut tls = Vec::new();
@@ -762,21 +767,15 @@ impl Scenario {
             if let Some(ca) = &target.ca {
                 tls.push(format!("ca {}", ca.path.display()));
             }
-            push(
-                "tls",
-                tls.join(", "),
-                o.target.as_ref().map_or(Source::Code, |t| t.source.clone()),
-            );
+            push("tls", tls.join(", "), target_source);
         }
-        match (&o.seed, self.seed) {
-            (Some(s), _) => push("seed", seed.to_string(), s.source.clone()),
-            (None, Some(_)) => push("seed", seed.to_string(), Source::Code),
+        let seed_text = match (&o.seed, self.seed) {
+            (Some(_), _) | (None, Some(_)) => seed.to_string(),
             // `--check-config` draws no seed: each run draws its own.
-            (None, None) if self.ctx.check_only => {
-                push("seed", "random".into(), Source::Default);
-            }
-            (None, None) => push("seed", format!("{seed} (random)"), Source::Default),
-        }
+            (None, None) if self.ctx.check_only => "random".into(),
+            (None, None) => format!("{seed} (random)"),
+        };
+        push("seed", seed_text, source(&o.seed, self.seed.is_some()));
         let shorthand = self.load.is_none();
         for (name, value) in load.describe() {
             let outside = match name {
@@ -822,9 +821,7 @@ impl Scenario {
         push(
             "turbulence",
             turbulence,
-            o.turbulence
-                .as_ref()
-                .map_or(code_or(!self.phases.is_empty()), |t| t.source.clone()),
+            source(&o.turbulence, !self.phases.is_empty()),
         );
         let objectives: Vec<String> = self.objectives.iter().map(ToString::to_string).collect();
         push(
@@ -834,34 +831,20 @@ impl Scenario {
             } else {
                 objectives.join("; ")
             },
-            o.objectives
-                .as_ref()
-                .map_or(code_or(!self.objectives.is_empty()), |s| s.source.clone()),
+            source(&o.objectives, !self.objectives.is_empty()),
         );
         push(
             "request_timeout",
             humantime::format_duration(self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT))
                 .to_string(),
-            o.request_timeout
-                .as_ref()
-                .map_or(code_or(self.request_timeout.is_some()), |s| {
-                    s.source.clone()
-                }),
+            source(&o.request_timeout, self.request_timeout.is_some()),
         );
         push(
             "graceful_stop",
             humantime::format_duration(self.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP))
                 .to_string(),
-            o.graceful_stop
-                .as_ref()
-                .map_or(code_or(self.graceful_stop.is_some()), |s| s.source.clone()),
+            source(&o.graceful_stop, self.graceful_stop.is_some()),
         );
-        let code = Source::Code.short();
-        for s in &mut v {
-            if s.source == code {
-                s.source = self.ctx.code_label.to_owned();
-            }
-        }
         v
     }
 
