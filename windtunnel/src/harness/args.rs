@@ -31,7 +31,7 @@ windtunnel options (after `--`, e.g. `cargo test --test load -- --seed 7`):
 Precedence: code < settings file < environment < flags. `--target` takes a URL or a catalog
 combination `app/env/region` from the settings file.";
 
-/// windtunnel's own flags, for suggestions.
+/// windtunnel's own flags: `--check-config` alone, the others each with a value.
 const OWN_FLAGS: &[&str] = &[
     "--seed",
     "--target",
@@ -117,22 +117,6 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
             Some((k, v)) if k.starts_with("--") => (k.to_owned(), Some(v.to_owned())),
             _ => (text.to_owned(), None),
         };
-        let name: Option<&'static str> = match key.as_str() {
-            "--seed" => Some("--seed"),
-            "--target" => Some("--target"),
-            "--out" => Some("--out"),
-            "--tag" => Some("--tag"),
-            "--log" => Some("--log"),
-            "--turbulence" => Some("--turbulence"),
-            "--keep-runs" => Some("--keep-runs"),
-            "--config" => Some("--config"),
-            "--users" => Some("--users"),
-            "--rate" => Some("--rate"),
-            "--duration" => Some("--duration"),
-            "--ramp-up" => Some("--ramp-up"),
-            "--iterations" => Some("--iterations"),
-            _ => None,
-        };
         if key == "--check-config" {
             if inline.is_some() {
                 return Err(ArgsError::NoValue("--check-config"));
@@ -140,7 +124,8 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
             flags.check_config = true;
             continue;
         }
-        match name {
+        // Every other flag of ours takes a value.
+        match OWN_FLAGS.iter().copied().find(|f| *f == key) {
             Some(name) => {
                 let value = match inline {
                     Some(v) => v,
