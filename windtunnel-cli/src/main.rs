@@ -1,8 +1,9 @@
 //! `windtunnel`: what happens outside a test run. Runs a declarative plan, renders a stored
-//! run, lists runs, gathers findings across runs, compares two runs for CI, and replays a run.
+//! run, lists runs, gathers findings across runs, compares two runs for CI, replays a run, and
+//! merges the segments of a run.
 //!
-//! Exit codes: 0 fine, 1 a regression (`compare`) or a replay that differs (`replay`),
-//! 2 bad input (a missing, malformed or newer report, an unknown run, bad flags, a bad plan);
+//! Exit codes: 0 fine, 1 a regression (`compare`), a replay that differs (`replay`) or a
+//! merged run that failed (`merge`), 2 bad input (a missing, malformed or newer report, an unknown run, bad flags, a bad plan);
 //! `run` exits as a test binary does: 0 passed, 101 failed, 2 bad input, 130 interrupted.
 
 /// Prints a line on standard output. A closed pipe (`windtunnel runs | head`) ends the program
@@ -15,6 +16,7 @@ macro_rules! say {
 
 mod aggregate;
 mod compare;
+mod merge;
 mod replay;
 
 use std::path::{Path, PathBuf};
@@ -32,7 +34,8 @@ use windtunnel::report::{self, Outcome, Report};
     long_about = "Run declarative load plans; render, compare and replay windtunnel runs; list \
         findings across runs.\n\n\
         A RUN is a report.json, a run directory, a run id under the report root, or `latest`.\n\
-        Exit codes: 0 fine, 1 a regression or a replay that differs, 2 bad input."
+        Exit codes: 0 fine, 1 a regression, a replay that differs or a failed merged run, 2 bad \
+        input."
 )]
 struct Cli {
     /// The report root (default: $WINDTUNNEL_OUT, else $CARGO_TARGET_DIR/windtunnel, else
@@ -111,6 +114,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Merges the reports of the segments of a run (run with `--segment i/n`) into one run:
+    /// histograms merged exactly, series aligned by wall clock, objectives judged on the
+    /// merged data; writes report.json, junit.xml and report.html. Exits 1 when a scenario
+    /// failed.
+    Merge {
+        /// The segments' runs (report.json files, run directories or run ids), one per
+        /// segment.
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<String>,
+        /// The directory of the merged run (default: merged-<time> under the report root).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Runs a stored run's scenarios again with their seeds and configuration (the recorded
     /// replay commands, run from the current directory) and says where the new run differs.
     Replay {
@@ -151,6 +167,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report { run, html, json } => show(&root, &run, html, json),
         Command::Runs { json, keep } => runs(&root, json, keep),
         Command::Findings { dirs, json } => aggregate::run(&dirs, json),
+        Command::Merge { runs, out } => merge::run(&root, &runs, out),
         Command::Compare {
             base,
             new,

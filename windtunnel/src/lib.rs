@@ -87,6 +87,7 @@ mod agent;
 mod capacity;
 mod config;
 mod executor;
+mod exporter;
 mod harness;
 mod http;
 pub mod load;
@@ -97,6 +98,7 @@ mod progress;
 mod registry;
 pub mod report;
 mod scenario;
+mod segment;
 mod timeset;
 pub mod turbulence;
 

@@ -38,7 +38,8 @@ use crate::timeset::TimeSet;
 pub const ABORT_GRACE: Duration = Duration::from_secs(5);
 
 /// What an objective applies to: every request, or the requests (or checks) of one name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// All requests (or all checks) together.
     All,
@@ -61,7 +62,8 @@ impl From<String> for Scope {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Metric {
     /// A latency quantile in `0..=1` (1 = the maximum).
     Latency(f64),
@@ -71,7 +73,8 @@ enum Metric {
 }
 
 /// Which latency a latency objective judges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Basis {
     /// From the moment the request was sent to its complete response.
     Service,
@@ -80,7 +83,8 @@ pub(crate) enum Basis {
 }
 
 /// The part of the run an objective is judged on.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Window {
     /// A named stage of the load, or a turbulence phase.
     Named(String),
@@ -92,7 +96,7 @@ pub(crate) enum Window {
 }
 
 /// A threshold on a run's metrics; see the module docs for how to make one.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Objective {
     metric: Metric,
     scope: Scope,
@@ -307,7 +311,7 @@ impl Objective {
 }
 
 /// The part of the run an objective was judged on, as resolved for one load.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Span {
     /// The recorder's window holding its requests.
     pub(crate) index: usize,

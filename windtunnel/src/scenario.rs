@@ -3,7 +3,7 @@
 //! executor and turns what the metrics recorded into a [`LoadReport`].
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::agent::{AgentFn, Stop};
 use crate::capacity::Search;
@@ -14,7 +14,8 @@ use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, sche
 use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, Span, Window, list_or_none};
 use crate::progress::Progress;
-use crate::report::Setting;
+use crate::report::{ExactMetrics, Setting};
+use crate::segment::Segment;
 use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
 use crate::timeset::TimeSet;
 use crate::turbulence::{self, Phase, Proxy, ProxyError, TurbulenceError};
@@ -110,6 +111,8 @@ pub(crate) struct ScenarioContext {
     settings: Mutex<Vec<Setting>>,
     /// Set when the run is interrupted (Ctrl-C).
     pub(crate) interrupt: Arc<Stop>,
+    /// The segment of the load this process runs (`--segment`), with its source.
+    pub(crate) segment: Set<Segment>,
     /// Whether a load may show the live progress line: under the harness, which runs one
     /// scenario at a time by default, not in a user's own tests, which libtest runs in parallel.
     pub(crate) progress: bool,
@@ -129,6 +132,8 @@ struct Started {
     config: LoadConfig,
     recorder: Recorder,
     start: Instant,
+    /// The wall-clock time of `start`, which aligns the series of segments when they merge.
+    origin: SystemTime,
     objectives: Vec<Bound>,
     seed: u64,
     turbulence: Option<Arc<turbulence::Turbulence>>,
@@ -149,6 +154,7 @@ impl ScenarioContext {
             code_label: "code",
             settings: Mutex::new(Vec::new()),
             interrupt,
+            segment: Set::default(),
             progress: false,
             state: Mutex::new(LoadState::default()),
         }
@@ -187,6 +193,7 @@ impl ScenarioContext {
         }
         let started = state.started.as_ref()?;
         let elapsed = started.start.elapsed();
+        let snapshot = started.recorder.snapshot();
         let mut report = LoadReport::build(
             started.config.clone(),
             StopInfo {
@@ -195,9 +202,14 @@ impl ScenarioContext {
             },
             elapsed,
             0,
-            &started.recorder.snapshot(),
+            &snapshot,
             &started.objectives,
         );
+        report.exact = Some(ExactMetrics::of(
+            started.origin,
+            &snapshot,
+            &started.objectives,
+        ));
         if let Some(t) = &started.turbulence {
             report.turbulence = Some(turbulence_report(t, &report, elapsed));
         }
@@ -208,6 +220,7 @@ impl ScenarioContext {
         if let Some(started) = &mut self.lock().started {
             started.recorder = recorder.clone();
         }
+        crate::exporter::watch(&self.name, self.segment.value, recorder);
     }
 }
 
@@ -267,6 +280,16 @@ pub enum ScenarioError {
         name: String,
         /// Which phase and rule, and what is wrong.
         error: TurbulenceError,
+    },
+    /// The load cannot be cut into the segment this process runs (`--segment`).
+    #[error("scenario `{name}`: cannot run segment {segment}: {reason}")]
+    Segment {
+        /// The scenario.
+        name: String,
+        /// The segment and where it was set, e.g. `2/4 (flag --segment)`.
+        segment: String,
+        /// Why not.
+        reason: String,
     },
     /// A proxy could not start, or cannot reach its upstream.
     #[error("scenario `{name}`: {error}{}", rule.as_ref().map(|r| format!(" (needed by turbulence rule `{r}`)")).unwrap_or_default())]
@@ -681,6 +704,36 @@ impl Scenario {
         Ok((plan, front))
     }
 
+    /// Checks that the load can be cut into the segment this process runs: the seed is fixed
+    /// (every segment must draw the same decisions) and the load is not a capacity search
+    /// (its steps follow the objectives of the whole).
+    fn check_segment(&self, load: &Resolved) -> Result<(), ScenarioError> {
+        let segment = &self.ctx.segment;
+        if segment.value.is_whole() {
+            return Ok(());
+        }
+        let error = |reason: String| ScenarioError::Segment {
+            name: self.ctx.name.clone(),
+            segment: format!("{} ({})", segment.value, segment.source.short()),
+            reason,
+        };
+        if let Plan::Capacity(_) = load.plan {
+            return Err(error(
+                "a capacity search cannot be cut into segments: each step's rate follows the \
+                 objectives of the whole load; run it in one process"
+                    .into(),
+            ));
+        }
+        if self.ctx.overrides.seed.is_none() && self.seed.is_none() {
+            return Err(error(
+                "the seed is random: every segment must run with the same seed, so set one \
+                 with `.seed(..)`, `--seed`, `WINDTUNNEL_SEED` or `seed` in windtunnel.toml"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(Target, Load, Resolved), ScenarioError> {
         let name = || self.ctx.name.clone();
         if self.agents.is_empty() {
@@ -776,6 +829,13 @@ impl Scenario {
             (None, None) => format!("{seed} (random)"),
         };
         push("seed", seed_text, source(&o.seed, self.seed.is_some()));
+        if !self.ctx.segment.value.is_whole() {
+            push(
+                "segment",
+                self.ctx.segment.value.to_string(),
+                self.ctx.segment.source.clone(),
+            );
+        }
         let shorthand = self.load.is_none();
         for (name, value) in load.describe() {
             let outside = match name {
@@ -866,8 +926,15 @@ impl Scenario {
             Some(s) => s.value,
             None => self.seed.unwrap_or(self.ctx.seed_fallback),
         };
+        self.check_segment(&load)?;
+        let segment = self.ctx.segment.value;
         let mut url = reqwest::Url::parse(&target.url).expect("validated above");
-        let (plan, proxy) = self.resolve_turbulence(&load, &mut url).await?;
+        let (mut plan, proxy) = self.resolve_turbulence(&load, &mut url).await?;
+        // A fault's budget is cut like the load, so that the segments together inject it at
+        // most as often as one process would.
+        for (_, fault) in &mut plan.rules {
+            fault.count = fault.count.map(|n| segment.share(n));
+        }
         let (objectives, windows) = self.resolve_windows(&load, &plan)?;
         let request_timeout = self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let client = HttpClient::new(&url, request_timeout, &target)?;
@@ -877,14 +944,16 @@ impl Scenario {
             return Err(ScenarioError::CheckOnly(self.ctx.name.clone()));
         }
         let target = target.url;
-        let config = LoadConfig::new(
+        let mut config = LoadConfig::new(
             &target,
             &load,
             self.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP),
             request_timeout,
             &self.agents,
         );
+        config.segment = (!segment.is_whole()).then(|| segment.to_string());
         let start = tokio::time::Instant::now();
+        let origin = SystemTime::now();
         let settings = RecorderSettings {
             origin: start,
             intended: !matches!(load.plan, Plan::Closed(_)),
@@ -892,7 +961,9 @@ impl Scenario {
         };
         let recorder = Recorder::with(settings.clone());
         let turbulence = (!plan.phases.is_empty())
-            .then(|| Arc::new(turbulence::Turbulence::new(Arc::new(plan), start, seed)));
+            .then(|| {
+                Arc::new(turbulence::Turbulence::new(Arc::new(plan), start, seed).in_segment(segment))
+            });
         // Also with toxics alone: the client counts each phase's requests and failures.
         let client = match &turbulence {
             Some(t) => client.with_turbulence(Arc::clone(t)),
@@ -916,10 +987,12 @@ impl Scenario {
             config: config.clone(),
             recorder: recorder.clone(),
             start: Instant::now(),
+            origin,
             objectives: objectives.clone(),
             seed,
             turbulence: turbulence.clone(),
         });
+        crate::exporter::watch(&self.ctx.name, segment, &recorder);
         tracing::info!(scenario = %self.ctx.name, seed, target = %target, model = load.kind, "load starting");
         let job = Job {
             scenario: &self,
@@ -927,6 +1000,7 @@ impl Scenario {
             seed,
             client,
             start,
+            origin,
             objectives: &objectives,
         };
         let planned = config
@@ -956,6 +1030,7 @@ impl Scenario {
             Plan::Capacity(plan) => job.capacity(plan, config, settings).await,
         };
         drop(progress);
+        recorder.finished();
         if let Some(t) = &turbulence {
             let elapsed = Duration::from_secs_f64(report.elapsed_s);
             report.turbulence = Some(turbulence_report(t, &report, elapsed));
@@ -973,6 +1048,7 @@ struct Job<'a> {
     seed: u64,
     client: HttpClient,
     start: tokio::time::Instant,
+    origin: SystemTime,
     objectives: &'a [Bound],
 }
 
@@ -997,6 +1073,7 @@ impl<'a> Job<'a> {
             start,
             graceful_stop: self.scenario.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP),
             judge,
+            segment: self.scenario.ctx.segment.value,
         }
     }
 
@@ -1004,7 +1081,10 @@ impl<'a> Job<'a> {
     /// window is over, any other on the data so far from [`ABORT_GRACE`] on.
     fn judge(&self, recorder: &Recorder) -> Option<BoxedJudge<'a>> {
         let objectives = self.objectives;
-        if !objectives.iter().any(|(o, _)| o.aborts()) {
+        // A segment sees part of the load: only the merge of all segments judges objectives.
+        if !self.scenario.ctx.segment.value.is_whole()
+            || !objectives.iter().any(|(o, _)| o.aborts())
+        {
             return None;
         }
         let recorder = recorder.clone();
@@ -1040,14 +1120,16 @@ impl<'a> Job<'a> {
     }
 
     fn report(&self, config: LoadConfig, run: Executed, metrics: &MetricsSnapshot) -> LoadReport {
-        LoadReport::build(
+        let mut report = LoadReport::build(
             config,
             run.stop,
             run.elapsed,
             run.cancelled,
             metrics,
             self.objectives,
-        )
+        );
+        report.exact = Some(ExactMetrics::of(self.origin, metrics, self.objectives));
+        report
     }
 
     /// Runs a capacity search: one constant-rate step after another, each judged on its own.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// When something recurs: from `from` to `to` (`Duration::MAX`: no end), either throughout or,
 /// with `every = (period, length)`, for `length` at the start of every `period`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Timing {
     pub(crate) from: Duration,
     pub(crate) to: Duration,
@@ -89,7 +89,8 @@ impl Timing {
 }
 
 /// A set of instants of a run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum TimeSet {
     /// From `.0` (inclusive) to `.1` (exclusive).
     Range(Duration, Duration),

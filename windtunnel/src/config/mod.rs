@@ -12,9 +12,10 @@ mod values;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
@@ -25,6 +26,7 @@ pub(crate) use values::{Dur, ObjectiveSpec, RateText, StageSpec, parse_duration,
 
 use crate::load::Rate;
 use crate::objectives::Objective;
+use crate::segment::Segment;
 use crate::turbulence::spec::{self, Override};
 
 /// Where a setting's value came from.
@@ -111,6 +113,9 @@ pub(crate) struct Flags {
     pub(crate) duration: Option<String>,
     pub(crate) ramp_up: Option<String>,
     pub(crate) iterations: Option<String>,
+    pub(crate) segment: Option<String>,
+    pub(crate) start_at: Option<String>,
+    pub(crate) metrics: Option<String>,
     pub(crate) check_config: bool,
 }
 
@@ -239,6 +244,21 @@ pub(crate) struct RunConfig {
     pub(crate) run_id: Option<String>,
     /// `--check-config`: validate and print, run nothing.
     pub(crate) check_only: bool,
+    /// The segment of every load this process runs (the whole load by default).
+    pub(crate) segment: Set<Segment>,
+    /// When the first scenario may start (`--start-at`), so that segments start together.
+    pub(crate) start_at: Option<Set<SystemTime>>,
+    /// Where to serve live metrics in Prometheus' text format.
+    pub(crate) metrics: Option<Set<SocketAddr>>,
+}
+
+impl Default for Set<Segment> {
+    fn default() -> Self {
+        Set {
+            value: Segment::WHOLE,
+            source: Source::Default,
+        }
+    }
 }
 
 impl Default for Set<usize> {
@@ -436,6 +456,13 @@ impl RunConfig {
                 whole("expected how many runs to keep, like `--keep-runs 30` (0 keeps all)"),
             )?;
         }
+        config.segment = segment(flags.segment, &env, &mut replay)?;
+        config.start_at = pick(flags.start_at, "--start-at", "WINDTUNNEL_START_AT")
+            .map(|found| parsed(found, |v| start_time(v, SystemTime::now())))
+            .transpose()?;
+        config.metrics = pick(flags.metrics, "--metrics", "WINDTUNNEL_METRICS")
+            .map(|found| parsed(found, metrics_address))
+            .transpose()?;
         if let Some(v) = env("WINDTUNNEL_RUN_ID") {
             let safe = v.len() <= 100
                 && v.chars()
@@ -508,6 +535,83 @@ fn parsed<T, E: Into<Cow<'static, str>>>(
             expected: e.into(),
         }),
     }
+}
+
+/// The segment: `--segment`, else `WINDTUNNEL_SEGMENT`, else a Kubernetes Indexed Job's
+/// `JOB_COMPLETION_INDEX` with `WINDTUNNEL_SEGMENTS`; the whole load when none is set. The
+/// segment is repeated in replay commands.
+fn segment(
+    flag: Option<String>,
+    env: &impl Fn(&str) -> Option<String>,
+    replay: &mut Vec<String>,
+) -> Result<Set<Segment>, ConfigError> {
+    let found = match flag {
+        Some(v) => Some((v, Source::Flag("--segment"))),
+        None => env("WINDTUNNEL_SEGMENT").map(|v| (v, Source::Env("WINDTUNNEL_SEGMENT"))),
+    };
+    if let Some(found) = found {
+        let set = parsed(found, str::parse::<Segment>)?;
+        replay.extend(["--segment".to_owned(), set.value.to_string()]);
+        return Ok(set);
+    }
+    let Some(count) = env("WINDTUNNEL_SEGMENTS") else {
+        return Ok(Set::default());
+    };
+    let count_source = Source::Env("WINDTUNNEL_SEGMENTS");
+    let count: u32 = parsed(
+        (count, count_source.clone()),
+        whole("expected the number of segments, like `WINDTUNNEL_SEGMENTS=4`"),
+    )?
+    .value;
+    let Some(index) = env("JOB_COMPLETION_INDEX") else {
+        return Err(ConfigError::Value {
+            value: count.to_string(),
+            source_: count_source,
+            expected: "a segment count needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed                        Job) to say which segment this is; elsewhere use `--segment i/n` or                        WINDTUNNEL_SEGMENT"
+                .into(),
+        });
+    };
+    let set = parsed(
+        (index, Source::Env("JOB_COMPLETION_INDEX")),
+        |v: &str| -> Result<Segment, String> {
+            let index = v
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| "expected a pod's completion index, a whole number from 0")?;
+            Segment::from_completion_index(index, count)
+        },
+    )?;
+    replay.extend(["--segment".to_owned(), set.value.to_string()]);
+    Ok(set)
+}
+
+/// An RFC 3339 time that is still to come.
+fn start_time(text: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let form = "expected an RFC 3339 time with a zone, like `2026-11-21T10:00:00Z` or                 `2026-11-21T11:00:00+01:00`";
+    let t = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{form} ({e})"))?;
+    let at = SystemTime::from(t);
+    match now.duration_since(at) {
+        Ok(ago) if !ago.is_zero() => Err(format!(
+            "that time is {:.1} s in the past: give a time still to come (every segment must \
+             be started before it)",
+            ago.as_secs_f64()
+        )),
+        _ => Ok(at),
+    }
+}
+
+/// `9464` (on 127.0.0.1), `127.0.0.1:9464`, `[::1]:9464` or `0.0.0.0:9464`.
+fn metrics_address(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        "expected a port (served on 127.0.0.1) or an address with a port, like \
+         `127.0.0.1:9464` (use `0.0.0.0:9464` to serve beyond this machine)"
+            .to_owned()
+    })
 }
 
 /// A parser of whole numbers that says `expected` when the text is not one.

@@ -18,11 +18,16 @@ use crate::report::StopReason;
 pub(super) async fn run(plan: &ClosedPlan, run: Run<'_>) -> Executed {
     install_panic_hook();
     let stop = Arc::new(Stop::default());
-    let shared = plan.shared_iterations.map(|n| Arc::new(AtomicU64::new(n)));
+    // A segment runs the users it owns, under their numbers in the whole load, and its share
+    // of the shared iterations.
+    let shared = plan
+        .shared_iterations
+        .map(|n| Arc::new(AtomicU64::new(run.segment.share(n))));
     let assignment = assign(run.agents, plan.users.len());
     let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut busy: Vec<Arc<AtomicBool>> = Vec::with_capacity(plan.users.len());
-    for (i, (intervals, &agent_index)) in plan.users.iter().zip(&assignment).enumerate() {
+    let mut busy: Vec<Arc<AtomicBool>> = Vec::new();
+    let users = plan.users.iter().zip(&assignment).enumerate();
+    for (i, (intervals, &agent_index)) in users.filter(|(i, _)| run.segment.owns(*i as u64)) {
         let def = run.agents[agent_index].clone();
         let in_iteration = Arc::new(AtomicBool::new(false));
         busy.push(Arc::clone(&in_iteration));

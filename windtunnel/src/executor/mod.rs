@@ -24,6 +24,7 @@ use crate::http::{CheckFailed, HttpClient, HttpError};
 use crate::load::{ClosedPlan, OpenPlan};
 use crate::metrics::{IterationOutcome, Recorder};
 use crate::report::{StopInfo, StopReason};
+use crate::segment::Segment;
 
 /// After this many connection errors with not a single response, the target is taken to be
 /// unreachable and the run is aborted instead of spinning until its end.
@@ -86,6 +87,8 @@ pub(crate) struct Run<'a> {
     pub(crate) start: Instant,
     pub(crate) graceful_stop: Duration,
     pub(crate) judge: Option<Judge<'a>>,
+    /// The part of the load this process runs.
+    pub(crate) segment: Segment,
 }
 
 /// How a run went, as far as scheduling is concerned.
@@ -313,6 +316,7 @@ pub(crate) fn test_run<'a>(agents: &'a [AgentFn], recorder: &Recorder, start: In
         start,
         graceful_stop: Duration::from_secs(5),
         judge: None,
+        segment: Segment::WHOLE,
     }
 }
 

@@ -43,7 +43,10 @@ pub(super) async fn run(plan: &OpenPlan, run: Run<'_>) -> Executed {
         created: AtomicU64::new(0),
     });
     let scheduler = Scheduler {
-        plan: plan.clone(),
+        plan: OpenPlan {
+            pool: plan.pool.segment(run.segment),
+            ..plan.clone()
+        },
         agents: run.agents.to_vec(),
         seed: run.seed,
         client: run.client.clone(),
@@ -51,6 +54,7 @@ pub(super) async fn run(plan: &OpenPlan, run: Run<'_>) -> Executed {
         stop: Arc::clone(&stop),
         start: run.start,
         pool: Arc::clone(&pool),
+        segment: run.segment,
         senders: Vec::new(),
         tasks: JoinSet::new(),
     };
@@ -100,6 +104,8 @@ struct Scheduler {
     stop: Arc<Stop>,
     start: Instant,
     pool: Arc<PoolState>,
+    /// This process's part of the schedule: the arrivals it owns.
+    segment: crate::segment::Segment,
     /// Per slot, the channel that hands its agent an iteration's intended start and its place
     /// in the schedule.
     senders: Vec<mpsc::Sender<(Instant, u64)>>,
@@ -115,29 +121,38 @@ impl Scheduler {
             self.pool.lock()[which].push(slot);
         }
         let mut picker = Picker::new(&self.agents);
-        let mut arrivals = Arrivals::new(self.plan.curve.clone());
+        let segment = self.segment;
+        // Every iteration's place in the whole schedule, dropped ones included, with its
+        // intended start; a segment skips the arrivals of other segments.
+        let mut arrivals = Arrivals::new(self.plan.curve.clone())
+            .enumerate()
+            .map(|(k, t)| (k as u64, t))
+            .filter(move |&(k, _)| segment.owns(k));
         let mut ticks = match self.plan.timer {
             StartTimer::Thread => Some(ticker(
                 self.plan.curve.clone(),
+                segment,
                 self.start,
                 Arc::clone(&self.stop),
             )),
             StartTimer::Tick => None,
         };
-        // Every iteration's place in the schedule, dropped ones included.
-        let mut arrival = 0u64;
+        // The place in the schedule of the next arrival the picker would pick an agent for:
+        // the picker moves on through every arrival, other segments' too, so that each
+        // arrival runs the agent it runs in the whole load.
+        let mut picked = 0u64;
         loop {
-            let due = match &mut ticks {
+            let (k, due) = match &mut ticks {
                 Some(ticks) => tokio::select! {
                     biased;
                     () = self.stop.wait() => break,
                     due = ticks.recv() => match due {
-                        Some(due) => due,
+                        Some(kd) => kd,
                         None => break,
                     },
                 },
                 None => {
-                    let Some(t) = arrivals.next() else { break };
+                    let Some((k, t)) = arrivals.next() else { break };
                     let due = self.start + t;
                     let wake = due.checked_sub(HALF_TICK).unwrap_or(due);
                     if Instant::now() < wake {
@@ -149,12 +164,15 @@ impl Scheduler {
                     } else if self.stop.is_set() {
                         break;
                     }
-                    due
+                    (k, due)
                 }
             };
-            let k = arrival;
-            arrival += 1;
+            while picked < k {
+                picker.next();
+                picked += 1;
+            }
             let which = picker.next();
+            picked += 1;
             let free = self.pool.lock()[which].pop();
             let slot = match free {
                 Some(slot) => slot,
@@ -188,7 +206,7 @@ impl Scheduler {
         self.senders.push(tx);
         self.pool.created.fetch_add(1, Ordering::AcqRel);
         let agent = Agent::new(
-            slot as u64,
+            self.segment.global(slot as u64),
             def.name(),
             self.seed,
             Session::new(self.client.clone(), self.recorder.clone()),
@@ -211,15 +229,25 @@ impl Scheduler {
     }
 }
 
-/// Starts a thread that sleeps until each intended start of `curve` and sends it; it ends with
-/// the schedule, at the stop signal, or when the receiver is gone.
-fn ticker(curve: Curve, start: Instant, stop: Arc<Stop>) -> mpsc::UnboundedReceiver<Instant> {
+/// Starts a thread that sleeps until each intended start of `curve` that `segment` owns and
+/// sends it with its place in the schedule; it ends with the schedule, at the stop signal, or
+/// when the receiver is gone.
+fn ticker(
+    curve: Curve,
+    segment: crate::segment::Segment,
+    start: Instant,
+    stop: Arc<Stop>,
+) -> mpsc::UnboundedReceiver<(u64, Instant)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let origin = start.into_std();
     let spawned = std::thread::Builder::new()
         .name("windtunnel-ticker".into())
         .spawn(move || {
-            for t in Arrivals::new(curve) {
+            let owned = Arrivals::new(curve)
+                .enumerate()
+                .map(|(k, t)| (k as u64, t))
+                .filter(|&(k, _)| segment.owns(k));
+            for (k, t) in owned {
                 let due = origin + t;
                 loop {
                     if stop.is_set() {
@@ -231,7 +259,7 @@ fn ticker(curve: Curve, start: Instant, stop: Arc<Stop>) -> mpsc::UnboundedRecei
                     }
                     std::thread::sleep((due - now).min(TICKER_NAP));
                 }
-                if tx.send(Instant::from_std(due)).is_err() {
+                if tx.send((k, Instant::from_std(due))).is_err() {
                     return;
                 }
             }
@@ -280,6 +308,7 @@ mod tests {
     use crate::agent::AgentFuture;
     use crate::load::{Load, Plan, Rate, per_sec, stage};
     use crate::metrics::{MetricsSnapshot, RecorderSettings};
+    use crate::segment::Segment;
     use crate::{ms, secs};
 
     fn quick<'a>(a: &'a mut Agent) -> AgentFuture<'a> {
@@ -302,16 +331,69 @@ mod tests {
     }
 
     async fn run_plan(load: impl Into<Load>, agent: AgentFn) -> (Executed, MetricsSnapshot) {
+        run_segment(load, &[agent], Segment::WHOLE).await
+    }
+
+    async fn run_segment(
+        load: impl Into<Load>,
+        agents: &[AgentFn],
+        segment: Segment,
+    ) -> (Executed, MetricsSnapshot) {
         let Plan::Open(plan) = load.into().resolve().unwrap().plan else {
             panic!("not an open model")
         };
-        let agents = [agent];
         let start = Instant::now();
         let mut settings = RecorderSettings::new(start);
         settings.intended = true;
         let recorder = Recorder::with(settings);
-        let executed = super::run(&plan, super::super::test_run(&agents, &recorder, start)).await;
+        let mut run = super::super::test_run(agents, &recorder, start);
+        run.segment = segment;
+        let executed = super::run(&plan, run).await;
         (executed, recorder.snapshot())
+    }
+
+    /// Iterations per agent name, as the snapshot counts them.
+    fn per_agent(snap: &MetricsSnapshot) -> Vec<(String, u64)> {
+        snap.iterations
+            .iter()
+            .map(|(name, it)| (name.clone(), it.completed))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn segments_split_the_arrivals_and_add_up_to_the_whole() {
+        // 0 → 30/s over 1 s, then 30/s for 1 s: 15 + 30 = 45 arrivals, two kinds of agent.
+        let load = || {
+            Load::ramping_rate([stage(secs(1), per_sec(30)), stage(secs(1), per_sec(30))])
+                .pool(4, 8)
+        };
+        let agents = [
+            AgentFn::new("a", 2, quick),
+            AgentFn::new("b", 1, quick),
+        ];
+        let (_, whole) = run_segment(load(), &agents, Segment::WHOLE).await;
+        assert_eq!(whole.started_and_dropped(), (45, 0));
+        let mut started = Vec::new();
+        let mut mix: std::collections::BTreeMap<String, u64> = Default::default();
+        for i in 1..=4 {
+            let (_, snap) = run_segment(load(), &agents, Segment::new(i, 4).unwrap()).await;
+            started.push(snap.started_and_dropped().0);
+            for (name, n) in per_agent(&snap) {
+                *mix.entry(name).or_default() += n;
+            }
+        }
+        // 45 = 12 + 11 + 11 + 11, and each arrival ran the agent it runs in the whole load.
+        assert_eq!(started, [12, 11, 11, 11]);
+        assert_eq!(mix.into_iter().collect::<Vec<_>>(), per_agent(&whole));
+    }
+
+    #[tokio::test]
+    async fn the_ticker_thread_sends_only_the_segments_arrivals() {
+        // 50/s for 200 ms: 10 arrivals, of which segment 2/3 owns 1, 4 and 7.
+        let load = || Load::rate(per_sec(50)).duration(ms(200)).precise_starts();
+        let agents = [AgentFn::new("quick", 1, quick)];
+        let (_, snap) = run_segment(load(), &agents, Segment::new(2, 3).unwrap()).await;
+        assert_eq!(snap.started_and_dropped(), (3, 0));
     }
 
     #[tokio::test(start_paused = true)]

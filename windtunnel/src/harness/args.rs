@@ -26,6 +26,12 @@ windtunnel options (after `--`, e.g. `cargo test --test load -- --seed 7`):
       --duration <D>    how long the load runs, like `2m` (env: WINDTUNNEL_DURATION)
       --ramp-up <D>     ramp-up of constant users, like `10s` (env: WINDTUNNEL_RAMP_UP)
       --iterations <N>  iterations per user of a closed model (env: WINDTUNNEL_ITERATIONS)
+      --segment <I/N>   run segment I of N of each load: its share of users, iterations or arrivals
+                        (env: WINDTUNNEL_SEGMENT; or WINDTUNNEL_SEGMENTS=N with JOB_COMPLETION_INDEX)
+      --start-at <TIME> wait until TIME (RFC 3339, like `2026-11-21T10:00:00Z`) before the first
+                        scenario, so that segments start together (env: WINDTUNNEL_START_AT)
+      --metrics <ADDR>  serve live metrics in Prometheus format at http://ADDR/metrics; a bare
+                        port binds 127.0.0.1 (env: WINDTUNNEL_METRICS)
       --check-config    check the settings file, environment and flags against every selected
                         scenario, print each resolved setting and its source, send no request
 Precedence: code < settings file < environment < flags. `--target` takes a URL or a catalog
@@ -46,6 +52,9 @@ const OWN_FLAGS: &[&str] = &[
     "--duration",
     "--ramp-up",
     "--iterations",
+    "--segment",
+    "--start-at",
+    "--metrics",
     "--check-config",
 ];
 
@@ -149,6 +158,9 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
                     "--duration" => flags.duration = Some(value),
                     "--ramp-up" => flags.ramp_up = Some(value),
                     "--iterations" => flags.iterations = Some(value),
+                    "--segment" => flags.segment = Some(value),
+                    "--start-at" => flags.start_at = Some(value),
+                    "--metrics" => flags.metrics = Some(value),
                     _ => flags.log = Some(value),
                 }
             }

@@ -39,6 +39,7 @@ pub(super) fn run(scenarios: &[&ScenarioInfo], session: &Session) -> ExitCode {
             Arc::clone(&interrupt),
         );
         ctx.check_only = true;
+        ctx.segment = session.config.segment.clone();
         if session.plan.is_some() {
             ctx.code_label = "plan";
         }

@@ -108,6 +108,9 @@ pub fn run(binary: Binary) -> ExitCode {
             .collect();
         return check::run(&selected, &session);
     }
+    if let Err(code) = prepare(&session.config) {
+        return code;
+    }
     for (info, trial) in scenarios.iter().zip(&trials) {
         if !test_args.is_filtered_out(trial) && test_args.is_ignored(trial) {
             session.record(trial::skipped(info, &session));
@@ -182,6 +185,9 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
     if session.config.check_only {
         return check::run(&[&info], &session);
     }
+    if let Err(code) = prepare(&session.config) {
+        return code;
+    }
     let result = trial::run(&info, &session);
     match &result {
         Ok(()) => println!("plan {} ... ok", info.name),
@@ -200,6 +206,57 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
         // libtest's code for failed tests.
         Err(_) => ExitCode::from(101),
     }
+}
+
+/// Before the first scenario of a run: starts the metrics server (`--metrics`) and waits for
+/// the start time (`--start-at`). `Err` carries the exit code when the run must not go on.
+fn prepare(config: &RunConfig) -> Result<(), ExitCode> {
+    if let Some(addr) = &config.metrics {
+        match crate::exporter::serve(addr.value) {
+            Ok(bound) => eprintln!("windtunnel: live metrics at http://{bound}/metrics"),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot serve metrics at {} ({}): {e}",
+                    addr.value,
+                    addr.source.short()
+                );
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    let Some(at) = &config.start_at else {
+        return Ok(());
+    };
+    let Ok(wait) = at.value.duration_since(std::time::SystemTime::now()) else {
+        eprintln!(
+            "warning: the start time ({}) has passed: starting now, out of step with the other \
+             segments",
+            at.source.short()
+        );
+        return Ok(());
+    };
+    eprintln!(
+        "windtunnel: segment {} waits {:.1} s for its start time ({})",
+        config.segment.value,
+        wait.as_secs_f64(),
+        at.source.short()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot wait for the start time: {e}");
+            ExitCode::FAILURE
+        })?;
+    runtime.block_on(async {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => Ok(()),
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("windtunnel: interrupted before the start time; nothing ran");
+                Err(ExitCode::from(130))
+            }
+        }
+    })
 }
 
 impl Session {

@@ -127,6 +127,7 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
         Arc::clone(&interrupt),
     );
     ctx.progress = true;
+    ctx.segment = session.config.segment.clone();
     if session.plan.is_some() {
         ctx.code_label = "plan";
     }

@@ -102,6 +102,17 @@ pub(crate) struct Pool {
     pub(crate) max: u32,
 }
 
+impl Pool {
+    /// A segment's part of the pool: its share of each bound, at least one agent.
+    pub(crate) fn segment(self, segment: crate::segment::Segment) -> Pool {
+        let share = |n: u32| segment.share(u64::from(n)).max(1) as u32;
+        Pool {
+            preallocated: share(self.preallocated),
+            max: share(self.max),
+        }
+    }
+}
+
 impl Default for Pool {
     fn default() -> Self {
         Pool {

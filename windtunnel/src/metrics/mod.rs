@@ -8,7 +8,8 @@ mod snapshot;
 
 pub use recorder::ErrorKind;
 pub(crate) use recorder::{
-    IterationOutcome, Outcome, Recorder, RecorderSettings, current_recorder, with_recorder,
+    IterationCounters, IterationOutcome, Outcome, Recorder, RecorderSettings, current_recorder,
+    new_histogram, with_recorder,
 };
-pub(crate) use series::{Series, histogram_of};
+pub(crate) use series::{Point, Series, histogram_of};
 pub(crate) use snapshot::{ErrorClass, MetricsSnapshot, RequestMetrics, total_of};

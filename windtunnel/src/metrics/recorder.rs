@@ -152,6 +152,13 @@ pub(crate) struct IterationCounters {
     pub(crate) panics: HashMap<String, (u64, Vec<u64>)>,
 }
 
+impl IterationCounters {
+    /// The failure class named `name` (`check`, `http` or `error`), as the executor names it.
+    pub(crate) fn class(name: &str) -> Option<&'static str> {
+        ["check", "http", "error"].into_iter().find(|c| *c == name)
+    }
+}
+
 /// Per-check pass/fail counters.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CheckCounters {
@@ -232,6 +239,8 @@ struct Shared {
     series: Mutex<Series>,
     any_response: AtomicBool,
     connect_errors: AtomicU64,
+    /// The busy agents at the last sample.
+    active_now: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -281,6 +290,7 @@ impl Recorder {
                 shards: Mutex::new(Vec::new()),
                 any_response: AtomicBool::new(false),
                 connect_errors: AtomicU64::new(0),
+                active_now: AtomicU64::new(0),
             }),
         }
     }
@@ -406,7 +416,18 @@ impl Recorder {
     /// Notes how many agents were busy at `now`; a point keeps the highest count of its second.
     pub(crate) fn active_agents(&self, now: Instant, active: u64) {
         let second = self.second(now);
+        self.shared.active_now.store(active, Ordering::Relaxed);
         lock(&self.shared.series).active(second, active);
+    }
+
+    /// The busy agents at the last sample (0 once the load is over).
+    pub(crate) fn active_now(&self) -> u64 {
+        self.shared.active_now.load(Ordering::Relaxed)
+    }
+
+    /// Notes that the load is over: no agent is busy any more.
+    pub(crate) fn finished(&self) {
+        self.shared.active_now.store(0, Ordering::Relaxed);
     }
 
     /// Records the result of a check named `name`.

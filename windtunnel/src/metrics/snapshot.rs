@@ -173,6 +173,18 @@ impl MetricsSnapshot {
         self.absorb_counters(&other.checks, &other.iterations);
     }
 
+    /// Merges the snapshot of another segment of the same load: everything, the windows too
+    /// (a segment's windows are the same parts of the run as this one's).
+    pub(crate) fn merge_segment(&mut self, other: &MetricsSnapshot) {
+        self.merge(other);
+        if self.windows.len() < other.windows.len() {
+            self.windows.resize(other.windows.len(), BTreeMap::new());
+        }
+        for (mine, theirs) in self.windows.iter_mut().zip(&other.windows) {
+            merge_named(mine, theirs);
+        }
+    }
+
     /// Iterations started and dropped (open model), from the series.
     pub(crate) fn started_and_dropped(&self) -> (u64, u64) {
         self.series

@@ -106,6 +106,7 @@ pub(crate) fn scenario() -> ScenarioReport {
                     weight: 1,
                     users: Some(10),
                 }],
+                segment: None,
             },
             stop: StopInfo {
                 reason: StopReason::Duration,
@@ -120,6 +121,7 @@ pub(crate) fn scenario() -> ScenarioReport {
                 interval_s: 1.0,
                 points: vec![],
             },
+            exact: None,
             objectives,
             total: request("*", 1600, 20, 30.0),
             requests: vec![

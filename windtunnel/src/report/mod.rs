@@ -3,18 +3,22 @@
 //!
 //! The JSON Schema of [`Report`] is published at `windtunnel/schemas/report.v4.schema.json`.
 
+mod exact;
 mod findings;
 #[cfg(test)]
 mod fixture;
 mod html;
 mod junit;
+mod merge;
 mod model;
 mod store;
 mod summary;
 
+pub use exact::ExactMetrics;
 pub use findings::{Evidence, Finding, FindingType, Severity, findings};
 pub use html::to_html;
 pub use junit::to_junit_xml;
+pub use merge::{MergeError, Part, merge};
 pub use model::{
     AgentAssignment, CapacityReport, CapacityStep, CheckReport, ErrorReport, InjectedFault,
     IterationReport, LatencyReport, LoadConfig, LoadReport, Outcome, PanicReport, Percentiles,

@@ -52,7 +52,7 @@
 //! # fn main() {}
 //! ```
 
-mod draw;
+pub(crate) mod draw;
 mod fault;
 mod ledger;
 mod proxy;
@@ -72,7 +72,7 @@ pub use proxy::{Proxy, ProxyBuilder, ProxyError};
 pub use toxic::{Direction, Toxic};
 
 pub(crate) use fault::Action;
-pub(crate) use ledger::Ledger;
+pub(crate) use ledger::{Ledger, MAX_LISTED_FAULTS};
 
 use crate::timeset::Timing;
 use draw::{Domain, Draws};
@@ -438,6 +438,9 @@ pub(crate) struct Turbulence {
     pub(crate) origin: Instant,
     pub(crate) seed: u64,
     pub(crate) ledger: Ledger,
+    /// The segment of the load this process runs: proxy connections are numbered apart in
+    /// each segment, so that no two segments draw the same decisions for theirs.
+    pub(crate) segment: crate::segment::Segment,
 }
 
 /// What the active rules decided for one request.
@@ -458,7 +461,14 @@ impl Turbulence {
             origin,
             seed,
             ledger,
+            segment: crate::segment::Segment::WHOLE,
         }
+    }
+
+    /// This turbulence in segment `segment` of a load.
+    pub(crate) fn in_segment(mut self, segment: crate::segment::Segment) -> Self {
+        self.segment = segment;
+        self
     }
 
     /// Decides what happens to a request starting `at` (the caller's clock read, so that a

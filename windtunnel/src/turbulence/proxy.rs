@@ -382,7 +382,11 @@ impl Shared {
                 let mut draws = Draws::new(
                     turbulence.seed,
                     Domain::Connection,
-                    &[self.name_hash, connection, index as u64],
+                    &[
+                        self.name_hash,
+                        turbulence.segment.global(connection),
+                        index as u64,
+                    ],
                 );
                 if draws.unit() >= toxic.toxicity {
                     continue;

@@ -1,0 +1,280 @@
+//! [`ExactMetrics`]: what a load's report carries besides its percentiles, so that the reports
+//! of the segments of a load merge into exactly the report one process would have written:
+//! every HDR histogram (in HdrHistogram's compressed V2 encoding, base64, which any
+//! HdrHistogram library reads), the per-second series with its histogram buckets, the
+//! requests of each objective window, the objectives themselves, and the wall-clock time the
+//! load started, which aligns the segments' series.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use serde::{Deserialize, Serialize};
+
+use super::model::{ErrorReport, LoadReport};
+use crate::metrics::{
+    ErrorClass, ErrorKind, IterationCounters, MetricsSnapshot, Point, RequestMetrics, Series,
+    new_histogram,
+};
+use crate::objectives::{Objective, Span};
+
+/// The exact metrics of a load, for `windtunnel merge`. Its contents are an implementation
+/// detail of the report (stable within a schema version); read percentiles and counts from
+/// the rest of [`LoadReport`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExactMetrics {
+    /// When the load started, in seconds since the Unix epoch.
+    origin_unix_s: f64,
+    requests: BTreeMap<String, ExactRequest>,
+    /// Per recorder window (see `objectives`), the requests that ended in it.
+    windows: Vec<BTreeMap<String, ExactRequest>>,
+    /// How late iterations started, in microseconds (open model).
+    lateness: String,
+    series: ExactSeries,
+    /// The objectives the load was judged by, with the window each was scoped to.
+    objectives: Vec<(Objective, Option<Span>)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ExactRequest {
+    count: u64,
+    failed: u64,
+    statuses: BTreeMap<u16, u64>,
+    errors: Vec<ErrorReport>,
+    /// Service time in microseconds.
+    histogram: String,
+    /// Latency from the intended start, in microseconds (open model).
+    intended: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ExactSeries {
+    seconds_per_point: u64,
+    intended: bool,
+    points: Vec<ExactPoint>,
+}
+
+/// One point of the series: `[value, count]` buckets at 2 significant digits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ExactPoint {
+    index: u64,
+    requests: u64,
+    failed: u64,
+    iterations: u64,
+    started: u64,
+    dropped: u64,
+    active: u64,
+    service: Vec<(u64, u64)>,
+    intended: Vec<(u64, u64)>,
+}
+
+/// Why exact metrics cannot be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct ExactError(String);
+
+/// A histogram in HdrHistogram's compressed V2 encoding, base64.
+pub(crate) fn encode(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .expect("a histogram of ours serializes into memory");
+    STANDARD.encode(bytes)
+}
+
+/// The histogram [`encode`] wrote.
+pub(crate) fn decode(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes = STANDARD
+        .decode(text)
+        .map_err(|e| format!("a histogram is not base64: {e}"))?;
+    let h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("a histogram cannot be read: {e:?}"))?;
+    // Into our bounds, so that histograms of different parts add up.
+    let mut ours = new_histogram();
+    ours.add(&h)
+        .map_err(|e| format!("a histogram is out of bounds: {e:?}"))?;
+    Ok(ours)
+}
+
+impl ExactRequest {
+    fn of(m: &RequestMetrics) -> Self {
+        ExactRequest {
+            count: m.count,
+            failed: m.failed,
+            statuses: m.statuses.clone(),
+            errors: m
+                .errors
+                .iter()
+                .map(|(k, c)| ErrorReport {
+                    kind: k.as_str().to_owned(),
+                    count: c.count,
+                    samples: c.samples.clone(),
+                })
+                .collect(),
+            histogram: encode(&m.histogram),
+            intended: m.intended.as_ref().map(encode),
+        }
+    }
+
+    fn metrics(&self) -> Result<RequestMetrics, String> {
+        let mut errors = BTreeMap::new();
+        for e in &self.errors {
+            let kind: ErrorKind = serde_json::from_value(serde_json::Value::from(e.kind.as_str()))
+                .map_err(|_| format!("unknown error kind `{}`", e.kind))?;
+            errors.insert(
+                kind,
+                ErrorClass {
+                    count: e.count,
+                    samples: e.samples.clone(),
+                },
+            );
+        }
+        Ok(RequestMetrics {
+            histogram: decode(&self.histogram)?,
+            intended: self.intended.as_deref().map(decode).transpose()?,
+            count: self.count,
+            failed: self.failed,
+            statuses: self.statuses.clone(),
+            errors,
+        })
+    }
+}
+
+fn requests_of(
+    map: &BTreeMap<String, ExactRequest>,
+) -> Result<BTreeMap<String, RequestMetrics>, String> {
+    map.iter()
+        .map(|(name, r)| {
+            r.metrics()
+                .map(|m| (name.clone(), m))
+                .map_err(|e| format!("request `{name}`: {e}"))
+        })
+        .collect()
+}
+
+impl ExactMetrics {
+    /// The exact metrics of a load that started at `origin` (wall clock).
+    pub(crate) fn of(
+        origin: SystemTime,
+        metrics: &MetricsSnapshot,
+        objectives: &[(Objective, Option<Span>)],
+    ) -> Self {
+        let named = |m: &BTreeMap<String, RequestMetrics>| {
+            m.iter()
+                .map(|(n, r)| (n.clone(), ExactRequest::of(r)))
+                .collect()
+        };
+        ExactMetrics {
+            origin_unix_s: origin
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
+            requests: named(&metrics.requests),
+            windows: metrics.windows.iter().map(named).collect(),
+            lateness: encode(&metrics.lateness),
+            series: ExactSeries {
+                seconds_per_point: metrics.series.interval().as_secs(),
+                intended: metrics.series.intended,
+                points: metrics
+                    .series
+                    .points()
+                    .iter()
+                    .map(|(&index, p)| ExactPoint {
+                        index,
+                        requests: p.requests,
+                        failed: p.failed,
+                        iterations: p.iterations,
+                        started: p.started,
+                        dropped: p.dropped,
+                        active: p.active,
+                        service: p.service.clone(),
+                        intended: p.intended.clone(),
+                    })
+                    .collect(),
+            },
+            objectives: objectives.to_vec(),
+        }
+    }
+
+    /// When the load started.
+    pub(crate) fn origin(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs_f64(self.origin_unix_s.max(0.0))
+    }
+
+    pub(crate) fn objectives(&self) -> &[(Objective, Option<Span>)] {
+        &self.objectives
+    }
+
+    /// The load's metrics again, with its series moved `shift` seconds later; checks and
+    /// iterations come from the rest of the report.
+    pub(crate) fn snapshot(
+        &self,
+        load: &LoadReport,
+        shift: u64,
+    ) -> Result<MetricsSnapshot, ExactError> {
+        let inner = || -> Result<MetricsSnapshot, String> {
+            let mut snap = MetricsSnapshot::new(self.windows.len());
+            snap.requests = requests_of(&self.requests)?;
+            for (i, w) in self.windows.iter().enumerate() {
+                snap.windows[i] = requests_of(w).map_err(|e| format!("window {i}: {e}"))?;
+            }
+            snap.lateness = decode(&self.lateness)?;
+            snap.intended = load.config.open;
+            let s = &self.series;
+            if s.seconds_per_point == 0 {
+                return Err("the series has no interval".into());
+            }
+            let mut series = Series::new(s.intended);
+            for p in &s.points {
+                let point = Point {
+                    requests: p.requests,
+                    failed: p.failed,
+                    iterations: p.iterations,
+                    started: p.started,
+                    dropped: p.dropped,
+                    active: p.active,
+                    service: p.service.clone(),
+                    intended: p.intended.clone(),
+                };
+                series.add(p.index * s.seconds_per_point + shift, point);
+            }
+            snap.series = series;
+            for c in &load.checks {
+                let counters = snap.checks.entry(c.name.clone()).or_default();
+                counters.passed = c.passed;
+                counters.failed = ErrorClass {
+                    count: c.failed,
+                    samples: c.samples.clone(),
+                };
+            }
+            for it in &load.iterations {
+                let counters = snap.iterations.entry(it.agent.clone()).or_default();
+                counters.completed = it.completed;
+                counters.failed = it.failed;
+                counters.panicked = it.panicked;
+                for f in &it.failures {
+                    let class = IterationCounters::class(&f.kind)
+                        .ok_or_else(|| format!("unknown iteration failure `{}`", f.kind))?;
+                    counters.failures.insert(
+                        class,
+                        ErrorClass {
+                            count: f.count,
+                            samples: f.samples.clone(),
+                        },
+                    );
+                }
+                for p in &it.panics {
+                    counters
+                        .panics
+                        .insert(p.message.clone(), (p.count, p.agent_ids.clone()));
+                }
+            }
+            Ok(snap)
+        };
+        inner().map_err(ExactError)
+    }
+}
