@@ -29,7 +29,10 @@ pub(crate) fn run(root: &Path, runs: &[String], out: Option<PathBuf>) -> Result<
     report::write_atomically(&out.join("report.json"), &json)?;
     let xml = report::to_junit_xml(&merged).context("cannot write the JUnit XML")?;
     report::write_atomically(&out.join("junit.xml"), &xml)?;
-    report::write_atomically(&out.join("report.html"), report::to_html(&merged).as_bytes())?;
+    report::write_atomically(
+        &out.join("report.html"),
+        report::to_html(&merged).as_bytes(),
+    )?;
     say!("merged {} reports into {}", parts.len(), out.display());
     let mut all_passed = true;
     for s in &merged.scenarios {

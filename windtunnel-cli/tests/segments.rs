@@ -85,7 +85,9 @@ fn histogram(encoded: &Value) -> Histogram<u64> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded.as_str().unwrap())
         .unwrap();
-    Deserializer::new().deserialize(&mut bytes.as_slice()).unwrap()
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .unwrap()
 }
 
 /// The (agent, iteration) of every fault a run injected, sorted.
@@ -94,7 +96,12 @@ fn injected(load: &Value) -> Vec<(u64, u64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["agent"].as_u64().unwrap(), f["iteration"].as_u64().unwrap()))
+        .map(|f| {
+            (
+                f["agent"].as_u64().unwrap(),
+                f["iteration"].as_u64().unwrap(),
+            )
+        })
         .collect();
     v.sort_unstable();
     v
@@ -130,7 +137,11 @@ fn three_segments_merge_into_the_single_run() {
     let at = start_in(3);
     let children: Vec<_> = [
         run("seg1", &["--segment", "1/3", "--start-at", &at], &[]),
-        run("seg2", &["--start-at", &at], &[("WINDTUNNEL_SEGMENT", "2/3")]),
+        run(
+            "seg2",
+            &["--start-at", &at],
+            &[("WINDTUNNEL_SEGMENT", "2/3")],
+        ),
         run(
             "seg3",
             &[],
@@ -165,7 +176,11 @@ fn three_segments_merge_into_the_single_run() {
     assert_eq!(counts, [75, 50, 50]);
     for (i, l) in loads.iter().enumerate() {
         assert_eq!(l["config"]["segment"], json!(format!("{}/3", i + 1)));
-        assert_eq!(l["config"]["users"], json!(7), "the config is the whole load's");
+        assert_eq!(
+            l["config"]["users"],
+            json!(7),
+            "the config is the whole load's"
+        );
         // Agent ids keep their place in the whole load: segment i runs users k ≡ i-1 mod 3.
         assert!(
             injected(l).iter().all(|(agent, _)| agent % 3 == i as u64),
@@ -179,7 +194,10 @@ fn three_segments_merge_into_the_single_run() {
     args.extend(parts.iter().map(|p| p.to_str().unwrap()));
     let (code, text) = done(windtunnel(&dir, &args, &[]).output().unwrap());
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("segmented ... passed, 175 requests"), "{text}");
+    assert!(
+        text.contains("segmented ... passed, 175 requests"),
+        "{text}"
+    );
     for file in ["report.json", "junit.xml", "report.html"] {
         assert!(merged_dir.join(file).is_file(), "no {file}");
     }
@@ -217,15 +235,23 @@ fn three_segments_merge_into_the_single_run() {
     let merged_h = histogram(&load["exact"]["requests"]["list"]["histogram"]);
     assert_eq!(merged_h.len(), 175);
     assert_eq!(
-        merged_h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect::<Vec<_>>(),
-        sum.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect::<Vec<_>>(),
+        merged_h
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect::<Vec<_>>(),
+        sum.iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect::<Vec<_>>(),
     );
     let p99 = sum.value_at_quantile(0.99) as f64 / 1000.0;
     assert_eq!(load["requests"][0]["latency_ms"]["p99"], json!(p99));
     // Objectives are judged on the merged data, and the series covers every request.
     let objectives = load["objectives"].as_array().unwrap();
     assert_eq!(objectives.len(), 2);
-    assert!(objectives.iter().all(|o| o["passed"] == json!(true)), "{objectives:?}");
+    assert!(
+        objectives.iter().all(|o| o["passed"] == json!(true)),
+        "{objectives:?}"
+    );
     let in_series: u64 = load["series"]["points"]
         .as_array()
         .unwrap()
@@ -234,7 +260,11 @@ fn three_segments_merge_into_the_single_run() {
         .sum();
     assert_eq!(in_series, 175);
     // Replaying the merged run runs the whole load in one process.
-    assert!(!s["replay"].as_str().unwrap().contains("--segment"), "{}", s["replay"]);
+    assert!(
+        !s["replay"].as_str().unwrap().contains("--segment"),
+        "{}",
+        s["replay"]
+    );
     assert!(
         s["settings"]
             .as_array()
@@ -250,7 +280,9 @@ fn bad_segments_and_start_times_exit_2_before_any_request() {
     std::fs::write(dir.join("plan.toml"), PLAN).unwrap();
     // Port 9 on loopback: nothing listens, and nothing may be sent anyway.
     let target = "http://127.0.0.1:9";
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    /// Flags, environment, and what the error says.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (&["--segment", "0/4"], &[], "segment 0 of 4 does not exist"),
         (&["--segment", "5/4"], &[], "segment 5 of 4 does not exist"),
         (&["--segment", "a/b"], &[], "expected `i/n`"),
@@ -269,12 +301,12 @@ fn bad_segments_and_start_times_exit_2_before_any_request() {
             &[("WINDTUNNEL_SEGMENTS", "4"), ("JOB_COMPLETION_INDEX", "4")],
             "completion index 4 is not below the 4 segments",
         ),
+        (&["--start-at", "2020-01-01T00:00:00Z"], &[], "in the past"),
         (
-            &["--start-at", "2020-01-01T00:00:00Z"],
+            &["--start-at", "tomorrow"],
             &[],
-            "in the past",
+            "expected an RFC 3339 time",
         ),
-        (&["--start-at", "tomorrow"], &[], "expected an RFC 3339 time"),
         (&["--metrics", "everywhere"], &[], "expected a port"),
     ];
     for (args, env, message) in cases {
@@ -282,7 +314,10 @@ fn bad_segments_and_start_times_exit_2_before_any_request() {
         all.extend_from_slice(args);
         let (code, text) = done(windtunnel(&dir, &all, env).output().unwrap());
         assert_eq!(code, 2, "{args:?} {env:?}: {text}");
-        assert!(text.contains(message), "{args:?} {env:?}: no `{message}` in {text}");
+        assert!(
+            text.contains(message),
+            "{args:?} {env:?}: no `{message}` in {text}"
+        );
     }
 }
 
@@ -292,13 +327,23 @@ fn a_segment_needs_a_fixed_seed() {
     std::fs::write(dir.join("plan.toml"), PLAN.replace("seed = 7\n", "")).unwrap();
     let mut cmd = windtunnel(
         &dir,
-        &["run", "plan.toml", "--target", "http://127.0.0.1:9", "--segment", "1/2"],
+        &[
+            "run",
+            "plan.toml",
+            "--target",
+            "http://127.0.0.1:9",
+            "--segment",
+            "1/2",
+        ],
         &[],
     );
     cmd.env("WINDTUNNEL_OUT", dir.join("reports"));
     let (code, text) = done(cmd.output().unwrap());
     assert_eq!(code, 101, "{text}");
-    assert!(text.contains("cannot run segment 1/2 (flag --segment): the seed is random"), "{text}");
+    assert!(
+        text.contains("cannot run segment 1/2 (flag --segment): the seed is random"),
+        "{text}"
+    );
 }
 
 /// Runs the plan as segment `seg` into `dir/out`, and returns its report.json.
@@ -334,23 +379,44 @@ fn merging_what_does_not_belong_together_exits_2_naming_the_files() {
     let s = |p: &Path| p.to_str().unwrap().to_owned();
     for (parts, message) in [
         (vec![&*one], "only one report".to_owned()),
-        (vec![&*one, &*one], "segment 1/2 of scenario `segmented` is in".to_owned()),
-        (vec![&*one, &*other_seed], "ran with different seeds: 7 in".to_owned()),
-        (vec![&*one, &*of_three], "was cut into 2 segments in".to_owned()),
+        (
+            vec![&*one, &*one],
+            "segment 1/2 of scenario `segmented` is in".to_owned(),
+        ),
+        (
+            vec![&*one, &*other_seed],
+            "ran with different seeds: 7 in".to_owned(),
+        ),
+        (
+            vec![&*one, &*of_three],
+            "was cut into 2 segments in".to_owned(),
+        ),
         (
             vec![&*one, &*newer],
             format!("written by windtunnel {}", env!("CARGO_PKG_VERSION")),
         ),
-        (vec![&*one, &*newer], format!("{} by windtunnel 9.9.9", s(&newer))),
+        (
+            vec![&*one, &*newer],
+            format!("{} by windtunnel 9.9.9", s(&newer)),
+        ),
     ] {
         let (code, text) = merge(&parts);
         assert_eq!(code, 2, "{parts:?}: {text}");
-        assert!(text.contains(&message), "{parts:?}: no `{message}` in {text}");
+        assert!(
+            text.contains(&message),
+            "{parts:?}: no `{message}` in {text}"
+        );
     }
     // Two of three segments: the third is missing.
-    let (code, text) = merge(&[&of_three, &segment_report(&dir, &url, "1/3", "three-1", &[])]);
+    let (code, text) = merge(&[
+        &of_three,
+        &segment_report(&dir, &url, "1/3", "three-1", &[]),
+    ]);
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("segment 3/3 of scenario `segmented` is missing"), "{text}");
+    assert!(
+        text.contains("segment 3/3 of scenario `segmented` is missing"),
+        "{text}"
+    );
     // A run of the whole load is not a segment.
     let whole = {
         let mut cmd = windtunnel(&dir, &["run", "plan.toml", "--target", &url], &[]);
@@ -381,12 +447,25 @@ fn a_merged_run_that_misses_an_objective_exits_1() {
     let two = segment_report(&dir, &url, "2/2", "two", &[]);
     assert_eq!(read(&one)["scenarios"][0]["outcome"], "passed");
     let (code, text) = done(
-        windtunnel(&dir, &["merge", "--out", "merged", one.to_str().unwrap(), two.to_str().unwrap()], &[])
-            .output()
-            .unwrap(),
+        windtunnel(
+            &dir,
+            &[
+                "merge",
+                "--out",
+                "merged",
+                one.to_str().unwrap(),
+                two.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .output()
+        .unwrap(),
     );
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("objective not met: error rate below 1%"), "{text}");
+    assert!(
+        text.contains("objective not met: error rate below 1%"),
+        "{text}"
+    );
     let junit = std::fs::read_to_string(dir.join("merged/junit.xml")).unwrap();
     assert!(junit.contains("failure"), "{junit}");
 }

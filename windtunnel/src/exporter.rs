@@ -129,10 +129,7 @@ pub(crate) fn render() -> String {
     let snapshots: Vec<_> = watched
         .into_iter()
         .map(|(name, segment, r)| {
-            let labels = format!(
-                "scenario=\"{}\",segment=\"{segment}\"",
-                escape(&name)
-            );
+            let labels = format!("scenario=\"{}\",segment=\"{segment}\"", escape(&name));
             (labels, r.active_now(), r.snapshot())
         })
         .collect();
@@ -262,7 +259,9 @@ mod tests {
         watch("shop", Segment::new(2, 3).unwrap(), &recorder);
 
         let mut stream = TcpStream::connect(addr).unwrap();
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let mut text = String::new();
         stream.read_to_string(&mut text).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");

@@ -14,9 +14,9 @@ use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, sche
 use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, Span, Window, list_or_none};
 use crate::progress::Progress;
+use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
 use crate::report::{ExactMetrics, Setting};
 use crate::segment::Segment;
-use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
 use crate::timeset::TimeSet;
 use crate::turbulence::{self, Phase, Proxy, ProxyError, TurbulenceError};
 
@@ -960,10 +960,9 @@ impl Scenario {
             windows,
         };
         let recorder = Recorder::with(settings.clone());
-        let turbulence = (!plan.phases.is_empty())
-            .then(|| {
-                Arc::new(turbulence::Turbulence::new(Arc::new(plan), start, seed).in_segment(segment))
-            });
+        let turbulence = (!plan.phases.is_empty()).then(|| {
+            Arc::new(turbulence::Turbulence::new(Arc::new(plan), start, seed).in_segment(segment))
+        });
         // Also with toxics alone: the client counts each phase's requests and failures.
         let client = match &turbulence {
             Some(t) => client.with_turbulence(Arc::clone(t)),

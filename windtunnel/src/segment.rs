@@ -192,12 +192,38 @@ mod tests {
     #[test]
     fn bad_segments_say_what_is_wrong() {
         assert_eq!("2/4".parse::<Segment>().unwrap().to_string(), "2/4");
-        assert!("0/4".parse::<Segment>().unwrap_err().contains("numbered from 1 to 4"));
-        assert!("5/4".parse::<Segment>().unwrap_err().contains("segment 5 of 4"));
-        assert!("a/b".parse::<Segment>().unwrap_err().contains("expected `i/n`"));
-        assert!("3".parse::<Segment>().unwrap_err().contains("expected `i/n`"));
+        assert!(
+            "0/4"
+                .parse::<Segment>()
+                .unwrap_err()
+                .contains("numbered from 1 to 4")
+        );
+        assert!(
+            "5/4"
+                .parse::<Segment>()
+                .unwrap_err()
+                .contains("segment 5 of 4")
+        );
+        assert!(
+            "a/b"
+                .parse::<Segment>()
+                .unwrap_err()
+                .contains("expected `i/n`")
+        );
+        assert!(
+            "3".parse::<Segment>()
+                .unwrap_err()
+                .contains("expected `i/n`")
+        );
         assert!("1/0".parse::<Segment>().unwrap_err().contains("at least 1"));
-        assert_eq!(Segment::from_completion_index(0, 3).unwrap().to_string(), "1/3");
-        assert!(Segment::from_completion_index(3, 3).unwrap_err().contains("from 0 to 2"));
+        assert_eq!(
+            Segment::from_completion_index(0, 3).unwrap().to_string(),
+            "1/3"
+        );
+        assert!(
+            Segment::from_completion_index(3, 3)
+                .unwrap_err()
+                .contains("from 0 to 2")
+        );
     }
 }

@@ -588,8 +588,9 @@ fn segment(
 /// An RFC 3339 time that is still to come.
 fn start_time(text: &str, now: SystemTime) -> Result<SystemTime, String> {
     let form = "expected an RFC 3339 time with a zone, like `2026-11-21T10:00:00Z` or                 `2026-11-21T11:00:00+01:00`";
-    let t = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("{form} ({e})"))?;
+    let t =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("{form} ({e})"))?;
     let at = SystemTime::from(t);
     match now.duration_since(at) {
         Ok(ago) if !ago.is_zero() => Err(format!(

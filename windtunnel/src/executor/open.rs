@@ -367,10 +367,7 @@ mod tests {
             Load::ramping_rate([stage(secs(1), per_sec(30)), stage(secs(1), per_sec(30))])
                 .pool(4, 8)
         };
-        let agents = [
-            AgentFn::new("a", 2, quick),
-            AgentFn::new("b", 1, quick),
-        ];
+        let agents = [AgentFn::new("a", 2, quick), AgentFn::new("b", 1, quick)];
         let (_, whole) = run_segment(load(), &agents, Segment::WHOLE).await;
         assert_eq!(whole.started_and_dropped(), (45, 0));
         let mut started = Vec::new();

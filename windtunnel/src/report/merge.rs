@@ -105,7 +105,9 @@ pub fn merge(parts: &[Part], run_id: &str) -> Result<Report, MergeError> {
             let (name, has, lacks) = match na.iter().find(|n| !nb.contains(n)) {
                 Some(n) => (n, &first.path, &p.path),
                 None => (
-                    nb.iter().find(|n| !na.contains(n)).expect("the lists differ"),
+                    nb.iter()
+                        .find(|n| !na.contains(n))
+                        .expect("the lists differ"),
                     &p.path,
                     &first.path,
                 ),
@@ -335,7 +337,12 @@ fn merge_loads(parts: &[(&Path, &ScenarioReport, &LoadReport)]) -> Result<LoadRe
                 show(path)
             ));
         };
-        if e.objectives() != first_load.exact.as_ref().map_or(&[][..], |f| f.objectives()) {
+        if e.objectives()
+            != first_load
+                .exact
+                .as_ref()
+                .map_or(&[][..], |f| f.objectives())
+        {
             return err(format!(
                 "scenario `{name}` has different objectives in {} and {}",
                 show(first_path),
@@ -357,9 +364,8 @@ fn merge_loads(parts: &[(&Path, &ScenarioReport, &LoadReport)]) -> Result<LoadRe
         .map(|e| e.origin())
         .min()
         .expect("at least one part");
-    let offset = |e: &ExactMetrics| -> Duration {
-        e.origin().duration_since(origin).unwrap_or_default()
-    };
+    let offset =
+        |e: &ExactMetrics| -> Duration { e.origin().duration_since(origin).unwrap_or_default() };
     let mut merged: Option<MetricsSnapshot> = None;
     let mut elapsed = Duration::ZERO;
     for ((path, _, load), e) in parts.iter().zip(&exact) {

@@ -116,7 +116,7 @@ pub fn failure_message(s: &ScenarioReport) -> String {
 /// The load model in a few words: "20 users", "500/s", "ramping rate (3 stages)".
 pub(super) fn load_label(load: &crate::report::LoadReport) -> String {
     let c = &load.config;
-    match (c.model.as_str(), c.users, c.rate) {
+    let whole = match (c.model.as_str(), c.users, c.rate) {
         ("ramping_users", Some(u), _) => {
             format!("ramping users (up to {u}, {} stages)", c.stages.len())
         }
@@ -125,6 +125,10 @@ pub(super) fn load_label(load: &crate::report::LoadReport) -> String {
         (_, Some(u), _) => format!("{u} users"),
         (_, _, Some(r)) => format!("{}/s", sig(r)),
         (model, _, _) => model.to_owned(),
+    };
+    match &c.segment {
+        Some(seg) => format!("segment {seg} of {whole}"),
+        None => whole,
     }
 }
 
@@ -246,6 +250,13 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
             out,
             "  ! {} in-flight iterations cancelled after the graceful stop",
             load.cancelled_iterations
+        );
+    }
+    if let (Some(seg), false) = (&load.config.segment, load.objectives.is_empty()) {
+        let _ = writeln!(
+            out,
+            "  objectives on segment {seg} alone (they do not fail it; `windtunnel merge` \
+             judges the whole):"
         );
     }
     for o in &load.objectives {
