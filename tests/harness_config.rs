@@ -368,3 +368,58 @@ fn bad_input_is_an_error_before_any_request() {
         assert!(!run.out.exists(), "{name}: something ran");
     }
 }
+
+#[test]
+fn a_segment_runs_its_users_reports_its_source_and_leaves_objectives_to_the_merge() {
+    let dir = out_dir("segment");
+    // 3 users × 20 iterations: segment 2 of 3 runs user 1 alone.
+    let run = run_in(
+        &dir,
+        &["--exact", "passes", "--seed", "7", "--segment", "2/3"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let s = scenario(&run, "passes");
+    let load = &s["load"];
+    assert_eq!(load["config"]["segment"], "2/3");
+    assert_eq!(load["config"]["users"], 3);
+    assert_eq!(load["total"]["count"], 20);
+    assert!(load["exact"]["requests"]["list"]["histogram"].is_string());
+    let setting = s["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "segment")
+        .expect("a segment setting");
+    assert_eq!(setting["source"], "flag --segment");
+    assert!(s["replay"].as_str().unwrap().contains("--segment 2/3"));
+    assert!(
+        run.stdout.contains("segment 2/3 of 3 users"),
+        "{}",
+        run.stdout
+    );
+
+    // A segment does not judge objectives: `slo_fails` misses its objective in one process,
+    // and passes as a segment (the merge judges it).
+    let run = run_in(
+        &dir,
+        &["--exact", "slo_fails", "--seed", "7", "--segment", "1/2"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("objectives on segment 1/2 alone"),
+        "{}",
+        run.stdout
+    );
+    let s = scenario(&run, "slo_fails");
+    assert_eq!(s["outcome"], "passed");
+    let objective = &s["load"]["objectives"][0];
+    assert_eq!(objective["passed"], false, "{objective}");
+    let what = objective["objective"].as_str().unwrap();
+    assert!(
+        !s["findings"].to_string().contains(what),
+        "a segment's objective became a finding: {}",
+        s["findings"]
+    );
+}

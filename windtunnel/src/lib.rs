@@ -63,6 +63,10 @@
 //! (`--seed`, `--target`, `--tag`, `--out`, `--log`) after `--`. `cargo nextest run` runs each
 //! scenario in its own process and still writes one combined report per run.
 //!
+//! Beyond one machine: `--segment 2/4` runs segment 2 of 4 of each load (its share of users,
+//! iterations or arrivals, with the agent ids and seeded decisions of the whole load), and
+//! `windtunnel merge` merges the segments' reports exactly ([`report::merge`]).
+//!
 //! # What is measured
 //!
 //! Every request's latency, from just before it is sent until its body has been read, goes into

@@ -567,7 +567,9 @@ fn segment(
         return Err(ConfigError::Value {
             value: count.to_string(),
             source_: count_source,
-            expected: "a segment count needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed                        Job) to say which segment this is; elsewhere use `--segment i/n` or                        WINDTUNNEL_SEGMENT"
+            expected: "a segment count needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed \
+                       Job) to say which segment this is; elsewhere use `--segment i/n` or \
+                       WINDTUNNEL_SEGMENT"
                 .into(),
         });
     };
@@ -587,7 +589,8 @@ fn segment(
 
 /// An RFC 3339 time that is still to come.
 fn start_time(text: &str, now: SystemTime) -> Result<SystemTime, String> {
-    let form = "expected an RFC 3339 time with a zone, like `2026-11-21T10:00:00Z` or                 `2026-11-21T11:00:00+01:00`";
+    let form = "expected an RFC 3339 time with a zone, like `2026-11-21T10:00:00Z` or \
+                `2026-11-21T11:00:00+01:00`";
     let t =
         time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
             .map_err(|e| format!("{form} ({e})"))?;

@@ -124,6 +124,7 @@ mod tests {
     use crate::agent::AgentFuture;
     use crate::load::{Load, Plan, stage};
     use crate::metrics::{MetricsSnapshot, RecorderSettings};
+    use crate::segment::Segment;
     use crate::{ms, secs};
 
     fn ticker<'a>(a: &'a mut Agent) -> AgentFuture<'a> {
@@ -139,14 +140,59 @@ mod tests {
         load: impl Into<crate::load::Load>,
         agent: AgentFn,
     ) -> (Executed, MetricsSnapshot) {
+        run_segment(load, agent, Segment::WHOLE).await
+    }
+
+    async fn run_segment(
+        load: impl Into<crate::load::Load>,
+        agent: AgentFn,
+        segment: Segment,
+    ) -> (Executed, MetricsSnapshot) {
         let Plan::Closed(plan) = load.into().resolve().unwrap().plan else {
             panic!("not a closed model")
         };
         let agents = [agent];
         let start = Instant::now();
         let recorder = Recorder::with(RecorderSettings::new(start));
-        let executed = super::run(&plan, super::super::test_run(&agents, &recorder, start)).await;
+        let mut run = super::super::test_run(&agents, &recorder, start);
+        run.segment = segment;
+        let executed = super::run(&plan, run).await;
         (executed, recorder.snapshot())
+    }
+
+    /// Records each iteration under the agent's id, to see which users a segment ran.
+    fn who<'a>(a: &'a mut Agent) -> AgentFuture<'a> {
+        Box::pin(async move {
+            let name = format!("user {}", a.id());
+            a.measure(&name, async { Ok::<_, std::io::Error>(()) })
+                .await?;
+            a.think(Duration::from_millis(100)).await;
+            Ok(())
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn segments_run_their_users_and_their_share_of_shared_iterations() {
+        let mut users = Vec::new();
+        let mut iterations = Vec::new();
+        for i in 1..=3 {
+            let segment = Segment::new(i, 3).unwrap();
+            let load = Load::users(5).ramp_up(ms(500)).shared_iterations(17);
+            let (_, snap) = run_segment(load, AgentFn::new("who", 1, who), segment).await;
+            users.push(snap.requests.keys().cloned().collect::<Vec<_>>());
+            iterations.push(snap.iterations["who"].completed);
+        }
+        // Users 0..5 striped over 3 segments, under their numbers in the whole load; the 17
+        // shared iterations cut 6 + 6 + 5.
+        assert_eq!(
+            users,
+            [
+                vec!["user 0", "user 3"],
+                vec!["user 1", "user 4"],
+                vec!["user 2"]
+            ]
+        );
+        assert_eq!(iterations, [6, 6, 5]);
     }
 
     fn tick() -> AgentFn {

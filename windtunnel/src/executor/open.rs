@@ -28,6 +28,7 @@ use crate::load::schedule::Arrivals;
 use crate::load::{OpenPlan, StartTimer};
 use crate::metrics::{Recorder, with_recorder};
 use crate::report::StopReason;
+use crate::segment::Segment;
 
 /// Half of tokio's timer resolution: the scheduler wakes this much before an intended start,
 /// so the timer's rounding up to its next tick lands on the nearest tick.
@@ -105,7 +106,7 @@ struct Scheduler {
     start: Instant,
     pool: Arc<PoolState>,
     /// This process's part of the schedule: the arrivals it owns.
-    segment: crate::segment::Segment,
+    segment: Segment,
     /// Per slot, the channel that hands its agent an iteration's intended start and its place
     /// in the schedule.
     senders: Vec<mpsc::Sender<(Instant, u64)>>,
@@ -234,7 +235,7 @@ impl Scheduler {
 /// when the receiver is gone.
 fn ticker(
     curve: Curve,
-    segment: crate::segment::Segment,
+    segment: Segment,
     start: Instant,
     stop: Arc<Stop>,
 ) -> mpsc::UnboundedReceiver<(u64, Instant)> {
@@ -308,7 +309,6 @@ mod tests {
     use crate::agent::AgentFuture;
     use crate::load::{Load, Plan, Rate, per_sec, stage};
     use crate::metrics::{MetricsSnapshot, RecorderSettings};
-    use crate::segment::Segment;
     use crate::{ms, secs};
 
     fn quick<'a>(a: &'a mut Agent) -> AgentFuture<'a> {

@@ -163,7 +163,9 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
             },
         });
     }
-    for o in load.objectives.iter().filter(|o| !o.passed) {
+    // A segment's objectives are judged by the merge of all segments, not on its share.
+    let judged = load.config.segment.is_none();
+    for o in load.objectives.iter().filter(|o| judged && !o.passed) {
         out.push(objective_finding(o));
     }
     for c in load.checks.iter().filter(|c| c.failed > 0) {
