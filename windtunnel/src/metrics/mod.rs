@@ -11,5 +11,5 @@ pub(crate) use recorder::{
     IterationCounters, IterationOutcome, Outcome, Recorder, RecorderSettings, current_recorder,
     new_histogram, with_recorder,
 };
-pub(crate) use series::{Point, Series, histogram_of};
+pub(crate) use series::{Buckets, Point, Series, compact, histogram_of};
 pub(crate) use snapshot::{ErrorClass, MetricsSnapshot, RequestMetrics, total_of};

@@ -21,7 +21,7 @@ fn point_histogram() -> Histogram<u64> {
 /// The non-zero buckets of a histogram: (highest value of the bucket, count), by value.
 pub(crate) type Buckets = Vec<(u64, u64)>;
 
-fn compact(h: &Histogram<u64>) -> Buckets {
+pub(crate) fn compact(h: &Histogram<u64>) -> Buckets {
     h.iter_recorded()
         .map(|v| (v.value_iterated_to(), v.count_at_value()))
         .collect()

@@ -1,7 +1,7 @@
 //! [`ExactMetrics`]: what a load's report carries besides its percentiles, so that the reports
 //! of the segments of a load merge into exactly the report one process would have written:
 //! every HDR histogram (in HdrHistogram's compressed V2 encoding, base64, which any
-//! HdrHistogram library reads), the per-second series with its histogram buckets, the
+//! HdrHistogram library reads), the per-second series with its histograms, the
 //! requests of each objective window, the objectives themselves, and the wall-clock time the
 //! load started, which aligns the segments' series.
 
@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{ErrorReport, LoadReport};
 use crate::metrics::{
-    ErrorClass, ErrorKind, IterationCounters, MetricsSnapshot, Point, RequestMetrics, Series,
-    new_histogram,
+    Buckets, ErrorClass, ErrorKind, IterationCounters, MetricsSnapshot, Point, RequestMetrics,
+    Series, compact, histogram_of, new_histogram,
 };
 use crate::objectives::{Objective, Span};
 
@@ -57,7 +57,7 @@ struct ExactSeries {
     points: Vec<ExactPoint>,
 }
 
-/// One point of the series: `[value, count]` buckets at 2 significant digits.
+/// One point of the series, its latencies as encoded histograms at 2 significant digits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct ExactPoint {
     index: u64,
@@ -67,8 +67,9 @@ struct ExactPoint {
     started: u64,
     dropped: u64,
     active: u64,
-    service: Vec<(u64, u64)>,
-    intended: Vec<(u64, u64)>,
+    service: String,
+    /// `None` when no latency from an intended start was recorded (closed model).
+    intended: Option<String>,
 }
 
 /// Why exact metrics cannot be read back.
@@ -85,14 +86,24 @@ pub(crate) fn encode(h: &Histogram<u64>) -> String {
     STANDARD.encode(bytes)
 }
 
-/// The histogram [`encode`] wrote.
-pub(crate) fn decode(text: &str) -> Result<Histogram<u64>, String> {
+/// The histogram [`encode`] wrote, as it was.
+fn decode_raw(text: &str) -> Result<Histogram<u64>, String> {
     let bytes = STANDARD
         .decode(text)
         .map_err(|e| format!("a histogram is not base64: {e}"))?;
-    let h: Histogram<u64> = Deserializer::new()
+    Deserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("a histogram cannot be read: {e:?}"))?;
+        .map_err(|e| format!("a histogram cannot be read: {e:?}"))
+}
+
+/// The buckets of a series point: the point's histogram, written by [`encode`].
+fn decode_buckets(text: &str) -> Result<Buckets, String> {
+    decode_raw(text).map(|h| compact(&h))
+}
+
+/// The histogram [`encode`] wrote, in the bounds of the run's histograms.
+pub(crate) fn decode(text: &str) -> Result<Histogram<u64>, String> {
+    let h = decode_raw(text)?;
     // Into our bounds, so that histograms of different parts add up.
     let mut ours = new_histogram();
     ours.add(&h)
@@ -191,8 +202,9 @@ impl ExactMetrics {
                         started: p.started,
                         dropped: p.dropped,
                         active: p.active,
-                        service: p.service.clone(),
-                        intended: p.intended.clone(),
+                        service: encode(&histogram_of(&p.service)),
+                        intended: (!p.intended.is_empty())
+                            .then(|| encode(&histogram_of(&p.intended))),
                     })
                     .collect(),
             },
@@ -237,8 +249,13 @@ impl ExactMetrics {
                     started: p.started,
                     dropped: p.dropped,
                     active: p.active,
-                    service: p.service.clone(),
-                    intended: p.intended.clone(),
+                    service: decode_buckets(&p.service)?,
+                    intended: p
+                        .intended
+                        .as_deref()
+                        .map(decode_buckets)
+                        .transpose()?
+                        .unwrap_or_default(),
                 };
                 series.add(p.index * s.seconds_per_point + shift, point);
             }
