@@ -123,7 +123,8 @@ enum Command {
         /// segment.
         #[arg(required = true, value_name = "RUN")]
         runs: Vec<String>,
-        /// The directory of the merged run (default: merged-<time> under the report root).
+        /// The directory of the merged run (default: runs/merged-<time> under the report
+        /// root).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },

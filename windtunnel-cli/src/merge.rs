@@ -18,7 +18,8 @@ pub(crate) fn run(root: &Path, runs: &[String], out: Option<PathBuf>) -> Result<
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        root.join(format!("merged-{stamp}"))
+        // A run of the report root, so that `runs`, `report` and `compare` find it by id.
+        root.join("runs").join(format!("merged-{stamp}"))
     });
     let run_id = out
         .file_name()

@@ -427,9 +427,24 @@ fn merging_what_does_not_belong_together_exits_2_naming_the_files() {
     let (code, text) = merge(&[&one, &whole]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("ran its whole load, not a segment"), "{text}");
-    // And the good pair merges.
-    let (code, text) = merge(&[&one, &two]);
+    // And the good pair merges: by default into a run of the report root, which `runs` lists.
+    let root = dir.join("root");
+    let args = [
+        "--root",
+        root.to_str().unwrap(),
+        "merge",
+        one.to_str().unwrap(),
+        two.to_str().unwrap(),
+    ];
+    let (code, text) = done(windtunnel(&dir, &args, &[]).output().unwrap());
     assert_eq!(code, 0, "{text}");
+    let (code, runs) = done(
+        windtunnel(&dir, &["--root", root.to_str().unwrap(), "runs"], &[])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 0, "{runs}");
+    assert!(runs.contains("merged-"), "{runs}");
 }
 
 #[test]
