@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
-use super::model::{ErrorReport, LoadReport};
+use super::model::{ErrorReport, LoadReport, errors};
 use crate::metrics::{
     Buckets, ErrorClass, ErrorKind, IterationCounters, MetricsSnapshot, Point, RequestMetrics,
     Series, compact, histogram_of, new_histogram,
@@ -117,15 +117,11 @@ impl ExactRequest {
             count: m.count,
             failed: m.failed,
             statuses: m.statuses.clone(),
-            errors: m
-                .errors
-                .iter()
-                .map(|(k, c)| ErrorReport {
-                    kind: k.as_str().to_owned(),
-                    count: c.count,
-                    samples: c.samples.clone(),
-                })
-                .collect(),
+            errors: errors(
+                m.errors
+                    .iter()
+                    .map(|(k, c)| (k.as_str().to_owned(), c.clone())),
+            ),
             histogram: encode(&m.histogram),
             intended: m.intended.as_ref().map(encode),
         }

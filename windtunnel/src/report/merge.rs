@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::exact::ExactMetrics;
 use super::model::{
@@ -364,12 +364,14 @@ fn merge_loads(parts: &[(&Path, &ScenarioReport, &LoadReport)]) -> Result<LoadRe
         .map(|e| e.origin())
         .min()
         .expect("at least one part");
-    let offset =
-        |e: &ExactMetrics| -> Duration { e.origin().duration_since(origin).unwrap_or_default() };
+    // How long after the earliest start each segment started.
+    let shifts: Vec<Duration> = exact
+        .iter()
+        .map(|e| e.origin().duration_since(origin).unwrap_or_default())
+        .collect();
     let mut merged: Option<MetricsSnapshot> = None;
     let mut elapsed = Duration::ZERO;
-    for ((path, _, load), e) in parts.iter().zip(&exact) {
-        let shift = offset(e);
+    for (((path, _, load), e), &shift) in parts.iter().zip(&exact).zip(&shifts) {
         let snap = e
             .snapshot(load, shift.as_secs_f64().round() as u64)
             .map_err(|x| MergeError(format!("{}: scenario `{name}`: {x}", show(path))))?;
@@ -396,7 +398,7 @@ fn merge_loads(parts: &[(&Path, &ScenarioReport, &LoadReport)]) -> Result<LoadRe
         &objectives,
     );
     report.exact = Some(ExactMetrics::of(origin, &snap, &objectives));
-    report.turbulence = merge_turbulence(parts, &exact, origin)?;
+    report.turbulence = merge_turbulence(parts, &shifts)?;
     Ok(report)
 }
 
@@ -437,19 +439,16 @@ fn stop_of(parts: &[(&Path, &ScenarioReport, &LoadReport)]) -> StopInfo {
     stop
 }
 
-/// The segments' turbulence reports added up: counts summed, faults listed in time order.
+/// The segments' turbulence reports added up: counts summed, faults listed in time order
+/// (each segment's moved by `shifts`, its start's distance from the earliest start).
 fn merge_turbulence(
     parts: &[(&Path, &ScenarioReport, &LoadReport)],
-    exact: &[&ExactMetrics],
-    origin: SystemTime,
+    shifts: &[Duration],
 ) -> Result<Option<TurbulenceReport>, MergeError> {
     let reports: Vec<(Duration, &TurbulenceReport)> = parts
         .iter()
-        .zip(exact)
-        .filter_map(|((_, _, l), e)| {
-            let shift = e.origin().duration_since(origin).unwrap_or_default();
-            l.turbulence.as_ref().map(|t| (shift, t))
-        })
+        .zip(shifts)
+        .filter_map(|((_, _, l), &shift)| l.turbulence.as_ref().map(|t| (shift, t)))
         .collect();
     let Some((_, first)) = reports.first() else {
         return Ok(None);
@@ -517,6 +516,7 @@ mod tests {
     use crate::metrics::{Outcome as Recorded, Recorder, RecorderSettings};
     use crate::objectives::error_rate;
     use crate::report::model::SCHEMA_VERSION;
+    use std::time::SystemTime;
 
     /// Segment `seg` of a load that started `origin_s` after the epoch, with one request of
     /// `ms` milliseconds in each of the given seconds.

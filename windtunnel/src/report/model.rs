@@ -633,7 +633,8 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-fn errors(classes: impl IntoIterator<Item = (String, ErrorClass)>) -> Vec<ErrorReport> {
+/// Error classes as the report lists them: most frequent first.
+pub(super) fn errors(classes: impl IntoIterator<Item = (String, ErrorClass)>) -> Vec<ErrorReport> {
     let mut out: Vec<ErrorReport> = classes
         .into_iter()
         .map(|(kind, c)| ErrorReport {
