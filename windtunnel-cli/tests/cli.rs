@@ -2,6 +2,8 @@
 //! harness's `passes`, `slo_fails` and `hangs` fixture scenarios) and copies of them changed the
 //! way a regression or a broken file would change them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -17,14 +19,8 @@ fn read(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
 }
 
-/// A fresh directory for one test.
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("cli", test)
 }
 
 /// Stores `report` as run `id` under `root` (the harness's layout).

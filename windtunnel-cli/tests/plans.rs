@@ -2,34 +2,17 @@
 //! example plans run through the engine and write the reports a `#[scenario]` writes; a
 //! settings file and flags change them; bad plans exit 2 before any request.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-struct Shop {
-    _runtime: tokio::runtime::Runtime,
-    handle: demo_shop::ShopHandle,
-}
-
-fn shop() -> Shop {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let handle = runtime
-        .block_on(demo_shop::spawn(demo_shop::ShopConfig::instant()))
-        .unwrap();
-    Shop {
-        _runtime: runtime,
-        handle,
-    }
-}
+use common::shop;
 
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("plans")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("plans", test)
 }
 
 fn example(name: &str) -> String {

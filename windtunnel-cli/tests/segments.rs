@@ -5,6 +5,8 @@
 //! is exactly the sum of the segments'. Bad segments, start times and merges exit non-zero
 //! with a message that says what is wrong.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -13,29 +15,10 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use serde_json::{Value, json};
 
-struct Shop {
-    _runtime: tokio::runtime::Runtime,
-    handle: demo_shop::ShopHandle,
-}
-
-fn shop() -> Shop {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let handle = runtime
-        .block_on(demo_shop::spawn(demo_shop::ShopConfig::instant()))
-        .unwrap();
-    Shop {
-        _runtime: runtime,
-        handle,
-    }
-}
+use common::shop;
 
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("segments")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("segments", test)
 }
 
 /// 7 users (not a multiple of 3) × 25 iterations, one request each, a fault that aborts a fifth
