@@ -369,6 +369,9 @@ fn outcome_of(r: &Report) -> &'static str {
 
 fn say_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
+    // Reports are untrusted: nothing in them may reach the terminal as a control sequence.
+    let line = line.to_string();
+    let line = windtunnel::report::untrusted::for_terminal(&line);
     if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);

@@ -43,6 +43,13 @@ fn lit_str(meta: &syn::meta::ParseNestedMeta<'_>, example: &str) -> syn::Result<
     match expr {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
+        }) if s.value().chars().any(char::is_control) => Err(Error::new_spanned(
+            s,
+            "expected no control characters (a newline or an escape would break `--list`, \
+             JUnit and the terminal)",
+        )),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
         }) if !s.value().trim().is_empty() => Ok(s),
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..

@@ -98,6 +98,7 @@ pub mod load;
 mod metrics;
 pub mod objectives;
 mod plan;
+pub mod redact;
 mod progress;
 mod registry;
 pub mod report;
@@ -111,7 +112,10 @@ use std::time::Duration;
 #[doc(inline)]
 pub use agent::{Agent, AgentFn, AgentRng, ThinkTime, Vars};
 #[doc(inline)]
-pub use http::{CheckFailed, DEFAULT_REQUEST_TIMEOUT, HttpError, RequestBuilder, Response};
+pub use http::{
+    CheckFailed, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpError, RequestBuilder,
+    Response,
+};
 #[doc(inline)]
 pub use load::{Load, Rate, Stage, per_min, per_sec, stage};
 #[doc(inline)]

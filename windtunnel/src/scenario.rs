@@ -9,7 +9,7 @@ use crate::agent::{AgentFn, Stop};
 use crate::capacity::Search;
 use crate::config::{Overrides, Set, Source, Target};
 use crate::executor::{self, Executed, Run};
-use crate::http::{ClientError, DEFAULT_REQUEST_TIMEOUT, HttpClient};
+use crate::http::{ClientError, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpClient};
 use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, schedule::Curve};
 use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, Span, Window, list_or_none};
@@ -85,6 +85,7 @@ pub struct Scenario {
     iterations: Option<u64>,
     graceful_stop: Option<Duration>,
     request_timeout: Option<Duration>,
+    max_response_body: Option<usize>,
     target: Option<String>,
     seed: Option<u64>,
     objectives: Vec<Objective>,
@@ -256,7 +257,7 @@ pub enum ScenarioError {
     )]
     NoTarget(String),
     /// The target is not an absolute http(s) URL.
-    #[error("scenario `{name}`: invalid target `{target}`: {reason}")]
+    #[error("scenario `{name}`: invalid target `{}`: {reason}", crate::redact::url(target))]
     InvalidTarget {
         /// The scenario.
         name: String,
@@ -344,6 +345,7 @@ impl Scenario {
             iterations: None,
             graceful_stop: None,
             request_timeout: None,
+            max_response_body: None,
             target: None,
             seed: None,
             objectives: Vec::new(),
@@ -433,6 +435,16 @@ impl Scenario {
     /// The timeout of each request. (Default: 30 seconds.)
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// How many bytes of each response body are kept for the agent
+    /// ([`Response::body`](crate::Response::body)) and for error samples. The rest of a longer
+    /// body is still read, timed and counted; [`Response::json`](crate::Response::json) on a
+    /// truncated body is an error that says so. This bounds memory against a SUT that sends
+    /// huge or endless bodies. (Default: [`DEFAULT_MAX_RESPONSE_BODY`](crate::DEFAULT_MAX_RESPONSE_BODY), 16 MiB.)
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.max_response_body = Some(bytes);
         self
     }
 
@@ -808,7 +820,7 @@ impl Scenario {
             let headers: Vec<String> = target
                 .headers
                 .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
+                .map(|(k, v)| format!("{k}: {}", crate::redact::header_value(k, v)))
                 .collect();
             push("headers", headers.join(", "), target_source.clone());
         }
@@ -900,6 +912,14 @@ impl Scenario {
             source(&o.request_timeout, self.request_timeout.is_some()),
         );
         push(
+            "max_response_body",
+            format!(
+                "{} bytes",
+                self.max_response_body.unwrap_or(DEFAULT_MAX_RESPONSE_BODY)
+            ),
+            code_or(self.max_response_body.is_some()),
+        );
+        push(
             "graceful_stop",
             humantime::format_duration(self.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP))
                 .to_string(),
@@ -937,7 +957,8 @@ impl Scenario {
         }
         let (objectives, windows) = self.resolve_windows(&load, &plan)?;
         let request_timeout = self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
-        let client = HttpClient::new(&url, request_timeout, &target)?;
+        let mut client = HttpClient::new(&url, request_timeout, &target)?;
+        client.max_body = self.max_response_body.unwrap_or(DEFAULT_MAX_RESPONSE_BODY);
         *self.ctx.settings.lock().unwrap_or_else(|e| e.into_inner()) =
             self.settings(&target, seed, &spec, &plan);
         if self.ctx.check_only {
@@ -992,7 +1013,7 @@ impl Scenario {
             turbulence: turbulence.clone(),
         });
         crate::exporter::watch(&self.ctx.name, segment, &recorder);
-        tracing::info!(scenario = %self.ctx.name, seed, target = %target, model = load.kind, "load starting");
+        tracing::info!(scenario = %self.ctx.name, seed, target = %crate::redact::url(&target), model = load.kind, "load starting");
         let job = Job {
             scenario: &self,
             target: &target,

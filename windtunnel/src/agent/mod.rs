@@ -257,7 +257,8 @@ impl Agent {
 
     /// Times any async operation under `name`, as a request: its latency goes into the same
     /// histograms, an `Err` counts as a failure of kind `operation`. Use it for a database
-    /// call, a WebSocket message, a gRPC call.
+    /// call, a WebSocket message, a gRPC call. Control characters in `name` are recorded as
+    /// visible escapes (`\x0a`), so a name stays one line in every report.
     ///
     /// ```no_run
     /// # use windtunnel::prelude::*;
@@ -272,6 +273,7 @@ impl Agent {
         name: &str,
         operation: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
+        let name = &*crate::report::untrusted::for_name(name);
         let start = tokio::time::Instant::now();
         let result = operation.await;
         let end = tokio::time::Instant::now();

@@ -90,10 +90,14 @@ impl Target {
     }
 
     /// How the target is shown: `shop/staging/eu (https://...)` or the URL.
+    /// Secrets in its query are redacted; it holds no credentials ([`check_target`]).
+    ///
+    /// [`check_target`]: super::check_target
     pub(crate) fn describe(&self) -> String {
+        let url = crate::redact::url(&self.url);
         match &self.selection {
-            Some(s) => format!("{s} ({})", self.url),
-            None => self.url.clone(),
+            Some(s) => format!("{s} ({url})"),
+            None => url.into_owned(),
         }
     }
 }

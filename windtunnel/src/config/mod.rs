@@ -86,7 +86,7 @@ pub(crate) struct Set<T> {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
     /// A flag's or variable's value is wrong.
-    #[error("invalid value `{value}` for {source_}: {expected}")]
+    #[error("invalid value `{}` for {source_}: {expected}", crate::redact::text(value))]
     Value {
         value: String,
         source_: Source,
@@ -174,6 +174,9 @@ struct FileSpec {
     seed: Option<u64>,
     turbulence: Option<String>,
     log: Option<String>,
+    /// Header and query keys whose values are secret, beside the built-in ones.
+    #[serde(default)]
+    redact: Vec<String>,
     #[serde(default)]
     report: ReportSpec,
     #[serde(default)]
@@ -250,6 +253,8 @@ pub(crate) struct RunConfig {
     pub(crate) start_at: Option<Set<SystemTime>>,
     /// Where to serve live metrics in Prometheus' text format.
     pub(crate) metrics: Option<Set<SocketAddr>>,
+    /// Header and query keys the settings file lists as secret (`redact = [..]`).
+    pub(crate) redact: Vec<String>,
 }
 
 impl Default for Set<Segment> {
@@ -374,6 +379,7 @@ impl RunConfig {
                     source: source("report.keep_runs"),
                 };
             }
+            config.redact = std::mem::take(&mut spec.redact);
             config.file = Some(SettingsFile { doc, chosen_by });
         }
 
@@ -721,6 +727,13 @@ pub(crate) fn check_stages(
 /// A target must be an absolute `http` or `https` URL.
 pub(crate) fn check_target(raw: &str) -> Result<String, &'static str> {
     match url::Url::parse(raw) {
+        // Credentials in a URL are never sent by the client and would be written into every
+        // report: refuse them, and say where they belong.
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => Err(
+            "a target URL cannot hold credentials (`user:password@`): put them in a header of \
+             the target instead, like `headers = { authorization = \"Basic ...\" }` in the \
+             targets catalog (reports write it as `[redacted]`)",
+        ),
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(raw.to_owned()),
         _ => Err("expected an absolute http(s) URL, like `http://127.0.0.1:8080`"),
     }

@@ -11,6 +11,7 @@ use super::trial::{Body, execute};
 use crate::agent::Stop;
 use crate::registry::ScenarioInfo;
 use crate::report::Setting;
+use crate::report::untrusted::for_terminal;
 use crate::scenario::ScenarioContext;
 
 /// Checks `scenarios` and prints what each would run with.
@@ -60,7 +61,7 @@ pub(super) fn run(scenarios: &[&ScenarioInfo], session: &Session) -> ExitCode {
         print_settings(&session.settings(ctx.settings()));
         if let Some(p) = problem {
             failed += 1;
-            println!("  error: {p}");
+            println!("  error: {}", for_terminal(&p));
         }
     }
     println!();
@@ -90,7 +91,9 @@ fn print_settings(settings: &[Setting]) {
     for s in settings {
         println!(
             "  {:name_width$}  {:value_width$}  {}",
-            s.name, s.value, s.source
+            s.name,
+            for_terminal(&s.value),
+            for_terminal(&s.source)
         );
     }
 }

@@ -16,6 +16,7 @@ use libtest_mimic::{Arguments, Trial};
 
 use crate::config::{RunConfig, Source};
 use crate::registry::{self, ScenarioInfo};
+use crate::report::untrusted::for_terminal;
 use crate::report::{
     Outcome, ReportError, ReportStore, ScenarioReport, Setting, resolve_root, scenario_summary,
 };
@@ -67,6 +68,7 @@ pub fn run(binary: Binary) -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_input(e),
     };
+    crate::redact::add_keys(&config.redact);
     init_logging(config.log.as_deref());
     let scenarios = match registry::scenarios() {
         Ok(s) => s,
@@ -147,6 +149,7 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
         Ok(c) => c,
         Err(e) => return bad_input(e),
     };
+    crate::redact::add_keys(&config.redact);
     init_logging(config.log.as_deref());
     let plan = match crate::plan::Plan::read(path, &config.catalog) {
         Ok(p) => Arc::new(p),
@@ -194,7 +197,7 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
         Err(failed) => {
             println!("plan {} ... FAILED", info.name);
             if let Some(m) = failed.message() {
-                println!("{m}");
+                println!("{}", for_terminal(m));
             }
         }
     }
@@ -429,7 +432,7 @@ impl Session {
         if !ran.is_empty() {
             println!();
             for s in &ran {
-                println!("{}", scenario_summary(s));
+                println!("{}", for_terminal(&scenario_summary(s)));
             }
         }
         if let Some(e) = self

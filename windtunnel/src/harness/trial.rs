@@ -12,6 +12,7 @@ use tracing::Instrument;
 use super::{Session, now_rfc3339, random_seed};
 use crate::agent::Stop;
 use crate::registry::ScenarioInfo;
+use crate::report::untrusted::for_terminal;
 use crate::report::{Outcome, ScenarioReport, StopReason, failure_message};
 use crate::scenario::{Scenario, ScenarioContext, ScenarioError};
 
@@ -179,7 +180,8 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     }
     match outcome {
         Outcome::Passed => Ok(()),
-        _ => Err(message.into()),
+        // libtest prints the message as it is: it holds SUT bytes and user names.
+        _ => Err(for_terminal(&message).into_owned().into()),
     }
 }
 

@@ -22,6 +22,10 @@ use crate::turbulence::{RequestKey, Turbulence};
 /// The per-request timeout when the scenario sets none. (Default: 30 seconds.)
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How much of a response body is kept when the scenario sets no bound: the rest is read,
+/// timed and counted, not stored. (Default: 16 MiB.)
+pub const DEFAULT_MAX_RESPONSE_BODY: usize = 16 << 20;
+
 /// The client all agents of a scenario share: one connection pool, one TLS configuration.
 #[derive(Clone)]
 pub(crate) struct HttpClient {
@@ -31,6 +35,8 @@ pub(crate) struct HttpClient {
     timeout: Duration,
     /// The target without a trailing slash.
     base: std::sync::Arc<str>,
+    /// How many bytes of a response body are kept.
+    pub(crate) max_body: usize,
     /// The scenario's turbulence, if it has any.
     pub(crate) turbulence: Option<Arc<Turbulence>>,
 }
@@ -58,6 +64,9 @@ impl HttpClient {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("windtunnel/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(10))
+            // A redirect must not hand the original URL (and the secrets in its query) to
+            // another host; a load test has no use for an automatic `Referer`.
+            .referer(false)
             // No silent retries: a load test measures every attempt the SUT saw, and reqwest's
             // default (retry protocol NACKs) would also copy every request's headers for it.
             .retry(reqwest::retry::never().max_retries_per_request(0));
@@ -66,7 +75,7 @@ impl HttpClient {
             builder = builder.no_proxy();
         }
         let failed = |source| ClientError {
-            target: target.to_string(),
+            target: crate::redact::url(target.as_str()).into_owned(),
             source,
         };
         if !options.headers.is_empty() {
@@ -95,6 +104,7 @@ impl HttpClient {
             inner,
             timeout,
             base,
+            max_body: DEFAULT_MAX_RESPONSE_BODY,
             turbulence: None,
         })
     }

@@ -15,7 +15,7 @@ use tokio_util::sync::ReusableBoxFuture;
 use tracing::Instrument;
 
 use super::Session;
-use super::response::{HttpError, Response};
+use super::response::{Body, HttpError, Response};
 use crate::metrics::{ErrorKind, Outcome};
 use crate::turbulence::Action;
 
@@ -58,9 +58,19 @@ impl<'a> RequestBuilder<'a> {
     }
 
     /// The name this request is grouped under in metrics, objectives and reports.
-    /// (Default: the method and the path, like `GET /products`.)
+    /// (Default: the method and the path, like `GET /products`.) A name with a control
+    /// character (a newline, an escape) fails the request at `send`: it would break the
+    /// terminal, JUnit and `--list`.
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.name = Some(name.into());
+        let name = name.into();
+        if name.chars().any(char::is_control) {
+            self.invalid = crate::report::untrusted::name_problem(&name);
+            self.name = Some(Cow::Owned(
+                crate::report::untrusted::for_name(&name).into_owned(),
+            ));
+        } else {
+            self.name = Some(name);
+        }
         self
     }
 
@@ -70,7 +80,12 @@ impl<'a> RequestBuilder<'a> {
             (Ok(n), Ok(v)) => {
                 self.headers.append(n, v);
             }
-            _ => self.invalid = Some(format!("invalid header `{name}: {value}`")),
+            _ => {
+                self.invalid = Some(format!(
+                    "invalid header `{name}: {}`",
+                    crate::redact::header_value(name, value)
+                ))
+            }
         }
         self
     }
@@ -168,7 +183,7 @@ impl<'a> RequestBuilder<'a> {
                     if let (Some(t), Some(f)) = (turbulence, &fate) {
                         t.ledger.outcome(f.phases, !accepted, !accepted && f.acted);
                     }
-                    let detail = || status_detail(status, &body);
+                    let detail = || status_detail(status, &body.kept);
                     session.recorder.record_late(
                         &name,
                         latency,
@@ -183,7 +198,10 @@ impl<'a> RequestBuilder<'a> {
                     store_cookies(session, &headers, &url);
                     return Ok(Response::new(name, status, headers, body, latency, url));
                 }
-                Ok(Err(Failure::Transport(e))) => (classify(&e), error_chain(&e)),
+                Ok(Err(Failure::Transport(e))) => (
+                    classify(&e),
+                    crate::redact::text(&error_chain(&e)).into_owned(),
+                ),
                 Ok(Err(Failure::Injected(why))) => (ErrorKind::Request, why.to_owned()),
                 Err(_elapsed) => (
                     ErrorKind::Timeout,
@@ -226,10 +244,12 @@ impl<'a> RequestBuilder<'a> {
         let mut url = match (self.url, self.invalid) {
             (Ok(url), None) => url,
             (Err((path, reason)), _) => {
+                let path = crate::redact::url(&path).into_owned();
                 return Err(HttpError::invalid(name, self.method, path, reason));
             }
             (Ok(url), Some(reason)) => {
-                return Err(HttpError::invalid(name, self.method, url.into(), reason));
+                let url = crate::redact::url(url.as_str()).into_owned();
+                return Err(HttpError::invalid(name, self.method, url, reason));
             }
         };
         if !self.query.is_empty() {
@@ -257,13 +277,14 @@ impl<'a> RequestBuilder<'a> {
             "request",
             name = %name,
             method = %self.method,
-            url = %url,
+            url = %crate::redact::url(url.as_str()),
             status = tracing::field::Empty,
             latency_us = tracing::field::Empty,
         );
         let key = session.key;
         session.key.request += 1;
         let client = session.client.inner.clone();
+        let max_body = session.client.max_body;
         let turbulence = session.client.turbulence.clone();
         session.in_flight.park(async move {
             let start = Instant::now();
@@ -298,7 +319,7 @@ impl<'a> RequestBuilder<'a> {
                 let headers = std::mem::take(response.headers_mut());
                 // After redirects, the response's URL is the final one; compare before cloning.
                 let redirected = (response.url() != &url).then(|| Box::new(response.url().clone()));
-                let body = response.bytes().await?;
+                let body = Body::read(&mut response, max_body).await?;
                 if let Some(Action::DropResponse) = action {
                     return Err(Failure::Injected(DROPPED_RESPONSE));
                 }
@@ -377,7 +398,7 @@ impl From<reqwest::Error> for Failure {
 type Received = (
     reqwest::StatusCode,
     HeaderMap,
-    bytes::Bytes,
+    Body,
     Option<Box<reqwest::Url>>,
 );
 
@@ -451,7 +472,7 @@ fn synthetic(status: u16, headers: &[(String, String)], body: &bytes::Bytes) -> 
     }
     let status =
         reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::SERVICE_UNAVAILABLE);
-    (status, map, body.clone(), None)
+    (status, map, Body::whole(body.clone()), None)
 }
 
 fn store_cookies(session: &mut Session, headers: &HeaderMap, url: &reqwest::Url) {

@@ -9,6 +9,59 @@ use serde::de::DeserializeOwned;
 
 use crate::metrics::{ErrorKind, current_recorder};
 
+/// A response body as read: the bytes kept (at most the scenario's
+/// [`max_response_body`](crate::Scenario::max_response_body)) and how many arrived.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Body {
+    pub(crate) kept: bytes::Bytes,
+    pub(crate) len: u64,
+}
+
+impl Body {
+    /// A body kept whole.
+    pub(crate) fn whole(kept: bytes::Bytes) -> Self {
+        let len = kept.len() as u64;
+        Body { kept, len }
+    }
+
+    /// Reads `response`'s body to its end, keeping its first `max` bytes: the rest is read and
+    /// counted, so timing and the connection are as with a whole body, and memory is bounded.
+    pub(crate) async fn read(
+        response: &mut reqwest::Response,
+        max: usize,
+    ) -> Result<Self, reqwest::Error> {
+        let mut body = Body::default();
+        let mut joined: Option<bytes::BytesMut> = None;
+        while let Some(chunk) = response.chunk().await? {
+            body.len += chunk.len() as u64;
+            let kept = joined.as_ref().map_or(body.kept.len(), |j| j.len());
+            let room = max.saturating_sub(kept);
+            if room == 0 {
+                continue;
+            }
+            let chunk = if chunk.len() > room {
+                chunk.slice(..room)
+            } else {
+                chunk
+            };
+            // The usual body is one chunk: keep it as it came, without a copy.
+            match &mut joined {
+                None if body.kept.is_empty() => body.kept = chunk,
+                None => {
+                    let mut j = bytes::BytesMut::from(&body.kept[..]);
+                    j.extend_from_slice(&chunk);
+                    joined = Some(j);
+                }
+                Some(j) => j.extend_from_slice(&chunk),
+            }
+        }
+        if let Some(j) = joined {
+            body.kept = j.freeze();
+        }
+        Ok(body)
+    }
+}
+
 /// A response, with its body already read.
 #[derive(Debug)]
 pub struct Response {
@@ -16,6 +69,7 @@ pub struct Response {
     status: StatusCode,
     headers: HeaderMap,
     body: bytes::Bytes,
+    body_len: u64,
     latency: Duration,
     url: Url,
 }
@@ -25,15 +79,18 @@ impl Response {
         name: Cow<'static, str>,
         status: StatusCode,
         headers: HeaderMap,
-        body: bytes::Bytes,
+        body: Body,
         latency: Duration,
         url: Url,
     ) -> Self {
+        let body_len = body.len;
+        let body = body.kept;
         Response {
             name,
             status,
             headers,
             body,
+            body_len,
             latency,
             url,
         }
@@ -59,22 +116,56 @@ impl Response {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The body bytes.
+    /// The body bytes that were kept: all of them, unless the body was longer than the
+    /// scenario's [`max_response_body`](crate::Scenario::max_response_body) (see
+    /// [`is_truncated`](Self::is_truncated)).
     pub fn body(&self) -> &[u8] {
         &self.body
     }
 
-    /// The body as text (invalid UTF-8 replaced).
+    /// How many bytes the body had, kept or not.
+    pub fn body_len(&self) -> u64 {
+        self.body_len
+    }
+
+    /// Whether the body was longer than the scenario's
+    /// [`max_response_body`](crate::Scenario::max_response_body), so only its start was kept.
+    pub fn is_truncated(&self) -> bool {
+        self.body_len > self.body.len() as u64
+    }
+
+    /// The body as text (invalid UTF-8 replaced). A truncated body ends with
+    /// `… [truncated: kept N of M bytes]`, so the cut cannot pass for the whole text.
     pub fn text(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.body)
+        let text = String::from_utf8_lossy(&self.body);
+        if !self.is_truncated() {
+            return text;
+        }
+        Cow::Owned(format!(
+            "{text}… [truncated: kept {} of {} bytes]",
+            self.body.len(),
+            self.body_len
+        ))
     }
 
     /// The body parsed as JSON.
     ///
     /// # Errors
     ///
-    /// [`HttpError::Decode`] when the body is not valid JSON of type `T`.
+    /// [`HttpError::Decode`] when the body is not valid JSON of type `T`, or was truncated.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, HttpError> {
+        if self.is_truncated() {
+            return Err(HttpError::Decode {
+                name: self.name.to_string(),
+                status: self.status.as_u16(),
+                message: format!(
+                    "the body has {} bytes and only the first {} were kept; raise the bound \
+                     with `.max_response_body(..)` on the scenario",
+                    self.body_len,
+                    self.body.len()
+                ),
+            });
+        }
         serde_json::from_slice(&self.body).map_err(|e| HttpError::Decode {
             name: self.name.to_string(),
             status: self.status.as_u16(),
@@ -193,7 +284,7 @@ impl HttpError {
         HttpError::Transport {
             name: name.into_owned(),
             method,
-            url: url.into(),
+            url: crate::redact::url(url.as_str()).into_owned(),
             kind,
             message,
         }

@@ -25,6 +25,12 @@ use crate::timeset::TimeSet;
 pub(crate) const HIST_MAX_US: u64 = 3_600_000_000;
 /// How many distinct sample messages are kept per error class.
 pub(crate) const MAX_SAMPLES: usize = 5;
+/// How many distinct panic messages are kept per agent; past this, panics are counted under
+/// [`OTHER_PANICS`], so an agent whose panic message differs every time (it holds an id or a
+/// time) cannot grow memory, the report or the terminal without bound.
+pub(crate) const MAX_PANIC_MESSAGES: usize = 20;
+/// The panic message further distinct panics are counted under.
+pub(crate) const OTHER_PANICS: &str = "(further distinct panic messages, counted but not kept)";
 /// Request names per shard; past this, new names are recorded under [`OVERFLOW_NAME`], so a
 /// default name with ids in its path cannot grow memory without bound.
 pub(crate) const MAX_NAMES: usize = 1000;
@@ -150,6 +156,35 @@ pub(crate) struct IterationCounters {
     pub(crate) failures: HashMap<&'static str, ErrorCounter>,
     /// Panic messages, with the ids of the first agents that hit them.
     pub(crate) panics: HashMap<String, (u64, Vec<u64>)>,
+}
+
+/// Counts `count` panics with `message` (first hit by `agent_ids`), keeping at most
+/// [`MAX_PANIC_MESSAGES`] distinct messages of at most [`MAX_SAMPLE_CHARS`] characters.
+pub(crate) fn add_panic(
+    panics: &mut HashMap<String, (u64, Vec<u64>)>,
+    message: &str,
+    count: u64,
+    agent_ids: &[u64],
+) {
+    let entry = if let Some(entry) = panics.get_mut(message) {
+        entry
+    } else {
+        let kept = panics.len() - usize::from(panics.contains_key(OTHER_PANICS));
+        let key = if kept >= MAX_PANIC_MESSAGES {
+            OTHER_PANICS.to_owned()
+        } else if message.chars().count() > MAX_SAMPLE_CHARS {
+            message.chars().take(MAX_SAMPLE_CHARS).collect::<String>() + "…"
+        } else {
+            message.to_owned()
+        };
+        panics.entry(key).or_default()
+    };
+    entry.0 += count;
+    for id in agent_ids {
+        if entry.1.len() < MAX_SAMPLES && !entry.1.contains(id) {
+            entry.1.push(*id);
+        }
+    }
 }
 
 impl IterationCounters {
@@ -466,11 +501,7 @@ impl Recorder {
                 }
                 IterationOutcome::Panicked { agent_id, message } => {
                     it.panicked += 1;
-                    let entry = it.panics.entry(message.to_owned()).or_default();
-                    entry.0 += 1;
-                    if entry.1.len() < MAX_SAMPLES && !entry.1.contains(&agent_id) {
-                        entry.1.push(agent_id);
-                    }
+                    add_panic(&mut it.panics, message, 1, &[agent_id]);
                 }
             }
         });
@@ -655,5 +686,32 @@ mod tests {
         let it = &snap.iterations["shopper"];
         assert_eq!((it.completed, it.panicked), (1, 2));
         assert_eq!(it.panics["boom"], (2, vec![3, 4]));
+    }
+
+    #[test]
+    fn distinct_panic_messages_are_bounded_and_still_counted() {
+        let rec = Recorder::new();
+        for i in 0..10_000u64 {
+            let message = format!("agent gave up at {i}");
+            rec.iteration(
+                "shopper",
+                IterationOutcome::Panicked {
+                    agent_id: i,
+                    message: &message,
+                },
+            );
+        }
+        let long = "x".repeat(10_000);
+        let mut panics = HashMap::new();
+        add_panic(&mut panics, &long, 1, &[1]);
+        assert!(panics.keys().all(|k| k.chars().count() <= MAX_SAMPLE_CHARS + 1));
+        let it = &rec.snapshot().iterations["shopper"];
+        assert_eq!(it.panicked, 10_000);
+        assert_eq!(it.panics.len(), MAX_PANIC_MESSAGES + 1);
+        assert_eq!(it.panics.values().map(|p| p.0).sum::<u64>(), 10_000);
+        assert_eq!(
+            it.panics[OTHER_PANICS].0,
+            10_000 - MAX_PANIC_MESSAGES as u64
+        );
     }
 }

@@ -238,13 +238,7 @@ fn merge_panics(
     from: &HashMap<String, (u64, Vec<u64>)>,
 ) {
     for (msg, (count, ids)) in from {
-        let entry = into.entry(msg.clone()).or_default();
-        entry.0 += count;
-        for id in ids {
-            if entry.1.len() < super::recorder::MAX_SAMPLES && !entry.1.contains(id) {
-                entry.1.push(*id);
-            }
-        }
+        super::recorder::add_panic(into, msg, *count, ids);
     }
 }
 

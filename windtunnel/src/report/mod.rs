@@ -13,6 +13,7 @@ mod merge;
 mod model;
 mod store;
 mod summary;
+pub mod untrusted;
 
 pub use exact::ExactMetrics;
 pub use findings::{Evidence, Finding, FindingType, Severity, findings};

@@ -248,7 +248,8 @@ impl LoadConfig {
         LoadConfig {
             model: load.kind.into(),
             open: load.rate.is_some() || load.pool.is_some(),
-            target: target.to_owned(),
+            // Reports are shared: no secret of the query reaches them.
+            target: crate::redact::url(target).into_owned(),
             users: load.users,
             ramp_up_s: load.ramp_up.map(|d| d.as_secs_f64()),
             duration_s: load.duration.map(|d| d.as_secs_f64()),

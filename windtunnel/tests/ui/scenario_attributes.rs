@@ -40,4 +40,9 @@ async fn empty_name(_s: Scenario) -> Result<()> {
     Ok(())
 }
 
+#[scenario(name = "two\nlines")]
+async fn name_with_newline(_s: Scenario) -> Result<()> {
+    Ok(())
+}
+
 fn main() {}
