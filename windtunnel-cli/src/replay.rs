@@ -1,13 +1,16 @@
-//! `windtunnel replay RUN`: runs the recorded replay command of each scenario (the same test
-//! binary, `--exact` name, seed, target and turbulence flags), with the new run's reports under
-//! the same root and a run id of its own, then says where the new run differs from the stored
-//! one: outcome, objectives, and per request name the count, failures and p99.
+//! `windtunnel replay RUN`: runs each scenario again (the same test binary, `--exact` name,
+//! seed, target and turbulence flags), with the new run's reports under the same root and a run
+//! id of its own, then says where the new run differs from the stored one: outcome, objectives,
+//! and per request name the count, failures and p99.
+//!
+//! A report is untrusted input: the command is rebuilt from the report's checked `rerun`
+//! fields and started without a shell; the `replay` text is never run.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
-use windtunnel::report::{self, Outcome, Report, ScenarioReport};
+use windtunnel::report::{self, Outcome, Program, Report, ScenarioReport};
 
 pub(crate) fn run(
     root: &Path,
@@ -35,32 +38,34 @@ pub(crate) fn run(
     if chosen.is_empty() {
         bail!("`{}` has no scenario that ran", path.display());
     }
+    // The run id names a directory: one from a report is held to the rule the harness holds
+    // the environment's to.
+    if !report::is_valid_run_id(&stored.run_id) {
+        bail!(
+            "`{}` has the run id `{}`, which is not a directory name (letters, digits, `-`, `_` \
+             and `.`): it was not written by windtunnel",
+            path.display(),
+            stored.run_id.escape_default()
+        );
+    }
+    // Check every scenario's command before running any.
+    let mut commands = Vec::with_capacity(chosen.len());
+    for s in &chosen {
+        commands.push(command(path, s)?);
+    }
     let mut differs = false;
-    for (i, s) in chosen.iter().enumerate() {
-        say!("$ {}", s.replay);
+    for (i, (s, (shown, mut command))) in chosen.iter().zip(commands).enumerate() {
+        say!("$ {shown}");
         if dry_run {
             continue;
         }
         let run_id = format!("{}-replay-{}-{i}", stored.run_id, std::process::id());
-        // A plan's replay runs this very `windtunnel`, whether or not one is on the PATH.
-        let command = match (
-            s.replay.strip_prefix("windtunnel run "),
-            std::env::current_exe(),
-        ) {
-            (Some(rest), Ok(exe)) => format!(
-                "'{}' run {rest}",
-                exe.to_string_lossy().replace('\'', r"'\''")
-            ),
-            _ => s.replay.clone(),
-        };
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(&command)
+        let status = command
             .env("WINDTUNNEL_OUT", root)
             .env("WINDTUNNEL_RUN_ID", &run_id)
             .env_remove("NEXTEST_RUN_ID")
             .status()
-            .with_context(|| format!("cannot run `{}`", s.replay))?;
+            .with_context(|| format!("cannot run `{shown}`"))?;
         let new_path = root.join("runs").join(&run_id).join("report.json");
         let new = report::read_report(&new_path).with_context(|| {
             format!(
@@ -92,6 +97,85 @@ pub(crate) fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The command that runs `s` again, shown and ready to start, built from its checked fields.
+fn command(path: &Path, s: &ScenarioReport) -> Result<(String, Command)> {
+    let Some(rerun) = &s.rerun else {
+        bail!(
+            "`{}`: scenario `{}` has no checked replay fields (`rerun`): the report is from an \
+             older windtunnel or was edited, and windtunnel runs no command text from a report. \
+             Its replay text, to read and run yourself if you trust it: {}",
+            path.display(),
+            s.name.escape_default(),
+            s.replay.escape_default()
+        );
+    };
+    let (program, args) = rerun.argv().with_context(|| {
+        format!(
+            "`{}`: scenario `{}`",
+            path.display(),
+            s.name.escape_default()
+        )
+    })?;
+    let mut command = match program {
+        Program::Cargo => Command::new("cargo"),
+        // A plan's replay runs this very `windtunnel`, whether or not one is on the PATH.
+        Program::Windtunnel => {
+            Command::new(std::env::current_exe().context("cannot find this windtunnel's own path")?)
+        }
+        Program::Binary(binary) => Command::new(trusted_binary(path, &binary, &s.binary)?),
+        _ => bail!(
+            "`{}`: a replay runner this windtunnel does not know",
+            path.display()
+        ),
+    };
+    command.args(args);
+    Ok((rerun.command_line(), command))
+}
+
+/// A test binary from a report runs only if it is what a run writes: an existing file named
+/// after the report's test target, inside a cargo target directory (`target/` or
+/// `CARGO_TARGET_DIR`).
+fn trusted_binary(report: &Path, binary: &str, target: &str) -> Result<std::path::PathBuf> {
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "`{}`: the replay's test binary `{}` {why}; run the scenario yourself with \
+             `cargo test`",
+            report.display(),
+            binary.escape_default()
+        )
+    };
+    let path = Path::new(binary)
+        .canonicalize()
+        .map_err(|_| refuse("does not exist"))?;
+    if !path.is_file() {
+        return Err(refuse("is not a file"));
+    }
+    let named_after_target = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        !target.is_empty()
+            && (n == target
+                || n.strip_prefix(target).is_some_and(|rest| {
+                    rest.strip_prefix('-')
+                        .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+                }))
+    });
+    if !named_after_target {
+        return Err(refuse(&format!(
+            "is not named after the report's test target `{}`",
+            target.escape_default()
+        )));
+    }
+    let target_dir =
+        std::env::var_os("CARGO_TARGET_DIR").and_then(|d| Path::new(&d).canonicalize().ok());
+    let in_target_dir = path
+        .ancestors()
+        .skip(1)
+        .any(|a| a.file_name().is_some_and(|n| n == "target") || target_dir.as_deref() == Some(a));
+    if !in_target_dir {
+        return Err(refuse("is not inside a cargo target directory"));
+    }
+    Ok(path)
 }
 
 /// What changed between two runs of one scenario, one line each. Counts differ between runs of

@@ -291,24 +291,58 @@ fn compare_between_different_scenarios_says_so() {
     );
 }
 
-#[test]
-fn replay_runs_the_recorded_command_and_says_where_the_new_run_differs() {
-    let root = scratch("replay");
-    // The recorded command stands in for the test binary: it writes the report a run would, to
-    // where windtunnel tells it (WINDTUNNEL_OUT, WINDTUNNEL_RUN_ID).
-    let write_as = |report: &Path| {
+/// A stand-in for the test binary `wt-fixture`, inside the target directory as a real one is:
+/// it records its arguments and writes `report` where windtunnel tells it (WINDTUNNEL_OUT,
+/// WINDTUNNEL_RUN_ID), as a run would.
+fn fake_binary(dir: &Path, name: &str, report: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let bin = dir.join(name);
+    std::fs::write(
+        &bin,
         format!(
-            "mkdir -p \"$WINDTUNNEL_OUT/runs/$WINDTUNNEL_RUN_ID\" && cp '{}' \
-             \"$WINDTUNNEL_OUT/runs/$WINDTUNNEL_RUN_ID/report.json\"",
-            report.display()
-        )
-    };
-    let mut same = read("passing");
-    same["scenarios"][0]["replay"] = json!(write_as(&fixture("passing")));
-    let same = store(&root, "same", same);
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{args}'\nmkdir -p \"$WINDTUNNEL_OUT/runs/$WINDTUNNEL_RUN_ID\" \
+             && cp '{report}' \"$WINDTUNNEL_OUT/runs/$WINDTUNNEL_RUN_ID/report.json\"\n",
+            args = dir.join(format!("{name}.args")).display(),
+            report = report.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// The `passing` fixture, replayed by `bin` with `flags`.
+fn replayable(bin: &Path, flags: Value) -> Value {
+    let mut r = read("passing");
+    r["scenarios"][0]["rerun"] = json!({
+        "runner": { "kind": "binary", "path": bin },
+        "scenario": "passes",
+        "seed": 7,
+        "flags": flags,
+    });
+    r
+}
+
+#[test]
+fn replay_runs_the_rebuilt_command_and_says_where_the_new_run_differs() {
+    let root = scratch("replay");
+    let bin = fake_binary(&root, "wt-fixture", &fixture("passing"));
+    let same = store(
+        &root,
+        "same",
+        replayable(&bin, json!(["--users", "2; touch x"])),
+    );
     let (code, out, err) = windtunnel(&["--root", s(&root), "replay", s(&same)]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("passes: the replay matches (seed 7)"), "{out}");
+    // Each field is one argument: nothing went through a shell.
+    let args = std::fs::read_to_string(root.join("wt-fixture.args")).unwrap();
+    assert_eq!(
+        args, "--exact\npasses\n--seed\n7\n--users\n2; touch x\n",
+        "{args}"
+    );
+    assert!(!Path::new("x").exists());
 
     // The replay fails an objective the stored run held.
     let worse = {
@@ -319,9 +353,8 @@ fn replay_runs_the_recorded_command_and_says_where_the_new_run_differs() {
         std::fs::write(&path, w.to_string()).unwrap();
         path
     };
-    let mut differs = read("passing");
-    differs["scenarios"][0]["replay"] = json!(write_as(&worse));
-    let differs = store(&root, "differs", differs);
+    let worse_bin = fake_binary(&root.join("worse"), "wt-fixture", &worse);
+    let differs = store(&root, "differs", replayable(&worse_bin, json!([])));
     let (code, out, _) = windtunnel(&["--root", s(&root), "replay", s(&differs)]);
     assert_eq!(code, 1, "{out}");
     assert!(
@@ -334,10 +367,14 @@ fn replay_runs_the_recorded_command_and_says_where_the_new_run_differs() {
         "{out}"
     );
 
-    // --dry-run prints, runs nothing; an unknown scenario is an error.
+    // --dry-run prints the rebuilt command, runs nothing; an unknown scenario is an error.
     let (code, out, _) = windtunnel(&["--root", s(&root), "replay", s(&differs), "--dry-run"]);
     assert_eq!(code, 0);
-    assert!(out.starts_with("$ mkdir -p"), "{out}");
+    assert_eq!(
+        out.trim(),
+        format!("$ {} --exact passes --seed 7", worse_bin.display()),
+        "{out}"
+    );
     let (code, _, err) = windtunnel(&["replay", s(&same), "--scenario", "nope"]);
     assert_eq!(code, 2);
     assert!(
@@ -345,10 +382,68 @@ fn replay_runs_the_recorded_command_and_says_where_the_new_run_differs() {
         "{err}"
     );
     // A command that writes no report: the error says where to run it from.
-    let mut broken = read("passing");
-    broken["scenarios"][0]["replay"] = json!("true");
-    let broken = store(&root, "broken", broken);
+    let silent = root.join("silent");
+    let quiet_bin = fake_binary(&silent, "wt-fixture", &root.join("no-such-report.json"));
+    let broken = store(&root, "broken", replayable(&quiet_bin, json!([])));
     let (code, _, err) = windtunnel(&["--root", s(&root), "replay", s(&broken)]);
     assert_eq!(code, 2);
     assert!(err.contains("wrote no readable report"), "{err}");
+}
+
+#[test]
+fn replay_never_runs_text_or_untrusted_fields_from_a_report() {
+    let root = scratch("replay-hostile");
+    let planted = root.join("planted");
+    let touch = format!("touch {}", planted.display());
+    let bin = fake_binary(&root, "wt-fixture", &fixture("passing"));
+    let refused = |name: &str, report: Value, expected: &str| {
+        let run_id = report["run_id"].clone();
+        let path = store(&root, name, report);
+        if run_id == json!("../../escape") {
+            let mut r: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            r["run_id"] = run_id;
+            std::fs::write(&path, r.to_string()).unwrap();
+        }
+        let (code, out, err) = windtunnel(&["--root", s(&root), "replay", s(&path)]);
+        assert_eq!(code, 2, "{name}: {out}{err}");
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(!planted.exists(), "{name} ran a command");
+        assert!(
+            !root.join("wt-fixture.args").exists(),
+            "{name} ran the binary"
+        );
+    };
+    // The replay text alone is never run.
+    let mut text_only = read("passing");
+    text_only["scenarios"][0]["replay"] = json!(touch);
+    refused("text-only", text_only, "runs no command text from a report");
+    // Every field is checked.
+    let mut bad = replayable(&bin, json!(["--exec", touch]));
+    refused(
+        "unknown-flag",
+        bad.clone(),
+        "`--exec` is not a flag a replay repeats",
+    );
+    bad = replayable(&bin, json!([]));
+    bad["scenarios"][0]["rerun"]["runner"] =
+        json!({ "kind": "cargo_test", "package": format!("x; {touch}"), "target": "load" });
+    refused("package", bad, "rerun.runner.package");
+    bad = replayable(Path::new("/bin/sh"), json!([]));
+    refused(
+        "system-binary",
+        bad,
+        "is not named after the report's test target",
+    );
+    let elsewhere = std::env::temp_dir().join(format!("wt-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let outside = fake_binary(&elsewhere, "wt-fixture", &fixture("passing"));
+    refused(
+        "outside-target",
+        replayable(&outside, json!([])),
+        "is not inside a cargo target directory",
+    );
+    let _ = std::fs::remove_dir_all(&elsewhere);
+    bad = replayable(&bin, json!([]));
+    bad["run_id"] = json!("../../escape");
+    refused("run-id", bad, "which is not a directory name");
 }

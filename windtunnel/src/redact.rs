@@ -200,14 +200,20 @@ mod tests {
 
     #[test]
     fn urls_lose_passwords_and_secret_query_values() {
-        assert_eq!(url("http://127.0.0.1:8080/a?b=1"), "http://127.0.0.1:8080/a?b=1");
+        assert_eq!(
+            url("http://127.0.0.1:8080/a?b=1"),
+            "http://127.0.0.1:8080/a?b=1"
+        );
         assert_eq!(url("https://u@h/"), "https://u@h/");
         assert_eq!(url("https://u:p@h"), "https://u:[redacted]@h");
         assert_eq!(
             url("http://h/p?token=1&Token=2&q=3#frag"),
             "http://h/p?token=[redacted]&Token=[redacted]&q=3#frag"
         );
-        assert_eq!(url("http://h/p?acc%65ss_token=x"), "http://h/p?acc%65ss_token=[redacted]");
+        assert_eq!(
+            url("http://h/p?acc%65ss_token=x"),
+            "http://h/p?acc%65ss_token=[redacted]"
+        );
         assert_eq!(url("/relative?token=1"), "/relative?token=1");
     }
 

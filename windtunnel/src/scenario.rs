@@ -257,7 +257,10 @@ pub enum ScenarioError {
     )]
     NoTarget(String),
     /// The target is not an absolute http(s) URL.
-    #[error("scenario `{name}`: invalid target `{}`: {reason}", crate::redact::url(target))]
+    #[error(
+        "scenario `{name}`: invalid target `{}`: {reason}",
+        crate::redact::url(target)
+    )]
     InvalidTarget {
         /// The scenario.
         name: String,

@@ -86,7 +86,10 @@ pub(crate) struct Set<T> {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
     /// A flag's or variable's value is wrong.
-    #[error("invalid value `{}` for {source_}: {expected}", crate::redact::text(value))]
+    #[error(
+        "invalid value `{}` for {source_}: {expected}",
+        crate::redact::text(value)
+    )]
     Value {
         value: String,
         source_: Source,
@@ -470,11 +473,7 @@ impl RunConfig {
             .map(|found| parsed(found, metrics_address))
             .transpose()?;
         if let Some(v) = env("WINDTUNNEL_RUN_ID") {
-            let safe = v.len() <= 100
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                && !v.starts_with('.');
-            if !safe {
+            if !crate::report::is_valid_run_id(&v) {
                 return Err(invalid(
                     v,
                     Source::Env("WINDTUNNEL_RUN_ID"),

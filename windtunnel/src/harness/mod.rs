@@ -18,7 +18,8 @@ use crate::config::{RunConfig, Source};
 use crate::registry::{self, ScenarioInfo};
 use crate::report::untrusted::for_terminal;
 use crate::report::{
-    Outcome, ReportError, ReportStore, ScenarioReport, Setting, resolve_root, scenario_summary,
+    Outcome, ReportError, ReportStore, Rerun, Runner, ScenarioReport, Setting, resolve_root,
+    scenario_summary,
 };
 
 /// What `main!` knows about the binary it expands in. Not public API: used by generated code.
@@ -332,37 +333,26 @@ impl Session {
         }
     }
 
-    /// The command that runs `info` again with `seed`.
-    fn replay(&self, info: &ScenarioInfo, seed: u64) -> String {
-        if let Some(plan) = &self.plan {
-            let mut args = vec![
-                "windtunnel".to_owned(),
-                "run".into(),
-                shell_quote(&plan.to_string_lossy()),
-                "--seed".into(),
-                seed.to_string(),
-            ];
-            args.extend(self.config.replay_flags.iter().map(|f| shell_quote(f)));
-            return args.join(" ");
-        }
-        let mut args = vec![
-            "--exact".to_owned(),
-            shell_quote(&info.name),
-            "--seed".into(),
-            seed.to_string(),
-        ];
-        if info.ignore {
-            args.push("--include-ignored".into());
-        }
-        args.extend(self.config.replay_flags.iter().map(|f| shell_quote(f)));
-        let args = args.join(" ");
-        if self.is_test_target {
-            format!(
-                "cargo test -p {} --test {} -- {args}",
-                self.package, self.target
-            )
-        } else {
-            format!("{} {args}", shell_quote(&self.exe.to_string_lossy()))
+    /// How to run `info` again with `seed`.
+    fn rerun(&self, info: &ScenarioInfo, seed: u64) -> Rerun {
+        let runner = match &self.plan {
+            Some(plan) => Runner::Plan {
+                path: plan.to_string_lossy().into_owned(),
+            },
+            None if self.is_test_target => Runner::CargoTest {
+                package: self.package.to_owned(),
+                target: self.target.clone(),
+            },
+            None => Runner::Binary {
+                path: self.exe.to_string_lossy().into_owned(),
+            },
+        };
+        Rerun {
+            runner,
+            scenario: info.name.clone(),
+            seed,
+            include_ignored: info.ignore && self.plan.is_none(),
+            flags: self.config.replay_flags.clone(),
         }
     }
 
@@ -483,17 +473,6 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Quotes `s` for a POSIX shell when it needs quoting.
-fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
-    if plain {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 fn init_logging(filter: Option<&str>) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -539,13 +518,6 @@ pub(crate) fn random_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shell_quoting() {
-        assert_eq!(shell_quote("shop::checkout"), "shop::checkout");
-        assert_eq!(shell_quote("it's here"), r"'it'\''s here'");
-        assert_eq!(shell_quote(""), "''");
-    }
 
     #[test]
     fn seeds_differ() {

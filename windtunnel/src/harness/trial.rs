@@ -21,6 +21,7 @@ use crate::scenario::{Scenario, ScenarioContext, ScenarioError};
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 fn report(info: &ScenarioInfo, session: &Session, seed: u64) -> ScenarioReport {
+    let rerun = session.rerun(info, seed);
     ScenarioReport {
         name: info.name.clone(),
         module: info.module.to_owned(),
@@ -31,7 +32,8 @@ fn report(info: &ScenarioInfo, session: &Session, seed: u64) -> ScenarioReport {
         outcome: Outcome::Running,
         problems: Vec::new(),
         seed,
-        replay: session.replay(info, seed),
+        replay: rerun.command_line(),
+        rerun: Some(rerun),
         started_at: None,
         ended_at: None,
         duration_s: 0.0,

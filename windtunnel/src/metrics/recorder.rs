@@ -704,7 +704,11 @@ mod tests {
         let long = "x".repeat(10_000);
         let mut panics = HashMap::new();
         add_panic(&mut panics, &long, 1, &[1]);
-        assert!(panics.keys().all(|k| k.chars().count() <= MAX_SAMPLE_CHARS + 1));
+        assert!(
+            panics
+                .keys()
+                .all(|k| k.chars().count() <= MAX_SAMPLE_CHARS + 1)
+        );
         let it = &rec.snapshot().iterations["shopper"];
         assert_eq!(it.panicked, 10_000);
         assert_eq!(it.panics.len(), MAX_PANIC_MESSAGES + 1);

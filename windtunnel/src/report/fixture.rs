@@ -82,6 +82,7 @@ pub(crate) fn scenario() -> ScenarioReport {
         problems: vec!["objective not met: p99 latency of `checkout` below 20 ms".into()],
         seed: 42,
         replay: "cargo test -p demo --test load -- --exact shop::checkout --seed 42".into(),
+        rerun: None,
         started_at: Some("2026-11-21T03:00:00Z".into()),
         ended_at: Some("2026-11-21T03:00:04Z".into()),
         duration_s: 4.02,

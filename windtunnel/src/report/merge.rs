@@ -257,7 +257,11 @@ fn merge_scenario(parts: &[(&Path, &ScenarioReport)]) -> Result<ScenarioReport, 
     merged.duration_s = parts.iter().map(|(_, s)| s.duration_s).fold(0.0, f64::max);
     // Replaying the merged run is running the whole load in one process, with the same seed:
     // the command of a segment without its `--segment`.
-    merged.replay = without_segment(&first.replay);
+    merged.rerun = first.rerun.as_ref().map(super::Rerun::without_segment);
+    merged.replay = match &merged.rerun {
+        Some(r) => r.command_line(),
+        None => without_segment(&first.replay),
+    };
     let count = parts.len();
     merged.settings = first
         .settings

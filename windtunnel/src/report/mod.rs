@@ -11,6 +11,7 @@ mod html;
 mod junit;
 mod merge;
 mod model;
+mod rerun;
 mod store;
 mod summary;
 pub mod untrusted;
@@ -27,6 +28,7 @@ pub use model::{
     ScheduleReport, SeriesPoint, SeriesReport, Setting, StageConfig, StopInfo, StopReason,
     ToolInfo, ToxicReport, TurbulenceReport,
 };
+pub use rerun::{Program, REPLAY_FLAGS, Rerun, RerunError, Runner, is_valid_run_id};
 pub use store::{
     OLDEST_READABLE_SCHEMA, ReadError, ReportError, StoredRun, list_runs, prune_runs, read_report,
     write_atomically,

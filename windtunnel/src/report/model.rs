@@ -103,8 +103,13 @@ pub struct ScenarioReport {
     pub problems: Vec<String>,
     /// The seed its agents' generators were derived from.
     pub seed: u64,
-    /// The command that runs it again with the same seed.
+    /// The command that runs it again with the same seed, for people to read (a POSIX shell
+    /// line). `windtunnel replay` never runs it: it runs [`rerun`](Self::rerun).
     pub replay: String,
+    /// The same command as checked fields. Reports older than windtunnel 0.1.0's hostile-input
+    /// checks have none, and cannot be replayed by `windtunnel replay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<super::Rerun>,
     /// When it started (RFC 3339, UTC); `None` when skipped.
     pub started_at: Option<String>,
     /// When it ended (RFC 3339, UTC).

@@ -109,8 +109,14 @@ mod tests {
 
     #[test]
     fn xml_keeps_what_xml_allows_and_escapes_the_rest() {
-        assert!(matches!(for_xml("plain <text> & ünïcode ☃ 🦀"), Cow::Borrowed(_)));
-        assert_eq!(for_xml("a\u{0}b\u{1}c\u{8}d\u{b}e"), "a\\x00b\\x01c\\x08d\\x0be");
+        assert!(matches!(
+            for_xml("plain <text> & ünïcode ☃ 🦀"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            for_xml("a\u{0}b\u{1}c\u{8}d\u{b}e"),
+            "a\\x00b\\x01c\\x08d\\x0be"
+        );
         assert_eq!(for_xml("\u{fffe}\u{ffff}\u{85}"), "\\u{fffe}\\u{ffff}\\x85");
         assert_eq!(for_xml("tab\tnl\ncr\r"), "tab\tnl\ncr\r");
     }
@@ -126,7 +132,10 @@ mod tests {
     fn terminal_shows_no_control_sequence() {
         assert_eq!(for_terminal("\u{1b}]0;title\u{7}"), "\\x1b]0;title\\x07");
         assert_eq!(for_terminal("\u{9b}31m\u{7f}\u{8}"), "\\x9b31m\\x7f\\x08");
-        assert!(matches!(for_terminal("line\n\tindent ünï"), Cow::Borrowed(_)));
+        assert!(matches!(
+            for_terminal("line\n\tindent ünï"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
