@@ -9,15 +9,19 @@
 //! - `windtunnel_iterations_total` per agent and outcome (`completed`, `failed`, `panicked`);
 //! - `windtunnel_active_agents`, the agents in an iteration at the last sample (every 20 ms).
 //!
-//! The server is a plain thread with a blocking listener: a scrape every few seconds needs
-//! nothing more, and it stays out of the load's runtime. Each scrape merges the recorder's
-//! shards, as the end of a run does; recording goes on meanwhile.
+//! The server is a plain thread with a blocking listener, and a thread per client: a scrape
+//! every few seconds needs nothing more, and it stays out of the load's runtime. At most
+//! [`MAX_CLIENTS`] clients are served at once (more are closed at once), and each must send its
+//! request within [`REQUEST_DEADLINE`] in all, so a slow or silent client cannot hold the
+//! endpoint. Each scrape merges the recorder's shards, as the end of a run does; recording goes
+//! on meanwhile.
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::metrics::Recorder;
 use crate::segment::Segment;
@@ -26,6 +30,11 @@ use crate::segment::Segment;
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
+
+/// How many clients are served at once. (Default: 16.)
+pub(crate) const MAX_CLIENTS: usize = 16;
+/// How long a client has to send its whole request, and to take the answer. (Default: 2 s.)
+pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The loads to export, by scenario; `None` until [`serve`] is called.
 static LIVE: OnceLock<Mutex<Vec<Watched>>> = OnceLock::new();
@@ -45,9 +54,24 @@ pub(crate) fn serve(addr: SocketAddr) -> io::Result<SocketAddr> {
     std::thread::Builder::new()
         .name("windtunnel-metrics".into())
         .spawn(move || {
+            let clients = Arc::new(AtomicUsize::new(0));
             for stream in listener.incoming().flatten() {
-                if let Err(e) = answer(stream) {
-                    tracing::debug!(error = %e, "metrics scrape failed");
+                if clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+                    clients.fetch_sub(1, Ordering::SeqCst);
+                    tracing::debug!("metrics: too many clients at once; one closed");
+                    continue;
+                }
+                let clients = Arc::clone(&clients);
+                let spawned = std::thread::Builder::new()
+                    .name("windtunnel-metrics-client".into())
+                    .spawn(move || {
+                        if let Err(e) = answer(stream) {
+                            tracing::debug!(error = %e, "metrics scrape failed");
+                        }
+                        clients.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    tracing::debug!("metrics: cannot start a thread for a client");
                 }
             }
         })?;
@@ -68,10 +92,20 @@ pub(crate) fn watch(scenario: &str, segment: Segment, recorder: &Recorder) {
 }
 
 fn answer(mut stream: TcpStream) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    stream.set_write_timeout(Some(REQUEST_DEADLINE))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        // The deadline is for the whole request: a byte now and then does not extend it.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not send its request in time",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
         let n = stream.read(&mut buf)?;
         if n == 0 {
             break;
@@ -286,5 +320,57 @@ mod tests {
         let mut text = String::new();
         stream.read_to_string(&mut text).unwrap();
         assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    }
+
+    #[test]
+    fn slow_and_silent_clients_do_not_block_a_scrape() {
+        let addr = serve(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        // Clients that trickle a byte now and then, and clients that send nothing.
+        let mut held = Vec::new();
+        for i in 0..(2 * MAX_CLIENTS) {
+            let mut s = TcpStream::connect(addr).unwrap();
+            if i % 2 == 0 {
+                s.write_all(b"G").unwrap();
+            }
+            held.push(s);
+        }
+        let trickler = {
+            let mut s = TcpStream::connect(addr).unwrap();
+            std::thread::spawn(move || {
+                for b in b"GET /metrics" {
+                    if s.write_all(&[*b]).is_err() {
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                let mut rest = String::new();
+                // The server gave up on it before it finished its request.
+                s.read_to_string(&mut rest)
+                    .map_or(true, |_| rest.is_empty())
+            })
+        };
+        // Once the held clients' deadline has passed, a scrape is answered.
+        let start = Instant::now();
+        let text = loop {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
+            let mut text = String::new();
+            let _ = stream.read_to_string(&mut text);
+            if text.starts_with("HTTP/1.1 200 OK") || start.elapsed() > Duration::from_secs(10) {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text:?}");
+        assert!(
+            start.elapsed() < REQUEST_DEADLINE + Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(trickler.join().unwrap(), "the trickling client was served");
+        drop(held);
     }
 }

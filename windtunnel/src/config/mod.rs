@@ -21,10 +21,10 @@ use serde::Deserialize;
 
 pub(crate) use catalog::{Catalog, Target};
 pub(crate) use file::FileError;
-pub(crate) use file::{Document, KeyPath, did_you_mean};
+pub(crate) use file::{Document, KeyPath, did_you_mean, read_bounded};
 pub(crate) use values::{Dur, ObjectiveSpec, RateText, StageSpec, parse_duration, parse_rate};
 
-use crate::load::Rate;
+use crate::load::{MAX_AGENTS, Rate};
 use crate::objectives::Objective;
 use crate::segment::Segment;
 use crate::turbulence::spec::{self, Override};
@@ -414,7 +414,10 @@ impl RunConfig {
             .map(|found| {
                 parsed(
                     found,
-                    whole("expected a whole number of users, like `--users 50`"),
+                    bounded(
+                        whole("expected a whole number of users, like `--users 50`"),
+                        |n| users_problem(*n),
+                    ),
                 )
             })
             .transpose()?;
@@ -422,7 +425,12 @@ impl RunConfig {
             .map(|found| parsed(found, parse_rate))
             .transpose()?;
         o.duration = outside(flags.duration, "--duration", "WINDTUNNEL_DURATION")
-            .map(|found| parsed(found, parse_duration))
+            .map(|found| {
+                parsed(found, |v| {
+                    let d = parse_duration(v)?;
+                    duration_problem(d).map_or(Ok(d), Err)
+                })
+            })
             .transpose()?;
         o.ramp_up = outside(flags.ramp_up, "--ramp-up", "WINDTUNNEL_RAMP_UP")
             .map(|found| parsed(found, parse_duration))
@@ -431,9 +439,12 @@ impl RunConfig {
             .map(|found| {
                 parsed(
                     found,
-                    whole(
-                        "expected a whole number of iterations per user, like \
-                         `--iterations 100`",
+                    bounded(
+                        whole(
+                            "expected a whole number of iterations per user, like \
+                             `--iterations 100`",
+                        ),
+                        |n| iterations_problem(*n),
                     ),
                 )
             })
@@ -624,6 +635,41 @@ fn metrics_address(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// A parser of whole numbers that says `expected` when the text is not one.
+/// Why `users` users cannot run, if they cannot.
+fn users_problem(users: u32) -> Option<String> {
+    match users {
+        0 => Some("must be at least 1 user".into()),
+        n if n > MAX_AGENTS => Some(format!("must be at most {MAX_AGENTS} users per process")),
+        _ => None,
+    }
+}
+
+/// Why a load cannot run for `duration`, if it cannot.
+fn duration_problem(duration: Duration) -> Option<String> {
+    duration
+        .is_zero()
+        .then(|| "must be above zero, like `30s`".to_owned())
+}
+
+/// Why a load cannot run `iterations` per user, if it cannot.
+fn iterations_problem(iterations: u64) -> Option<String> {
+    (iterations == 0).then(|| "must be at least 1 iteration".to_owned())
+}
+
+/// A parser that also refuses what `problem` finds wrong with the value.
+fn bounded<T>(
+    parse: impl FnOnce(&str) -> Result<T, &'static str>,
+    problem: impl FnOnce(&T) -> Option<String>,
+) -> impl FnOnce(&str) -> Result<T, Cow<'static, str>> {
+    move |v| {
+        let value = parse(v)?;
+        match problem(&value) {
+            Some(p) => Err(p.into()),
+            None => Ok(value),
+        }
+    }
+}
+
 fn whole<T: std::str::FromStr>(
     expected: &'static str,
 ) -> impl FnOnce(&str) -> Result<T, &'static str> {
@@ -657,6 +703,14 @@ fn from_spec(
         o.turbulence = set(Some(Arc::new(t)), source("turbulence"));
     }
     o.seed = set(s.seed, source("seed"));
+    let problems = [
+        ("users", s.users.and_then(users_problem)),
+        ("duration", s.duration.and_then(|d| duration_problem(d.0))),
+        ("iterations", s.iterations.and_then(iterations_problem)),
+    ];
+    if let Some((field, problem)) = problems.into_iter().find_map(|(f, p)| p.map(|p| (f, p))) {
+        return Err(doc.error(&key.key(field), problem));
+    }
     o.users = set(s.users, source("users"));
     o.rate = set(s.rate.map(|r| r.0), source("rate"));
     o.duration = set(s.duration.map(|d| d.0), source("duration"));
@@ -692,6 +746,18 @@ pub(crate) fn check_stages(
     }
     let mut users = None;
     for (i, s) in stages.iter().enumerate() {
+        if s.duration.0.is_zero() {
+            return Err(doc.error(
+                &key.index(i).key("duration"),
+                "must be above zero, like `30s`",
+            ));
+        }
+        if let Some(n) = s.users.filter(|n| *n > MAX_AGENTS) {
+            return Err(doc.error(
+                &key.index(i).key("users"),
+                format!("{n} is more than {MAX_AGENTS} users per process"),
+            ));
+        }
         let this = match (s.users, s.rate) {
             (Some(_), None) => true,
             (None, Some(_)) => false,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::load::{Rate, per_min, per_sec};
+use crate::load::{MAX_RATE, Rate, per_min, per_sec};
 use crate::objectives::{self, ALL, Objective, Scope};
 
 /// A duration with a unit: `"250ms"`, `"30s"`, `"2m"`, `"1h30m"`.
@@ -23,9 +23,19 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             "a duration needs a unit: `{t}s` or `{t}ms`, not `{t}`"
         ));
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("expected a duration with a unit, like `30s`, `250ms` or `2m` ({e})"))
+    let d = humantime::parse_duration(t).map_err(|e| {
+        format!("expected a duration with a unit, like `30s`, `250ms` or `2m` ({e})")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "`{t}` is longer than a load may run (at most 365 days)"
+        ));
+    }
+    Ok(d)
 }
+
+/// The longest duration a setting may have: past it, clocks overflow before the load ends.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -78,13 +88,22 @@ pub(crate) fn parse_rate(text: &str) -> Result<Rate, String> {
     if !(n.is_finite() && n > 0.0) {
         return Err(format!("a rate must be above 0, not `{t}`"));
     }
-    match unit.trim() {
-        "s" | "sec" | "second" => Ok(per_sec(n)),
-        "m" | "min" | "minute" => Ok(per_min(n)),
-        other => Err(format!(
-            "unknown unit `{other}` in `{t}`: use `/s` (per second) or `/m` (per minute)"
-        )),
+    let (rate, per_second) = match unit.trim() {
+        "s" | "sec" | "second" => (per_sec(n), n),
+        "m" | "min" | "minute" => (per_min(n), n / 60.0),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{t}`: use `/s` (per second) or `/m` (per minute)"
+            ));
+        }
+    };
+    if per_second > MAX_RATE {
+        return Err(format!(
+            "`{t}` is more than one process can start: at most {MAX_RATE}/s (split the load \
+             with segments across processes)"
+        ));
     }
+    Ok(rate)
 }
 
 impl<'de> Deserialize<'de> for RateText {

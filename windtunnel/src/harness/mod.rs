@@ -111,7 +111,7 @@ pub fn run(binary: Binary) -> ExitCode {
             .collect();
         return check::run(&selected, &session);
     }
-    if let Err(code) = prepare(&session.config) {
+    if let Err(code) = prepare(&session) {
         return code;
     }
     for (info, trial) in scenarios.iter().zip(&trials) {
@@ -189,7 +189,7 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
     if session.config.check_only {
         return check::run(&[&info], &session);
     }
-    if let Err(code) = prepare(&session.config) {
+    if let Err(code) = prepare(&session) {
         return code;
     }
     let result = trial::run(&info, &session);
@@ -214,7 +214,16 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
 
 /// Before the first scenario of a run: starts the metrics server (`--metrics`) and waits for
 /// the start time (`--start-at`). `Err` carries the exit code when the run must not go on.
-fn prepare(config: &RunConfig) -> Result<(), ExitCode> {
+fn prepare(session: &Session) -> Result<(), ExitCode> {
+    let config = &session.config;
+    // A report that cannot be written is found out before the first request, not after.
+    if let Err(e) = session.store.check_writable() {
+        eprintln!(
+            "error: {}; nothing ran (set the report root with `--out DIR` or `WINDTUNNEL_OUT`)",
+            error_chain(&e)
+        );
+        return Err(ExitCode::from(2));
+    }
     if let Some(addr) = &config.metrics {
         match crate::exporter::serve(addr.value) {
             Ok(bound) => eprintln!("windtunnel: live metrics at http://{bound}/metrics"),

@@ -35,10 +35,11 @@ impl DataSet {
     /// many fields. The error gives the file and line.
     pub(crate) fn read(name: &str, path: &Path, order: Order) -> Result<Self, String> {
         let shown = path.display();
+        let bytes = crate::config::read_bounded(path)
+            .map_err(|e| format!("cannot read the CSV file `{shown}`: {e}"))?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_path(path)
-            .map_err(|e| format!("cannot read the CSV file `{shown}`: {e}"))?;
+            .from_reader(bytes.as_slice());
         let header = reader
             .headers()
             .map_err(|e| format!("{shown}: {}", csv_error(&e)))?

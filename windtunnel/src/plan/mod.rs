@@ -206,6 +206,37 @@ pub(crate) struct Plan {
     agents: Vec<AgentFn>,
 }
 
+/// Where a plan's data file is: inside the plan's directory, unless
+/// `WINDTUNNEL_ALLOW_DATA_OUTSIDE_PLAN=1` lets it be anywhere. A plan may come from someone
+/// else; it must not read `/etc/passwd` or `~/.ssh` into requests.
+fn data_path(plan_dir: &Path, file: &Path) -> Result<PathBuf, String> {
+    let path = plan_dir.join(file);
+    if std::env::var("WINDTUNNEL_ALLOW_DATA_OUTSIDE_PLAN").is_ok_and(|v| v == "1") {
+        return Ok(path);
+    }
+    let outside = || {
+        format!(
+            "`{}` is outside the plan's directory; give a path relative to the plan, or allow \
+             this with `WINDTUNNEL_ALLOW_DATA_OUTSIDE_PLAN=1`",
+            file.display()
+        )
+    };
+    if file.is_absolute() {
+        return Err(outside());
+    }
+    let dir = plan_dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the plan's directory: {e}"))?;
+    let resolved = path
+        .canonicalize()
+        .map_err(|e| format!("cannot read the CSV file `{}`: {e}", path.display()))?;
+    if resolved.starts_with(&dir) {
+        Ok(resolved)
+    } else {
+        Err(outside())
+    }
+}
+
 impl Plan {
     /// Reads and checks the plan at `path`; a catalog combination as its target is looked up
     /// in `catalog` (from `windtunnel.toml`).
@@ -215,6 +246,9 @@ impl Plan {
         let root = KeyPath::root();
         if spec.name.trim().is_empty() {
             return Err(doc.error(&root.key("name"), "give the plan a name"));
+        }
+        if let Some(problem) = crate::report::untrusted::name_problem(&spec.name) {
+            return Err(doc.error(&root.key("name"), problem));
         }
         let target = match &spec.target {
             Some(t) => Some(
@@ -247,8 +281,9 @@ impl Plan {
         for (name, d) in &spec.data {
             let key = root.key("data").key(name);
             check_name(&doc, &key, name)?;
-            let set = DataSet::read(name, &doc.dir().join(&d.file), d.order)
-                .map_err(|e| doc.error(&key.key("file"), e))?;
+            let file = data_path(doc.dir(), &d.file).map_err(|e| doc.error(&key.key("file"), e))?;
+            let set =
+                DataSet::read(name, &file, d.order).map_err(|e| doc.error(&key.key("file"), e))?;
             known.extend(set.columns.iter().map(|c| format!("{name}.{c}")));
             data.push(set);
         }

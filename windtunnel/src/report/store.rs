@@ -67,11 +67,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         .and_then(|n| n.to_str())
         .unwrap_or("report");
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
-    f.write_all(bytes).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("sync", &tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io("rename into place", path))
+    let written = (|| {
+        let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
+        f.write_all(bytes).map_err(io("write", &tmp))?;
+        f.sync_all().map_err(io("sync", &tmp))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(io("rename into place", path))
+    })();
+    if written.is_err() {
+        // A half-written temporary file must not stay behind: on a full disk it would keep
+        // the disk full.
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// The root directory of reports: `WINDTUNNEL_OUT`/`--out` if given, else `windtunnel/` in the
@@ -136,6 +144,17 @@ impl ReportStore {
 
     /// Deletes the oldest runs under the root so that `keep` remain (this one among them);
     /// returns how many were deleted.
+    /// Checks, before any load runs, that this run's reports can be written: creates the
+    /// run's directory and writes and removes a probe file in it.
+    pub(crate) fn check_writable(&self) -> Result<(), ReportError> {
+        // One probe per process: nextest runs several processes into one run's directory.
+        let probe = self
+            .dir()
+            .join(format!(".windtunnel-probe-{}", std::process::id()));
+        write_atomically(&probe, b"")?;
+        fs::remove_file(&probe).map_err(io("remove", &probe))
+    }
+
     pub(crate) fn prune(&self, keep: usize) -> Result<usize, ReportError> {
         prune_runs(&self.root, keep, Some(&self.run_id)).map(|d| d.len())
     }
@@ -447,4 +466,25 @@ fn may_be_running(run: &StoredRun) -> bool {
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age < MAYBE_RUNNING);
     incomplete && recent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_atomic_write_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("windtunnel-store-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        // The target is a directory that is not empty: the final rename fails.
+        let path = dir.join("report.json");
+        fs::create_dir_all(path.join("in-the-way")).unwrap();
+        assert!(write_atomically(&path, b"{}").is_err());
+        let left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["report.json"], "{left:?}");
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
