@@ -255,3 +255,54 @@ fn bad_plans_and_flags_exit_2_before_any_request() {
     );
     assert!(!dir.join("reports").exists());
 }
+
+#[test]
+fn hostile_plans_cannot_read_devices_huge_files_or_files_outside_the_plan() {
+    let dir = scratch("hostile");
+    // A device is not a plan: refused without reading it.
+    let r = run(&dir, &["/dev/zero"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/dev/zero: not a regular file"),
+        "{}",
+        r.stderr
+    );
+    // A file over the bound is refused; the bound can be raised.
+    std::fs::write(dir.join("big.toml"), vec![b'#'; 4096]).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_windtunnel"));
+    let o = cmd
+        .current_dir(&dir)
+        .args(["run", "big.toml"])
+        .env("WINDTUNNEL_MAX_FILE_SIZE", "1024")
+        .env("WINDTUNNEL_OUT", dir.join("reports"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("larger than 1024 bytes"), "{stderr}");
+    // Data files are read from inside the plan's directory only.
+    let secret = std::env::temp_dir().join(format!("wt-outside-{}.csv", std::process::id()));
+    std::fs::write(&secret, "name\nroot\n").unwrap();
+    for file in [secret.display().to_string(), "../../outside.csv".into()] {
+        std::fs::write(
+            dir.join("data.toml"),
+            format!(
+                "name = \"x\"\ntarget = \"http://127.0.0.1:9\"\n[load]\nusers = 1\niterations = 1\n\
+                 [data.people]\nfile = \"{file}\"\n[[endpoints]]\npath = \"/{{{{people.name}}}}\"\n"
+            ),
+        )
+        .unwrap();
+        if file.starts_with("..") {
+            std::fs::write(dir.join("../../outside.csv"), "name\nroot\n").unwrap();
+        }
+        let r = run(&dir, &["data.toml"]);
+        assert_eq!(r.code, 2, "{file}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("is outside the plan's directory"),
+            "{file}: {}",
+            r.stderr
+        );
+    }
+    let _ = std::fs::remove_file(&secret);
+    assert!(!dir.join("reports").exists());
+}

@@ -208,7 +208,10 @@ impl Document {
 
     /// The directory relative paths in the file are resolved against.
     pub(crate) fn dir(&self) -> &Path {
-        self.path.parent().unwrap_or(Path::new("."))
+        self.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
     }
 
     /// Deserializes the whole document.
