@@ -817,6 +817,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_flag_in_a_replay_command_is_one_replay_accepts() {
+        let dir = dir_with("replay-flags", None);
+        std::fs::write(dir.join("s.toml"), "").unwrap();
+        let flags = Flags {
+            config: Some(dir.join("s.toml").display().to_string()),
+            target: Some("http://127.0.0.1:9".into()),
+            turbulence: Some("off".into()),
+            users: Some("2".into()),
+            rate: Some("5/s".into()),
+            duration: Some("1s".into()),
+            ramp_up: Some("1s".into()),
+            iterations: Some("3".into()),
+            segment: Some("1/2".into()),
+            ..Flags::default()
+        };
+        let c = RunConfig::resolve_in(flags, env_of(&[]), &dir).unwrap();
+        let names: Vec<&str> = c
+            .replay_flags
+            .iter()
+            .step_by(2)
+            .map(String::as_str)
+            .collect();
+        assert_eq!(names.len(), 9, "{names:?}");
+        for n in names {
+            assert!(crate::report::REPLAY_FLAGS.contains(&n), "{n}");
+        }
+    }
+
     /// A fresh directory, with `windtunnel.toml` holding `toml` when given.
     fn dir_with(test: &str, toml: Option<&str>) -> PathBuf {
         let dir = std::env::temp_dir()

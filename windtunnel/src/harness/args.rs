@@ -191,6 +191,13 @@ fn is_short_cluster(key: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_flag_a_replay_repeats_is_a_windtunnel_flag() {
+        for f in crate::report::REPLAY_FLAGS {
+            assert!(OWN_FLAGS.contains(f), "{f}");
+        }
+    }
+
     fn split_str(args: &[&str]) -> Result<(Flags, Vec<String>), ArgsError> {
         let args = std::iter::once("bin")
             .chain(args.iter().copied())

@@ -129,7 +129,7 @@ impl Rerun {
                 "a scenario name cannot start with `-`",
             ));
         }
-        if self.flags.len() % 2 != 0 {
+        if !self.flags.len().is_multiple_of(2) {
             return Err(refuse("rerun.flags", "every flag needs a value"));
         }
         for (i, pair) in self.flags.chunks(2).enumerate() {
