@@ -148,7 +148,7 @@ fn percent_decoded(key: &str) -> Cow<'_, str> {
         .map_or(Cow::Borrowed(key), |(k, _)| Cow::Owned(k.into_owned()))
 }
 
-/// Free text (an error message, a log line) with every URL in it passed through [`url`].
+/// Free text (an error message, a log line) with every URL in it passed through [`url()`].
 pub fn text(text: &str) -> Cow<'_, str> {
     if !text.contains("://") {
         return Cow::Borrowed(text);
