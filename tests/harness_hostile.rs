@@ -104,8 +104,14 @@ fn a_sut_cannot_forge_junit_or_drive_the_terminal() {
 
 #[test]
 fn huge_and_endless_bodies_are_counted_not_kept() {
+    // Every iteration fails (`.json()` on a cut body), so the scenario fails, saying why.
     let run = hostile("huge-bodies", &["--exact", "huge_bodies"]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 101, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("no iteration succeeded: 8 of 8 failed"),
+        "{}",
+        run.stdout
+    );
     let s = run.scenario("huge_bodies");
     let load = &s["load"];
     let checks = load["checks"].as_array().unwrap();
@@ -124,7 +130,8 @@ fn huge_and_endless_bodies_are_counted_not_kept() {
     );
 
     let run = hostile("endless-body", &["--exact", "endless_body"]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 101, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("peak RSS was"), "{}", run.stdout);
     let requests = &run.scenario("endless_body")["load"]["requests"][0];
     assert_eq!(requests["failed"], 2, "{requests}");
     assert_eq!(requests["errors"][0]["kind"], "timeout", "{requests}");

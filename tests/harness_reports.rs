@@ -318,7 +318,17 @@ fn the_same_seed_replays_the_same_random_decisions() {
 
 #[test]
 fn an_interrupted_run_still_writes_a_report_marked_incomplete() {
-    let out = out_dir("interrupt");
+    interrupt_with("-INT", 130, "interrupt");
+}
+
+/// SIGTERM is what CI runners, `timeout`, Kubernetes and `docker stop` send first.
+#[test]
+fn a_terminated_run_still_writes_a_report_marked_incomplete() {
+    interrupt_with("-TERM", 143, "terminate");
+}
+
+fn interrupt_with(signal: &str, code: i32, test: &str) {
+    let out = out_dir(test);
     let mut child = common::command(common::FIXTURE, &out)
         .args(["--exact", "long", "--include-ignored"])
         .stdout(Stdio::piped())
@@ -341,7 +351,7 @@ fn an_interrupted_run_still_writes_a_report_marked_incomplete() {
     // Give the scenario time to install its Ctrl-C handler and start its load.
     std::thread::sleep(Duration::from_secs(1));
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -352,13 +362,13 @@ fn an_interrupted_run_still_writes_a_report_marked_incomplete() {
         }
         assert!(
             started.elapsed() < Duration::from_secs(15),
-            "the run did not stop after Ctrl-C"
+            "the run did not stop after {signal}"
         );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(
         output.status.code(),
-        Some(130),
+        Some(code),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );

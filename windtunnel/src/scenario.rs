@@ -117,6 +117,8 @@ pub(crate) struct ScenarioContext {
     /// Whether a load may show the live progress line: under the harness, which runs one
     /// scenario at a time by default, not in a user's own tests, which libtest runs in parallel.
     pub(crate) progress: bool,
+    /// Set by [`Scenario::without_load`]: the body runs no load on purpose.
+    without_load: std::sync::atomic::AtomicBool,
     state: Mutex<LoadState>,
 }
 
@@ -157,8 +159,14 @@ impl ScenarioContext {
             interrupt,
             segment: Set::default(),
             progress: false,
+            without_load: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(LoadState::default()),
         }
+    }
+
+    /// Whether a load was started, or the body said it runs none on purpose.
+    pub(crate) fn ran_a_load_or_said_none(&self) -> bool {
+        self.lock().started.is_some() || self.without_load.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LoadState> {
@@ -433,6 +441,26 @@ impl Scenario {
     pub fn graceful_stop(mut self, grace: Duration) -> Self {
         self.graceful_stop = Some(grace);
         self
+    }
+
+    /// Declares that this scenario runs no load on purpose (it checks a setup, or drives the
+    /// SUT without agents). Without it, a body that returns `Ok` without having run a load
+    /// fails: a load that was built but never awaited (`.run()` without `.await`) must not pass.
+    ///
+    /// ```no_run
+    /// # use windtunnel::prelude::*;
+    /// #[scenario]
+    /// async fn health_is_configured(s: Scenario) -> Result<()> {
+    ///     ensure!(s.target_url().is_some(), "no target");
+    ///     s.without_load();
+    ///     Ok(())
+    /// }
+    /// # fn main() {}
+    /// ```
+    pub fn without_load(self) {
+        self.ctx
+            .without_load
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The timeout of each request. (Default: 30 seconds.)

@@ -229,6 +229,11 @@ async fn iterate(
             );
         }
     }
+    // An iteration that awaited nothing (it returned at once, or failed before its first
+    // request) must still let the runtime run the supervisor: its deadline, the scenario's
+    // timeout and Ctrl-C. This yields once the task's cooperative budget is spent, which a
+    // real request spends anyway.
+    tokio::task::coop::consume_budget().await;
 }
 
 /// Why an iteration failed, in one word: a failed check, an HTTP error, or the agent's own error.

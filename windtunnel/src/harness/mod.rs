@@ -78,6 +78,10 @@ pub fn run(binary: Binary) -> ExitCode {
     if let Err(e) = config.check_scenario_names(scenarios.iter().map(|s| s.name.as_str())) {
         return bad_input(e);
     }
+    if let Err(e) = check_selection(&scenarios, &config.tags, &test_args) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let scenarios: Vec<ScenarioInfo> = scenarios
         .into_iter()
         .filter(|s| {
@@ -214,6 +218,69 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
 
 /// Before the first scenario of a run: starts the metrics server (`--metrics`) and waits for
 /// the start time (`--start-at`). `Err` carries the exit code when the run must not go on.
+/// A selection (tags, a name filter, `--skip`) that selects no scenario of a binary that has
+/// some is a mistake, most often a typo: say what exists instead of passing with `0 passed`.
+fn check_selection(all: &[ScenarioInfo], tags: &[String], args: &Arguments) -> Result<(), String> {
+    if tags.iter().any(|t| t.trim().is_empty()) {
+        return Err(
+            "a tag cannot be empty (`--tag ''`, or an empty entry in `WINDTUNNEL_TAGS`)".into(),
+        );
+    }
+    if all.is_empty() {
+        return Ok(());
+    }
+    let tagged = |s: &ScenarioInfo| {
+        tags.is_empty() || s.tags.iter().any(|t| tags.contains(&(*t).to_owned()))
+    };
+    if !all.iter().any(tagged) {
+        let mut known: Vec<&str> = all.iter().flat_map(|s| s.tags.iter().copied()).collect();
+        known.sort_unstable();
+        known.dedup();
+        let hint = tags
+            .iter()
+            .find_map(|t| crate::config::did_you_mean(t, known.iter().copied()))
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+        return Err(format!(
+            "no scenario has the tag {} (the tags here: {}){hint}",
+            tags.iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(" or "),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ));
+    }
+    let named = |s: &ScenarioInfo| !args.is_filtered_out(&Trial::test(s.name.clone(), || Ok(())));
+    if (args.filter.is_some() || !args.skip.is_empty())
+        && !all.iter().any(|s| tagged(s) && named(s))
+    {
+        let names: Vec<&str> = all
+            .iter()
+            .filter(|s| tagged(s))
+            .map(|s| s.name.as_str())
+            .collect();
+        let hint = args
+            .filter
+            .as_deref()
+            .and_then(|f| crate::config::did_you_mean(f, names.iter().copied()))
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+        return Err(format!(
+            "no scenario matches the selection{} (the scenarios here: {}){hint}",
+            args.filter
+                .as_deref()
+                .map(|f| format!(" `{f}`"))
+                .unwrap_or_default(),
+            names.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 fn prepare(session: &Session) -> Result<(), ExitCode> {
     let config = &session.config;
     // A report that cannot be written is found out before the first request, not after.

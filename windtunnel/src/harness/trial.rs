@@ -3,7 +3,7 @@
 //! recorded in the reports whatever happens.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use libtest_mimic::Failed;
@@ -16,9 +16,22 @@ use crate::report::untrusted::for_terminal;
 use crate::report::{Outcome, ScenarioReport, StopReason, failure_message};
 use crate::scenario::{Scenario, ScenarioContext, ScenarioError};
 
-/// Set by the first Ctrl-C; the harness then finishes the current scenario, writes the reports
-/// and exits with 130.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The number of the first signal that stopped the run (`SIGINT` 2 from Ctrl-C, `SIGTERM` 15
+/// from CI runners, `timeout`, Kubernetes and `docker stop`), 0 while none has. The harness then
+/// stops the current load gracefully, writes the reports marked incomplete and exits with 128
+/// plus the signal's number (130, 143).
+static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
+
+fn signal_name(signal: i32) -> &'static str {
+    if signal == SIGTERM {
+        "SIGTERM"
+    } else {
+        "Ctrl-C"
+    }
+}
+
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
 
 fn report(info: &ScenarioInfo, session: &Session, seed: u64) -> ScenarioReport {
     let rerun = session.rerun(info, seed);
@@ -79,7 +92,7 @@ pub(super) fn execute(
     let start = Instant::now();
     let span = tracing::info_span!("scenario", name = %info.name, seed = ctx.seed());
     let body = runtime.block_on(async {
-        let watcher = tokio::spawn(watch_ctrl_c(Arc::clone(interrupt)));
+        let watcher = tokio::spawn(watch_signals(Arc::clone(interrupt)));
         let mut task =
             tokio::spawn((info.run)(Scenario::from_context(Arc::clone(ctx))).instrument(span));
         let body = match tokio::time::timeout(info.timeout, &mut task).await {
@@ -119,7 +132,7 @@ pub(super) fn execute(
 
 /// Runs one scenario; `Err` carries the failure message libtest prints.
 pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> {
-    if INTERRUPTED.load(Ordering::SeqCst) {
+    if STOPPED_BY.load(Ordering::SeqCst) != 0 {
         return Err("not run: the run was interrupted".into());
     }
     let interrupt = Arc::new(Stop::default());
@@ -144,6 +157,15 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
 
     let interrupted = interrupt.is_set();
     let (failure, cut_short) = match body {
+        Body::Ok if !ctx.ran_a_load_or_said_none() => (
+            Some(
+                "the body returned without running a load: no request was sent. Await the \
+                 load (`.run().await?`), or call `s.without_load()` if the scenario runs none \
+                 on purpose"
+                    .to_owned(),
+            ),
+            StopReason::Interrupted,
+        ),
         Body::Ok => (None, StopReason::Interrupted),
         Body::Failed(f, _) => (Some(f), StopReason::Aborted),
         Body::TimedOut => (
@@ -176,9 +198,16 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     session.record(done);
 
     if interrupted {
-        eprintln!("\nwindtunnel: interrupted; reports written (marked incomplete)");
+        let signal = match STOPPED_BY.load(Ordering::SeqCst) {
+            0 => SIGINT,
+            s => s,
+        };
+        eprintln!(
+            "\nwindtunnel: interrupted ({}); reports written (marked incomplete)",
+            signal_name(signal)
+        );
         session.finish();
-        std::process::exit(130);
+        std::process::exit(128 + signal);
     }
     match outcome {
         Outcome::Passed => Ok(()),
@@ -187,15 +216,34 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     }
 }
 
-/// First Ctrl-C: stop the load gracefully (the report says so). Second: exit at once.
-async fn watch_ctrl_c(interrupt: Arc<Stop>) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
+/// The next Ctrl-C or SIGTERM, as its signal number; `None` when neither can be watched.
+async fn next_signal(term: &mut Option<tokio::signal::unix::Signal>) -> Option<i32> {
+    let terminated = async {
+        match term {
+            Some(t) => t.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.ok().map(|()| SIGINT),
+        Some(()) = terminated => Some(SIGTERM),
     }
-    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// First Ctrl-C or SIGTERM: stop the load gracefully (the report says so). Second: exit at once.
+async fn watch_signals(interrupt: Arc<Stop>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let Some(signal) = next_signal(&mut term).await else {
+        return;
+    };
+    STOPPED_BY.store(signal, Ordering::SeqCst);
     interrupt.set();
-    eprintln!("\nwindtunnel: stopping (Ctrl-C again to quit at once)");
-    if tokio::signal::ctrl_c().await.is_ok() {
-        std::process::exit(130);
+    eprintln!(
+        "\nwindtunnel: stopping on {} ({} again to quit at once)",
+        signal_name(signal),
+        signal_name(signal)
+    );
+    if let Some(again) = next_signal(&mut term).await {
+        std::process::exit(128 + again);
     }
 }

@@ -42,7 +42,7 @@ fn testcase(s: &ScenarioReport) -> TestCase {
             let what = if s.outcome == Outcome::Running {
                 "the scenario did not finish (the process ended while it ran)"
             } else {
-                "the run was interrupted (Ctrl-C)"
+                "the run was interrupted (Ctrl-C or SIGTERM)"
             };
             let mut case = TestCase::error(&name, duration(s), "windtunnel.incomplete", what);
             case.result = with_cause(case.result, format!("{what}\nreplay: {}", s.replay));

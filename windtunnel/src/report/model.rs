@@ -65,7 +65,7 @@ pub enum Outcome {
     Failed,
     /// Ignored (`#[scenario(ignore)]`) and not asked for.
     Skipped,
-    /// Stopped by Ctrl-C.
+    /// Stopped by Ctrl-C or SIGTERM.
     Interrupted,
 }
 
@@ -862,6 +862,28 @@ impl ScenarioReport {
                 let why = c.broke_first.as_deref().unwrap_or("no step ran");
                 problems.push(format!(
                     "capacity search: no rate met the objectives (first broken: {why})"
+                ));
+            }
+            let completed: u64 = load.iterations.iter().map(|i| i.completed).sum();
+            let failed: u64 = load.iterations.iter().map(|i| i.failed).sum();
+            if completed == 0 && failed > 0 {
+                let first = load
+                    .iterations
+                    .iter()
+                    .flat_map(|i| i.failures.iter().map(move |f| (i, f)))
+                    .next()
+                    .map(|(i, f)| {
+                        format!(
+                            " (first: agent `{}`, {}: {})",
+                            i.agent,
+                            f.kind,
+                            f.samples.first().map_or("no sample", String::as_str)
+                        )
+                    })
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "no iteration succeeded: {failed} of {} failed{first}",
+                    failed + load.panics()
                 ));
             }
             let panics = load.panics();

@@ -1,0 +1,101 @@
+//! A green run is earned: a scenario passes only if a load ran and some iteration succeeded; a
+//! selection that selects nothing is an error; a load whose iterations never await still ends;
+//! SIGTERM is handled like Ctrl-C (in `harness_reports.rs`). Each case runs the fixture binary
+//! as a subprocess under a hard time limit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FIXTURE, Run, assert_schema_valid, command, out_dir, run_within};
+
+fn fixture(test: &str, args: &[&str]) -> Run {
+    let out = out_dir(test);
+    let mut cmd = command(FIXTURE, &out);
+    cmd.args(args);
+    run_within(cmd, Duration::from_secs(60), &out)
+}
+
+#[test]
+fn a_body_that_never_awaits_its_load_fails_and_says_why() {
+    let run = fixture("never-awaited", &["--exact", "never_awaited"]);
+    assert_eq!(run.code, 101, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("the body returned without running a load: no request was sent"),
+        "{}",
+        run.stdout
+    );
+    let s = run.scenario("never_awaited");
+    assert_eq!(s["outcome"], "failed");
+    assert!(
+        run.junit()
+            .contains("the body returned without running a load")
+    );
+    assert_schema_valid(&run.report());
+
+    let run = fixture("no-load", &["--exact", "deliberately_no_load"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn a_load_in_which_no_iteration_succeeded_fails() {
+    let run = fixture(
+        "every-iteration-fails",
+        &["--exact", "every_iteration_fails"],
+    );
+    assert_eq!(run.code, 101, "{}{}", run.stdout, run.stderr);
+    let expected = "no iteration succeeded: 10 of 10 failed (first: agent `bails`, error: a field \
+                    `total` is missing from the answer)";
+    assert!(run.stdout.contains(expected), "{}", run.stdout);
+    assert!(run.junit().contains(expected));
+    let s = run.scenario("every_iteration_fails");
+    assert_eq!(s["problems"][0], expected);
+}
+
+#[test]
+fn iterations_that_never_await_still_end_on_time() {
+    let run = fixture("spins", &["--exact", "spins"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let s = run.scenario("spins");
+    assert_eq!(s["load"]["stop"]["reason"], "duration");
+    assert!(
+        s["duration_s"].as_f64().unwrap() < 5.0,
+        "{}",
+        s["duration_s"]
+    );
+    let completed = s["load"]["iterations"][0]["completed"].as_u64().unwrap();
+    assert!(completed > 0, "{completed}");
+}
+
+#[test]
+fn a_selection_that_selects_nothing_is_an_error_naming_what_exists() {
+    let run = fixture("tag-typo", &["--tag", "smok"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("no scenario has the tag `smok`")
+            && run.stderr.contains("did you mean `smoke`?"),
+        "{}",
+        run.stderr
+    );
+    let run = fixture("tag-empty", &["--tag", ""]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("a tag cannot be empty"),
+        "{}",
+        run.stderr
+    );
+    let run = fixture("filter-typo", &["passs", "--exact"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("no scenario matches the selection `passs`")
+            && run.stderr.contains("did you mean `passes`?"),
+        "{}",
+        run.stderr
+    );
+    // The same under `--list`, which nextest never filters.
+    let run = fixture("list-typo", &["--list", "--tag", "smok"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
