@@ -99,3 +99,18 @@ fn a_selection_that_selects_nothing_is_an_error_naming_what_exists() {
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
+
+#[test]
+fn an_unreachable_target_fails_in_every_run() {
+    for i in 0..20 {
+        let run = fixture("unreachable", &["--exact", "ignores_refusals"]);
+        assert_eq!(run.code, 101, "run {i}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains(
+                "the target never answered: all 4 request(s) failed without a response (connect: 4)"
+            ),
+            "run {i}: {}",
+            run.stdout
+        );
+    }
+}

@@ -864,6 +864,29 @@ impl ScenarioReport {
                     "capacity search: no rate met the objectives (first broken: {why})"
                 ));
             }
+            // Judged on the whole load, after it ended: the same in every run, unlike the
+            // early abort, which races the end of a short load.
+            let (sent, unanswered, kinds) = load.requests.iter().fold(
+                (0u64, 0u64, BTreeMap::<&str, u64>::new()),
+                |(sent, unanswered, mut kinds), r| {
+                    let mut no_answer = 0;
+                    for e in &r.errors {
+                        if matches!(e.kind.as_str(), "connect" | "timeout" | "request") {
+                            no_answer += e.count;
+                            *kinds.entry(e.kind.as_str()).or_default() += e.count;
+                        }
+                    }
+                    (sent + r.count, unanswered + no_answer, kinds)
+                },
+            );
+            if sent > 0 && unanswered == sent {
+                let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+                problems.push(format!(
+                    "the target never answered: all {sent} request(s) failed without a response \
+                     ({})",
+                    kinds.join(", ")
+                ));
+            }
             let completed: u64 = load.iterations.iter().map(|i| i.completed).sum();
             let failed: u64 = load.iterations.iter().map(|i| i.failed).sum();
             if completed == 0 && failed > 0 {
