@@ -79,7 +79,7 @@ pub fn run(binary: Binary) -> ExitCode {
         return bad_input(e);
     }
     if let Err(e) = check_selection(&scenarios, &config.tags, &test_args) {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", for_terminal(&e));
         return ExitCode::from(2);
     }
     let scenarios: Vec<ScenarioInfo> = scenarios
@@ -216,8 +216,6 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
     }
 }
 
-/// Before the first scenario of a run: starts the metrics server (`--metrics`) and waits for
-/// the start time (`--start-at`). `Err` carries the exit code when the run must not go on.
 /// A selection (tags, a name filter, `--skip`) that selects no scenario of a binary that has
 /// some is a mistake, most often a typo: say what exists instead of passing with `0 passed`.
 fn check_selection(all: &[ScenarioInfo], tags: &[String], args: &Arguments) -> Result<(), String> {
@@ -281,6 +279,9 @@ fn check_selection(all: &[ScenarioInfo], tags: &[String], args: &Arguments) -> R
     Ok(())
 }
 
+/// Before the first scenario of a run: checks that the reports can be written, starts the
+/// metrics server (`--metrics`) and waits for the start time (`--start-at`). `Err` carries the
+/// exit code when the run must not go on.
 fn prepare(session: &Session) -> Result<(), ExitCode> {
     let config = &session.config;
     // A report that cannot be written is found out before the first request, not after.
