@@ -319,7 +319,7 @@ impl<'a> RequestBuilder<'a> {
                 let headers = std::mem::take(response.headers_mut());
                 // After redirects, the response's URL is the final one; compare before cloning.
                 let redirected = (response.url() != &url).then(|| Box::new(response.url().clone()));
-                let body = Body::read(&mut response, max_body).await?;
+                let body = Body::read(response, max_body).await?;
                 if let Some(Action::DropResponse) = action {
                     return Err(Failure::Injected(DROPPED_RESPONSE));
                 }

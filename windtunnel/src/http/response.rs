@@ -27,9 +27,14 @@ impl Body {
     /// Reads `response`'s body to its end, keeping its first `max` bytes: the rest is read and
     /// counted, so timing and the connection are as with a whole body, and memory is bounded.
     pub(crate) async fn read(
-        response: &mut reqwest::Response,
+        mut response: reqwest::Response,
         max: usize,
     ) -> Result<Self, reqwest::Error> {
+        // The usual body declares a length within the bound: read it whole, as reqwest does
+        // best (the framing keeps the body to its declared length).
+        if response.content_length().is_some_and(|n| n <= max as u64) {
+            return response.bytes().await.map(Body::whole);
+        }
         let mut body = Body::default();
         let mut joined: Option<bytes::BytesMut> = None;
         while let Some(chunk) = response.chunk().await? {
