@@ -9,17 +9,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    Run, assert_schema_valid, command, out_dir, read_json, run_within, xmllint_validates,
+    Run, assert_schema_valid, command, out_dir, read_json, run_bin_within, run_within,
+    xmllint_validates,
 };
 
 const HOSTILE: &str = env!("CARGO_BIN_EXE_wt-fixture-hostile");
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn hostile(test: &str, args: &[&str]) -> Run {
-    let out = out_dir(test);
-    let mut cmd = command(HOSTILE, &out);
-    cmd.args(args);
-    run_within(cmd, LIMIT, &out)
+    run_bin_within(HOSTILE, test, args, LIMIT)
 }
 
 /// Every file a run wrote, and what it printed, as text.

@@ -7,13 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FIXTURE, Run, assert_schema_valid, command, out_dir, run_within};
+use common::{FIXTURE, Run, assert_schema_valid, run_bin_within};
 
 fn fixture(test: &str, args: &[&str]) -> Run {
-    let out = out_dir(test);
-    let mut cmd = command(FIXTURE, &out);
-    cmd.args(args);
-    run_within(cmd, Duration::from_secs(60), &out)
+    run_bin_within(FIXTURE, test, args, Duration::from_secs(60))
 }
 
 #[test]

@@ -161,6 +161,15 @@ pub fn xmllint_validates(xml_path: &Path) -> bool {
     true
 }
 
+/// Runs `bin` with `args`, reports under a directory named after `test`, killed (and the test
+/// failed) if it has not ended within `limit`.
+pub fn run_bin_within(bin: &str, test: &str, args: &[&str], limit: std::time::Duration) -> Run {
+    let out = out_dir(test);
+    let mut cmd = command(bin, &out);
+    cmd.args(args);
+    run_within(cmd, limit, &out)
+}
+
 /// Runs `cmd` (its reports in `out`), killing it and failing the test if it has not ended
 /// within `limit`: a test of something that could hang must not hang CI.
 pub fn run_within(mut cmd: Command, limit: std::time::Duration, out: &Path) -> Run {

@@ -634,7 +634,6 @@ fn metrics_address(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// A parser of whole numbers that says `expected` when the text is not one.
 /// Why `users` users cannot run, if they cannot.
 fn users_problem(users: u32) -> Option<String> {
     match users {
@@ -670,6 +669,7 @@ fn bounded<T>(
     }
 }
 
+/// A parser of whole numbers that says `expected` when the text is not one.
 fn whole<T: std::str::FromStr>(
     expected: &'static str,
 ) -> impl FnOnce(&str) -> Result<T, &'static str> {

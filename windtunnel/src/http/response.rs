@@ -11,7 +11,7 @@ use crate::metrics::{ErrorKind, current_recorder};
 
 /// A response body as read: the bytes kept (at most the scenario's
 /// [`max_response_body`](crate::Scenario::max_response_body)) and how many arrived.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Body {
     pub(crate) kept: bytes::Bytes,
     pub(crate) len: u64,
@@ -35,35 +35,16 @@ impl Body {
         if response.content_length().is_some_and(|n| n <= max as u64) {
             return response.bytes().await.map(Body::whole);
         }
-        let mut body = Body::default();
-        let mut joined: Option<bytes::BytesMut> = None;
+        let (mut kept, mut len) = (bytes::BytesMut::new(), 0u64);
         while let Some(chunk) = response.chunk().await? {
-            body.len += chunk.len() as u64;
-            let kept = joined.as_ref().map_or(body.kept.len(), |j| j.len());
-            let room = max.saturating_sub(kept);
-            if room == 0 {
-                continue;
-            }
-            let chunk = if chunk.len() > room {
-                chunk.slice(..room)
-            } else {
-                chunk
-            };
-            // The usual body is one chunk: keep it as it came, without a copy.
-            match &mut joined {
-                None if body.kept.is_empty() => body.kept = chunk,
-                None => {
-                    let mut j = bytes::BytesMut::from(&body.kept[..]);
-                    j.extend_from_slice(&chunk);
-                    joined = Some(j);
-                }
-                Some(j) => j.extend_from_slice(&chunk),
-            }
+            len += chunk.len() as u64;
+            let room = max.saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
-        if let Some(j) = joined {
-            body.kept = j.freeze();
-        }
-        Ok(body)
+        Ok(Body {
+            kept: kept.freeze(),
+            len,
+        })
     }
 }
 

@@ -39,6 +39,14 @@ pub(crate) const OVERFLOW_NAME: &str = "(other names)";
 /// Sample messages are cut to this many characters.
 const MAX_SAMPLE_CHARS: usize = 300;
 
+/// `message` cut to [`MAX_SAMPLE_CHARS`] characters, with `…` where it was cut.
+fn clipped(message: &str) -> std::borrow::Cow<'_, str> {
+    match message.char_indices().nth(MAX_SAMPLE_CHARS) {
+        Some((at, _)) => format!("{}…", &message[..at]).into(),
+        None => message.into(),
+    }
+}
+
 pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds are valid")
 }
@@ -126,10 +134,8 @@ impl ErrorCounter {
     pub(crate) fn add(&mut self, sample: impl FnOnce() -> String) {
         self.count += 1;
         if self.samples.len() < MAX_SAMPLES {
-            let mut s = sample();
-            if s.chars().count() > MAX_SAMPLE_CHARS {
-                s = s.chars().take(MAX_SAMPLE_CHARS).collect::<String>() + "…";
-            }
+            let s = sample();
+            let s = clipped(&s).into_owned();
             if !self.samples.contains(&s) {
                 self.samples.push(s);
             }
@@ -166,19 +172,16 @@ pub(crate) fn add_panic(
     count: u64,
     agent_ids: &[u64],
 ) {
-    let entry = if let Some(entry) = panics.get_mut(message) {
-        entry
+    // A message is kept under its clipped form, so a long message that repeats finds its
+    // entry again, also once the bound is reached.
+    let key = clipped(message);
+    let kept = panics.len() - usize::from(panics.contains_key(OTHER_PANICS));
+    let key = if panics.contains_key(&*key) || kept < MAX_PANIC_MESSAGES {
+        key
     } else {
-        let kept = panics.len() - usize::from(panics.contains_key(OTHER_PANICS));
-        let key = if kept >= MAX_PANIC_MESSAGES {
-            OTHER_PANICS.to_owned()
-        } else if message.chars().count() > MAX_SAMPLE_CHARS {
-            message.chars().take(MAX_SAMPLE_CHARS).collect::<String>() + "…"
-        } else {
-            message.to_owned()
-        };
-        panics.entry(key).or_default()
+        OTHER_PANICS.into()
     };
+    let entry = panics.entry(key.into_owned()).or_default();
     entry.0 += count;
     for id in agent_ids {
         if entry.1.len() < MAX_SAMPLES && !entry.1.contains(id) {
@@ -709,6 +712,12 @@ mod tests {
                 .keys()
                 .all(|k| k.chars().count() <= MAX_SAMPLE_CHARS + 1)
         );
+        // Once the bound is reached, a long message seen before still finds its own entry.
+        for i in 0..MAX_PANIC_MESSAGES {
+            add_panic(&mut panics, &format!("other {i}"), 1, &[2]);
+        }
+        add_panic(&mut panics, &long, 1, &[3]);
+        assert_eq!(panics[&*clipped(&long)], (2, vec![1, 3]));
         let it = &rec.snapshot().iterations["shopper"];
         assert_eq!(it.panicked, 10_000);
         assert_eq!(it.panics.len(), MAX_PANIC_MESSAGES + 1);

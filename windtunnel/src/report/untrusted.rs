@@ -82,7 +82,12 @@ pub fn for_terminal(text: &str) -> Cow<'_, str> {
 /// `text` with every control character, newline and tab included, written as a visible
 /// escape: a name that fits on one line of `--list`, JUnit and the terminal.
 pub fn for_name(text: &str) -> Cow<'_, str> {
-    replace(text, |c| !c.is_control() && xml_allows(c))
+    replace(text, name_allows)
+}
+
+/// Whether a name may hold `c`: no control character, nothing XML forbids.
+fn name_allows(c: char) -> bool {
+    !c.is_control() && xml_allows(c)
 }
 
 /// Why a name (of a scenario, a request, an objective) cannot be used: it is empty or holds a
@@ -91,16 +96,14 @@ pub fn name_problem(name: &str) -> Option<String> {
     if name.trim().is_empty() {
         return Some("a name cannot be empty".into());
     }
-    name.chars()
-        .find(|c| c.is_control() || !xml_allows(*c))
-        .map(|c| {
-            let mut shown = String::new();
-            escape(c, &mut shown);
-            format!(
-                "a name cannot contain the control character `{shown}`: `{}`",
-                for_name(name)
-            )
-        })
+    name.chars().find(|c| !name_allows(*c)).map(|c| {
+        let mut shown = String::new();
+        escape(c, &mut shown);
+        format!(
+            "a name cannot contain the control character `{shown}`: `{}`",
+            for_name(name)
+        )
+    })
 }
 
 #[cfg(test)]
