@@ -104,10 +104,56 @@ fn an_unreachable_target_fails_in_every_run() {
         assert_eq!(run.code, 101, "run {i}: {}{}", run.stdout, run.stderr);
         assert!(
             run.stdout.contains(
-                "the target never answered: all 4 request(s) failed without a response (connect: 4)"
+                "the target never answered: all 4 request(s) sent failed without a response (connect: \
+                 4)"
             ),
             "run {i}: {}",
             run.stdout
         );
     }
+}
+
+#[test]
+fn requests_that_were_never_sent_count_as_failed() {
+    let run = fixture("invalid", &["--exact", "invalid_requests"]);
+    assert_eq!(run.code, 101, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("no request was sent: all 6 request(s) were invalid (first: http://"),
+        "{}",
+        run.stdout
+    );
+    let s = run.scenario("invalid_requests");
+    let list = &s["load"]["requests"][0];
+    assert_eq!(list["name"], "list");
+    assert_eq!(list["count"], 6);
+    assert_eq!(list["failed"], 6);
+    assert_eq!(list["errors"][0]["kind"], "invalid");
+    let sample = list["errors"][0]["samples"][0].as_str().unwrap();
+    assert!(sample.contains("invalid header `x-note: "), "{sample}");
+    assert_eq!(list["latency_ms"]["max"], 0.0, "never sent: no latency");
+    assert_schema_valid(&run.report());
+}
+
+#[test]
+fn requests_in_flight_at_the_end_count_as_unanswered() {
+    let run = fixture("black-hole", &["--exact", "never_answers"]);
+    assert_eq!(run.code, 101, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "the target never answered: all 3 request(s) sent failed without a \
+                             response (unfinished: 3)"
+        ),
+        "{}",
+        run.stdout
+    );
+    let s = run.scenario("never_answers");
+    let list = &s["load"]["requests"][0];
+    assert_eq!(list["failed"], 3, "{list}");
+    assert_eq!(list["errors"][0]["kind"], "unfinished");
+    // Held from the start of the load until the end of the graceful stop: about 0.7 s.
+    let max = list["latency_ms"]["max"].as_f64().unwrap();
+    assert!(max >= 600.0, "{max}");
+    assert_eq!(s["load"]["cancelled_iterations"], 3);
+    assert_schema_valid(&run.report());
 }

@@ -522,6 +522,9 @@ impl Objective {
                     }
                     _ => &requests.histogram,
                 };
+                if h.is_empty() {
+                    return Err("no request was sent: none has a latency".into());
+                }
                 let us = if q >= 1.0 {
                     h.max()
                 } else {

@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::Session;
 use super::response::{Body, HttpError, Response};
-use crate::metrics::{ErrorKind, Outcome};
+use crate::metrics::{ErrorKind, Outcome, Recorder};
 use crate::turbulence::Action;
 
 /// A request being built; finish it with [`send`](RequestBuilder::send).
@@ -131,8 +131,14 @@ impl<'a> RequestBuilder<'a> {
     ///
     /// Latency runs from just before the request is written until the last byte of the body
     /// has been read: everything the agent waited for. The request is put together when `send`
-    /// is called and goes out when the returned future is first awaited; dropping that future
-    /// before it completes drops the request, which is then not recorded.
+    /// is called and goes out when the returned future is first awaited.
+    ///
+    /// Every request is recorded, also those that never got an answer: an invalid request
+    /// (a bad header, URL, name or body) is a failed request of kind `invalid`, with no
+    /// latency; dropping the future before the response is complete (the graceful stop ended
+    /// with the request in flight, or the agent raced it against something else) drops the
+    /// request and records it as a failed request of kind `unfinished`, with the time it had
+    /// waited as its latency, a lower bound.
     ///
     /// # Errors
     ///
@@ -147,6 +153,7 @@ impl<'a> RequestBuilder<'a> {
         async move {
             let Sending {
                 session,
+                name,
                 method,
                 accept,
                 timeout,
@@ -154,6 +161,10 @@ impl<'a> RequestBuilder<'a> {
             } = sending?;
             let in_flight = InFlight {
                 slot: &mut session.in_flight,
+                recorder: &session.recorder,
+                name: &name,
+                lateness: session.lateness,
+                start: Instant::now(),
                 done: false,
             };
             // With no subscriber interested, the span is disabled: awaiting it instrumented
@@ -164,7 +175,6 @@ impl<'a> RequestBuilder<'a> {
                 in_flight.instrument(span.clone()).await
             };
             let Exchanged {
-                name,
                 url,
                 start,
                 end,
@@ -241,21 +251,35 @@ impl<'a> RequestBuilder<'a> {
             (None, Ok(url)) => Cow::Owned(format!("{} {}", self.method, url.path())),
             (None, Err((path, _))) => Cow::Owned(format!("{} {}", self.method, url_path(path))),
         };
-        let mut url = match (self.url, self.invalid) {
-            (Ok(url), None) => url,
-            (Err((path, reason)), _) => {
-                let path = crate::redact::url(&path).into_owned();
+        let (mut url, session) = match (self.url, self.invalid) {
+            (Ok(url), None) => (url, self.session),
+            (url, invalid) => {
+                let (path, reason) = match (url, invalid) {
+                    (Err((path, reason)), _) => (crate::redact::url(&path).into_owned(), reason),
+                    (Ok(url), reason) => (
+                        crate::redact::url(url.as_str()).into_owned(),
+                        reason.unwrap_or_default(),
+                    ),
+                };
+                // Never sent, so no latency; but counted, so that a load of invalid requests
+                // fails its error rate instead of passing with nothing recorded.
+                let session = self.session;
+                session.recorder.record_late(
+                    &name,
+                    Duration::ZERO,
+                    session.lateness,
+                    Instant::now(),
+                    Outcome::Failed {
+                        kind: ErrorKind::Invalid,
+                        message: &|| format!("{path}: {reason}"),
+                    },
+                );
                 return Err(HttpError::invalid(name, self.method, path, reason));
-            }
-            (Ok(url), Some(reason)) => {
-                let url = crate::redact::url(url.as_str()).into_owned();
-                return Err(HttpError::invalid(name, self.method, url, reason));
             }
         };
         if !self.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&self.query);
         }
-        let session = self.session;
         let mut request = reqwest::Request::new(self.method.clone(), url.clone());
         *request.headers_mut() = self.headers;
         if let Some(jar) = &session.jar {
@@ -286,11 +310,13 @@ impl<'a> RequestBuilder<'a> {
         let client = session.client.inner.clone();
         let max_body = session.client.max_body;
         let turbulence = session.client.turbulence.clone();
+        // Turbulence decides by name; without it, the name stays with the caller only.
+        let decided_by = turbulence.as_ref().map(|_| name.clone());
         session.in_flight.park(async move {
             let start = Instant::now();
-            let decision = turbulence
-                .as_deref()
-                .map(|t| t.decide(&name, request.method().as_str(), url.path(), key, start));
+            let decision = turbulence.as_deref().zip(decided_by).map(|(t, name)| {
+                t.decide(&name, request.method().as_str(), url.path(), key, start)
+            });
             let (delay, action) = decision
                 .as_ref()
                 .map_or((Duration::ZERO, None), |d| (d.delay, d.action));
@@ -327,7 +353,6 @@ impl<'a> RequestBuilder<'a> {
             })
             .await;
             Exchanged {
-                name,
                 url,
                 start,
                 end: Instant::now(),
@@ -337,6 +362,7 @@ impl<'a> RequestBuilder<'a> {
         });
         Ok(Sending {
             session,
+            name,
             method: self.method,
             accept: self.accept,
             timeout,
@@ -348,6 +374,7 @@ impl<'a> RequestBuilder<'a> {
 /// What a sent request keeps until its outcome is recorded (its exchange is in the slot).
 struct Sending<'a> {
     session: &'a mut Session,
+    name: Cow<'static, str>,
     method: Method,
     accept: Vec<u16>,
     timeout: Duration,
@@ -366,11 +393,10 @@ struct Fate {
     hung: bool,
 }
 
-/// What the in-flight part of a request hands back: what it was given (so that no copy is kept
-/// while it runs), when it started and ended, what turbulence did, and the response or why
-/// there is none.
+/// What the in-flight part of a request hands back: the URL it was given (so that no copy is
+/// kept while it runs), when it started and ended, what turbulence did, and the response or
+/// why there is none.
 struct Exchanged {
-    name: Cow<'static, str>,
     url: reqwest::Url,
     start: Instant,
     end: Instant,
@@ -430,9 +456,14 @@ impl InFlightSlot {
 
 /// Drives the request in an [`InFlightSlot`]. Dropped before it completes (the agent's future
 /// was cancelled, or the agent raced the request against something else), it drops the request
-/// too, so no connection stays taken by a request nobody waits for.
+/// too, so no connection stays taken by a request nobody waits for, and records it as
+/// `unfinished`, so that a server that never answers shows in the error rate and the latency.
 struct InFlight<'s> {
     slot: &'s mut InFlightSlot,
+    recorder: &'s Recorder,
+    name: &'s str,
+    lateness: Duration,
+    start: Instant,
     done: bool,
 }
 
@@ -454,6 +485,24 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.done {
             self.slot.release();
+            let end = Instant::now();
+            let waited = end - self.start;
+            self.recorder.record_late(
+                self.name,
+                waited,
+                self.lateness,
+                end,
+                Outcome::Failed {
+                    kind: ErrorKind::Unfinished,
+                    message: &|| {
+                        format!(
+                            "abandoned with no complete response after {:.1} s (the graceful \
+                             stop ended, or the agent stopped waiting)",
+                            waited.as_secs_f64()
+                        )
+                    },
+                },
+            );
         }
     }
 }

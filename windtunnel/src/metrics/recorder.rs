@@ -66,6 +66,12 @@ pub enum ErrorKind {
     Status,
     /// A timed operation (`Agent::measure`) returned an error.
     Operation,
+    /// The request could not be built (an invalid header, URL, name or body) and was never
+    /// sent. It has no latency.
+    Invalid,
+    /// The request was still waiting for its response when it was abandoned: the graceful stop
+    /// ended, or the agent stopped waiting for it. Its latency is a lower bound.
+    Unfinished,
 }
 
 impl ErrorKind {
@@ -77,6 +83,8 @@ impl ErrorKind {
             ErrorKind::Request => "request",
             ErrorKind::Status => "status",
             ErrorKind::Operation => "operation",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Unfinished => "unfinished",
         }
     }
 }
@@ -107,6 +115,17 @@ impl Outcome<'_> {
             Outcome::Ok => false,
             Outcome::Failed { .. } => true,
         }
+    }
+
+    /// Whether it has a latency: every outcome but a request that was never sent.
+    pub(crate) fn has_latency(&self) -> bool {
+        !matches!(
+            self,
+            Outcome::Failed {
+                kind: ErrorKind::Invalid,
+                ..
+            }
+        )
     }
 }
 
@@ -403,7 +422,9 @@ impl Recorder {
         let settings = &self.shared.settings;
         self.with_shard(|shard| {
             shard.roll(second, &self.shared.series);
-            shard.live.record(micros, intended, failed);
+            shard
+                .live
+                .record(outcome.has_latency().then_some(micros), intended, failed);
             record_named(
                 &mut shard.requests,
                 name,

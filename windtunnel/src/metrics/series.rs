@@ -99,9 +99,12 @@ impl LivePoint {
         self.requests == 0 && self.iterations == 0 && self.started == 0 && self.dropped == 0
     }
 
-    pub(crate) fn record(&mut self, micros: u64, intended: Option<u64>, failed: bool) {
+    pub(crate) fn record(&mut self, micros: Option<u64>, intended: Option<u64>, failed: bool) {
         self.requests += 1;
         self.failed += u64::from(failed);
+        let Some(micros) = micros else {
+            return;
+        };
         self.service.saturating_record(micros);
         if let (Some(h), Some(v)) = (&mut self.intended, intended) {
             h.saturating_record(v);
@@ -250,9 +253,9 @@ mod tests {
         let mut a = LivePoint::new(true);
         let mut b = LivePoint::new(true);
         for v in [100, 200, 300] {
-            a.record(v, Some(v + 1000), false);
+            a.record(Some(v), Some(v + 1000), false);
         }
-        b.record(200, Some(5000), true);
+        b.record(Some(200), Some(5000), true);
         let mut series = Series::new(true);
         series.add(3, a.take());
         assert!(a.is_empty());
@@ -271,7 +274,7 @@ mod tests {
         let mut series = Series::new(false);
         for s in 0..(MAX_POINTS as u64 * 2 + 10) {
             let mut p = LivePoint::new(false);
-            p.record(10, None, false);
+            p.record(Some(10), None, false);
             series.add(s, p.take());
             series.active(s, s);
         }

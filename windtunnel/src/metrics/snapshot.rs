@@ -15,7 +15,8 @@ pub(crate) type ErrorClass = ErrorCounter;
 /// Everything recorded under one request name.
 #[derive(Clone, Debug)]
 pub(crate) struct RequestMetrics {
-    /// Service time in microseconds of every request, failed ones included.
+    /// Service time in microseconds of every request, failed ones included (but not those that
+    /// were never sent: `count` can be larger than the histogram's).
     pub(crate) histogram: Histogram<u64>,
     /// Latency from the intended start of the request's iteration (open model only).
     pub(crate) intended: Option<Histogram<u64>>,
@@ -39,9 +40,11 @@ impl RequestMetrics {
     }
 
     pub(crate) fn record(&mut self, micros: u64, intended: Option<u64>, outcome: Outcome<'_>) {
-        self.histogram.saturating_record(micros);
-        if let (Some(h), Some(v)) = (&mut self.intended, intended) {
-            h.saturating_record(v);
+        if outcome.has_latency() {
+            self.histogram.saturating_record(micros);
+            if let (Some(h), Some(v)) = (&mut self.intended, intended) {
+                h.saturating_record(v);
+            }
         }
         self.count += 1;
         match outcome {

@@ -10,7 +10,7 @@
 //! | `panic` | an agent panicked | bug | critical when every iteration of the agent panicked, else high |
 //! | `objective` | an objective did not hold | latency and throughput: performance; error rate: reliability; check pass rate: bug | high when the value is 2× or more off its threshold (or was lost with `abort_on_fail`), else medium |
 //! | `check` | a check failed | bug | by the share of its evaluations that failed: ≥ 10% high, ≥ 1% medium, else low |
-//! | `errors` | failed requests of one name and kind | `connect`, `request`, `operation`: reliability; `timeout`: performance; `status`: reliability for 5xx, security for 401/403, bug for other statuses; TLS certificate errors: security | by the share of the name's requests: ≥ 50% critical, ≥ 5% high, ≥ 1% medium, else low; `info` when turbulence injected every failure of the run |
+//! | `errors` | failed requests of one name and kind | `connect`, `request`, `operation`, `unfinished`: reliability; `invalid`: bug; `timeout`: performance; `status`: reliability for 5xx, security for 401/403, bug for other statuses; TLS certificate errors: security | by the share of the name's requests: ≥ 50% critical, ≥ 5% high, ≥ 1% medium, else low; `info` when turbulence injected every failure of the run |
 
 use serde::{Deserialize, Serialize};
 
@@ -278,6 +278,11 @@ fn error_finding(
         "timeout" => (FindingType::Performance, "timeouts".to_owned()),
         "status" => status_type(r),
         "operation" => (FindingType::Reliability, "failed operations".to_owned()),
+        "invalid" => (FindingType::Bug, "invalid requests (never sent)".to_owned()),
+        "unfinished" => (
+            FindingType::Reliability,
+            "requests abandoned unanswered".to_owned(),
+        ),
         _ => (FindingType::Reliability, "failed requests".to_owned()),
     };
     let severity = if injected_only {

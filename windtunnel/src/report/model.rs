@@ -585,8 +585,8 @@ pub struct LatencyReport {
 /// Failures of one kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorReport {
-    /// The kind (`connect`, `timeout`, `request`, `status`, `operation`; for iterations:
-    /// `check`, `http`, `error`).
+    /// The kind (`connect`, `timeout`, `request`, `status`, `operation`, `invalid` (never
+    /// sent), `unfinished` (abandoned in flight); for iterations: `check`, `http`, `error`).
     pub kind: String,
     /// How many.
     pub count: u64,
@@ -633,6 +633,11 @@ pub struct PanicReport {
     pub count: u64,
     /// The ids of the first agents that hit it.
     pub agent_ids: Vec<u64>,
+}
+
+/// The first sample of an error class, or a word saying it has none.
+fn first_sample(e: &ErrorReport) -> &str {
+    e.samples.first().map_or("no sample", String::as_str)
 }
 
 fn ms(us: u64) -> f64 {
@@ -866,24 +871,40 @@ impl ScenarioReport {
             }
             // Judged on the whole load, after it ended: the same in every run, unlike the
             // early abort, which races the end of a short load.
-            let (sent, unanswered, kinds) = load.requests.iter().fold(
-                (0u64, 0u64, BTreeMap::<&str, u64>::new()),
-                |(sent, unanswered, mut kinds), r| {
-                    let mut no_answer = 0;
-                    for e in &r.errors {
-                        if matches!(e.kind.as_str(), "connect" | "timeout" | "request") {
-                            no_answer += e.count;
-                            *kinds.entry(e.kind.as_str()).or_default() += e.count;
+            let mut requests = 0u64;
+            let mut invalid: Option<(u64, &str)> = None;
+            let mut unanswered = BTreeMap::<&str, u64>::new();
+            for r in &load.requests {
+                requests += r.count;
+                for e in &r.errors {
+                    match e.kind.as_str() {
+                        "invalid" => {
+                            let (n, _) = invalid.get_or_insert((0, first_sample(e)));
+                            *n += e.count;
                         }
+                        "connect" | "timeout" | "request" | "unfinished" => {
+                            *unanswered.entry(e.kind.as_str()).or_default() += e.count;
+                        }
+                        _ => {}
                     }
-                    (sent + r.count, unanswered + no_answer, kinds)
-                },
-            );
-            if sent > 0 && unanswered == sent {
-                let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+                }
+            }
+            let (never_sent, sample) = invalid.unwrap_or((0, ""));
+            let sent = requests - never_sent;
+            if requests > 0 && sent == 0 {
                 problems.push(format!(
-                    "the target never answered: all {sent} request(s) failed without a response \
-                     ({})",
+                    "no request was sent: all {requests} request(s) were invalid (first: \
+                     {sample})"
+                ));
+            }
+            if sent > 0 && unanswered.values().sum::<u64>() == sent {
+                let kinds: Vec<String> = unanswered
+                    .iter()
+                    .map(|(k, n)| format!("{k}: {n}"))
+                    .collect();
+                problems.push(format!(
+                    "the target never answered: all {sent} request(s) sent failed without a \
+                     response ({})",
                     kinds.join(", ")
                 ));
             }
@@ -900,7 +921,7 @@ impl ScenarioReport {
                             " (first: agent `{}`, {}: {})",
                             i.agent,
                             f.kind,
-                            f.samples.first().map_or("no sample", String::as_str)
+                            first_sample(f)
                         )
                     })
                     .unwrap_or_default();
