@@ -48,6 +48,44 @@ fn a_load_in_which_no_iteration_succeeded_fails() {
     assert!(run.junit().contains(expected));
     let s = run.scenario("every_iteration_fails");
     assert_eq!(s["problems"][0], expected);
+    // Shown per agent, on the terminal, in JUnit and as a finding.
+    let line = "agent `bails`: 10 of 10 iterations failed (error) — a field `total` is missing";
+    assert!(run.stdout.contains(line), "{}", run.stdout);
+    assert!(run.junit().contains(line));
+    let finding = s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "iterations")
+        .expect("an iterations finding");
+    assert_eq!(finding["severity"], "critical");
+    assert_eq!(finding["subject"], "agent bails error");
+    assert_schema_valid(&run.report());
+}
+
+#[test]
+fn throughput_says_what_it_counts_and_the_successful_one_fails() {
+    let run = fixture("refused-throughput", &["--exact", "refused_throughput"]);
+    assert_eq!(run.code, 101, "{}{}", run.stdout, run.stderr);
+    let s = run.scenario("refused_throughput");
+    let objectives = s["load"]["objectives"].as_array().unwrap();
+    assert_eq!(
+        objectives[0]["objective"],
+        "throughput (failed requests included) at least 1 req/s"
+    );
+    assert_eq!(objectives[0]["passed"], true);
+    assert_eq!(
+        objectives[1]["objective"],
+        "successful throughput at least 1 req/s"
+    );
+    assert_eq!(objectives[1]["actual"], 0.0);
+    assert_eq!(objectives[1]["passed"], false);
+    assert!(
+        run.stdout
+            .contains("objective not met: successful throughput at least 1 req/s"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -155,5 +193,45 @@ fn requests_in_flight_at_the_end_count_as_unanswered() {
     let max = list["latency_ms"]["max"].as_f64().unwrap();
     assert!(max >= 600.0, "{max}");
     assert_eq!(s["load"]["cancelled_iterations"], 3);
+    assert_schema_valid(&run.report());
+}
+
+#[test]
+fn every_iteration_due_is_started_or_dropped() {
+    for i in 0..20 {
+        let run = fixture("open-tail", &["--exact", "open_tail"]);
+        let s = run.scenario("open_tail");
+        let schedule = &s["load"]["schedule"];
+        let started = schedule["started"].as_u64().unwrap();
+        let dropped = schedule["dropped"].as_u64().unwrap();
+        assert_eq!(
+            started + dropped,
+            2000,
+            "run {i}: {started} started, {dropped} dropped"
+        );
+    }
+}
+
+#[test]
+fn an_open_model_that_drops_most_iterations_fails() {
+    let run = fixture("drops", &["--exact", "drops_most"]);
+    assert_eq!(run.code, 101, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("the load did not run as planned: ")
+            && run.stdout.contains("due iterations"),
+        "{}",
+        run.stdout
+    );
+    let s = run.scenario("drops_most");
+    let dropped = s["load"]["schedule"]["dropped"].as_u64().unwrap();
+    assert!(dropped >= 50, "{dropped}");
+    let finding = s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "dropped")
+        .expect("a dropped finding");
+    assert_eq!(finding["severity"], "high");
+    assert_eq!(finding["evidence"]["count"], dropped);
     assert_schema_valid(&run.report());
 }

@@ -75,7 +75,7 @@ async fn browse_and_buy(s: Scenario) -> Result<()> {
         .slo(p95(ALL).below(ms(200)))
         .slo(error_rate().below(0.05))
         .slo(error_rate().of("checkout").below(0.15))
-        .slo(throughput().at_least(50.0))
+        .slo(successful_throughput().at_least(50.0))
         .run()
         .await?;
     Ok(())

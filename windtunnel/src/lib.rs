@@ -155,7 +155,9 @@ pub const fn mins(n: u64) -> Duration {
 pub mod prelude {
     pub use crate::load::{Load, per_min, per_sec, stage};
     pub use crate::objectives::{
-        ALL, check_pass_rate, error_rate, max_latency, p50, p90, p95, p99, p999, throughput,
+        ALL, check_pass_rate, dropped_iteration_count, dropped_iterations, error_rate,
+        iteration_failure_rate, max_latency, p50, p90, p95, p99, p999, successful_throughput,
+        throughput,
     };
     pub use crate::turbulence::{Fault, Jitter, Phase, Proxy, Toxic};
     pub use crate::{Agent, Result, Scenario, agent, mins, ms, scenario, secs};

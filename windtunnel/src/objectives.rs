@@ -1,5 +1,7 @@
 //! Objectives (service-level objectives): thresholds on latency percentiles, error rate,
-//! throughput and check pass rate, overall or for one request name. An [`Objective`] evaluates a
+//! throughput (of every request, or of the successful ones), check pass rate, the share of
+//! failed iterations and (open model) of dropped iterations, overall or for one request (or
+//! agent) name. An [`Objective`] evaluates a
 //! run's metrics into an [`ObjectiveResult`]; it does not render.
 //!
 //! In an open model, latency objectives use the latency from each iteration's intended start
@@ -15,11 +17,17 @@
 //!     p99("add to cart").below(ms(300)),
 //!     p95(ALL).below(ms(150)),
 //!     error_rate().below(0.01),
-//!     throughput().of("list").at_least(50.0),
+//!     successful_throughput().of("list").at_least(50.0),
 //!     check_pass_rate().at_least(0.99),
+//!     iteration_failure_rate().below(0.01),
+//!     dropped_iterations().below(0.001),
 //! ];
 //! assert_eq!(objectives[0].to_string(), "p99 latency of `add to cart` below 300 ms");
 //! assert_eq!(objectives[2].to_string(), "error rate below 1%");
+//! assert_eq!(
+//!     throughput().at_least(50.0).to_string(),
+//!     "throughput (failed requests included) at least 50 req/s"
+//! );
 //!
 //! let peak = p99(ALL).below(ms(300)).during("peak").abort_on_fail();
 //! assert_eq!(peak.to_string(), "p99 latency below 300 ms during `peak`");
@@ -68,8 +76,17 @@ enum Metric {
     /// A latency quantile in `0..=1` (1 = the maximum).
     Latency(f64),
     ErrorRate,
+    /// Requests per second, failed ones included.
     Throughput,
+    /// Successful requests per second.
+    SuccessfulThroughput,
     CheckPassRate,
+    /// The share of iterations that failed or panicked (scope: an agent).
+    IterationFailureRate,
+    /// The share of due iterations that were not started (open model).
+    DroppedIterations,
+    /// How many due iterations were not started (open model).
+    DroppedIterationCount,
 }
 
 /// Which latency a latency objective judges.
@@ -195,7 +212,9 @@ pub fn check_pass_rate() -> RateObjective {
     }
 }
 
-/// Requests per second over the run, overall unless narrowed with `of`.
+/// Requests per second over the run, failed ones included (a refused connection is a request
+/// too), overall unless narrowed with `of`. To gate on the rate the SUT actually served, use
+/// [`successful_throughput`].
 pub fn throughput() -> RateObjective {
     RateObjective {
         metric: Metric::Throughput,
@@ -203,8 +222,44 @@ pub fn throughput() -> RateObjective {
     }
 }
 
+/// Successful requests (a response with an accepted status) per second over the run, overall
+/// unless narrowed with `of`.
+pub fn successful_throughput() -> RateObjective {
+    RateObjective {
+        metric: Metric::SuccessfulThroughput,
+        scope: Scope::All,
+    }
+}
+
+/// The share of agent iterations that failed (returned `Err`) or panicked, over all agents
+/// unless narrowed to one agent with `of`. Cannot be scoped to a window.
+pub fn iteration_failure_rate() -> RateObjective {
+    RateObjective {
+        metric: Metric::IterationFailureRate,
+        scope: Scope::All,
+    }
+}
+
+/// The share of the open model's due iterations that were not started (no free agent), over
+/// the whole run. A closed model drops none, and refuses it.
+pub fn dropped_iterations() -> RateObjective {
+    RateObjective {
+        metric: Metric::DroppedIterations,
+        scope: Scope::All,
+    }
+}
+
+/// How many of the open model's due iterations were not started, over the whole run:
+/// `dropped_iteration_count().below(1.0)` allows none.
+pub fn dropped_iteration_count() -> RateObjective {
+    RateObjective {
+        metric: Metric::DroppedIterationCount,
+        scope: Scope::All,
+    }
+}
+
 impl RateObjective {
-    /// Only the requests (or checks) named `name`.
+    /// Only the requests (or checks, or for an iteration failure rate: the agent) named `name`.
     pub fn of(mut self, name: impl Into<String>) -> Self {
         self.scope = Scope::Named(name.into());
         self
@@ -215,7 +270,7 @@ impl RateObjective {
         self.threshold(true, limit)
     }
 
-    /// The value must be at least `minimum` (requests per second for throughput).
+    /// The value must be at least `minimum` (requests per second for throughputs).
     pub fn at_least(self, minimum: f64) -> Objective {
         self.threshold(false, minimum)
     }
@@ -289,10 +344,33 @@ impl Objective {
                  or an open model (`Load::rate`)"
             ));
         }
-        if self.metric == Metric::CheckPassRate && self.window.is_some() {
+        let whole_run = match self.metric {
+            Metric::CheckPassRate => Some("check pass rates"),
+            Metric::IterationFailureRate => Some("iteration failure rates"),
+            Metric::DroppedIterations | Metric::DroppedIterationCount => Some("dropped iterations"),
+            _ => None,
+        };
+        if let (Some(what), Some(_)) = (whole_run, &self.window) {
             return Some(format!(
-                "objective `{self}`: check pass rates cannot be scoped to a window"
+                "objective `{self}`: {what} cannot be scoped to a window"
             ));
+        }
+        if matches!(
+            self.metric,
+            Metric::DroppedIterations | Metric::DroppedIterationCount
+        ) {
+            if !open {
+                return Some(format!(
+                    "objective `{self}`: a closed model drops no iterations; use an open model \
+                     (`Load::rate`)"
+                ));
+            }
+            if self.scope != Scope::All {
+                return Some(format!(
+                    "objective `{self}`: dropped iterations are counted for the whole load, not \
+                     per name"
+                ));
+            }
         }
         if let Some(Window::Range(from, to)) = &self.window
             && from >= to
@@ -332,10 +410,11 @@ impl Span {
 pub struct ObjectiveResult {
     /// What the objective says, e.g. "p99 latency of `list` below 300 ms".
     pub objective: String,
-    /// The metric: `p50`, `p90`, `p95`, `p99`, `p99.9`, `max`, `error_rate`, `throughput` or
-    /// `check_pass_rate`.
+    /// The metric: `p50`, `p90`, `p95`, `p99`, `p99.9`, `max`, `error_rate`, `throughput`
+    /// (failed requests included), `successful_throughput`, `check_pass_rate`,
+    /// `iteration_failure_rate`, `dropped_iterations` or `dropped_iteration_count`.
     pub metric: String,
-    /// The request (or check) name, or `None` for all.
+    /// The request (check, agent) name, or `None` for all.
     pub scope: Option<String>,
     /// `below` or `at_least`.
     pub comparison: String,
@@ -343,7 +422,7 @@ pub struct ObjectiveResult {
     pub expected: f64,
     /// The measured value, in `unit`; `None` when nothing was measured in the scope.
     pub actual: Option<f64>,
-    /// `ms`, `ratio` or `req/s`.
+    /// `ms`, `ratio`, `req/s` or `iterations`.
     pub unit: String,
     /// Whether the objective held.
     pub passed: bool,
@@ -382,15 +461,23 @@ impl Objective {
             Metric::Latency(q) => format!("p{}", trim_float(q * 100.0)),
             Metric::ErrorRate => "error_rate".into(),
             Metric::Throughput => "throughput".into(),
+            Metric::SuccessfulThroughput => "successful_throughput".into(),
             Metric::CheckPassRate => "check_pass_rate".into(),
+            Metric::IterationFailureRate => "iteration_failure_rate".into(),
+            Metric::DroppedIterations => "dropped_iterations".into(),
+            Metric::DroppedIterationCount => "dropped_iteration_count".into(),
         }
     }
 
     fn unit(&self) -> &'static str {
         match self.metric {
             Metric::Latency(_) => "ms",
-            Metric::Throughput => "req/s",
-            Metric::ErrorRate | Metric::CheckPassRate => "ratio",
+            Metric::Throughput | Metric::SuccessfulThroughput => "req/s",
+            Metric::DroppedIterationCount => "iterations",
+            Metric::ErrorRate
+            | Metric::CheckPassRate
+            | Metric::IterationFailureRate
+            | Metric::DroppedIterations => "ratio",
         }
     }
 
@@ -493,6 +580,41 @@ impl Objective {
             }
             return Ok(passed as f64 / total as f64);
         }
+        if let Metric::IterationFailureRate = self.metric {
+            let counters: Vec<_> = match &self.scope {
+                Scope::All => metrics.iterations.values().collect(),
+                Scope::Named(n) => match metrics.iterations.get(n) {
+                    Some(c) => vec![c],
+                    None => {
+                        let known: Vec<&str> =
+                            metrics.iterations.keys().map(String::as_str).collect();
+                        return Err(format!(
+                            "no iterations of an agent named `{n}` were recorded (recorded: {})",
+                            list_or_none(&known)
+                        ));
+                    }
+                },
+            };
+            let (bad, total) = counters.iter().fold((0, 0), |(b, t), c| {
+                let bad = c.failed + c.panicked;
+                (b + bad, t + bad + c.completed)
+            });
+            if total == 0 {
+                return Err("no iterations were recorded".into());
+            }
+            return Ok(bad as f64 / total as f64);
+        }
+        if let Metric::DroppedIterations | Metric::DroppedIterationCount = self.metric {
+            let (started, dropped) = metrics.started_and_dropped();
+            if started + dropped == 0 {
+                return Err("no iteration was due".into());
+            }
+            return Ok(if self.metric == Metric::DroppedIterationCount {
+                dropped as f64
+            } else {
+                dropped as f64 / (started + dropped) as f64
+            });
+        }
         let total;
         let requests = match &self.scope {
             Scope::All => {
@@ -533,15 +655,23 @@ impl Objective {
                 us as f64 / 1000.0
             }
             Metric::ErrorRate => requests.error_rate(),
-            Metric::Throughput => {
+            Metric::Throughput | Metric::SuccessfulThroughput => {
                 let secs = elapsed.as_secs_f64();
+                let counted = if self.metric == Metric::Throughput {
+                    requests.count
+                } else {
+                    requests.count - requests.failed
+                };
                 if secs <= 0.0 {
                     0.0
                 } else {
-                    requests.count as f64 / secs
+                    counted as f64 / secs
                 }
             }
-            Metric::CheckPassRate => unreachable!("handled above"),
+            Metric::CheckPassRate
+            | Metric::IterationFailureRate
+            | Metric::DroppedIterations
+            | Metric::DroppedIterationCount => unreachable!("handled above"),
         })
     }
 }
@@ -552,8 +682,12 @@ impl fmt::Display for Objective {
             Metric::Latency(q) if q >= 1.0 => "max latency".to_string(),
             Metric::Latency(q) => format!("p{} latency", trim_float(q * 100.0)),
             Metric::ErrorRate => "error rate".into(),
-            Metric::Throughput => "throughput".into(),
+            Metric::Throughput => "throughput (failed requests included)".into(),
+            Metric::SuccessfulThroughput => "successful throughput".into(),
             Metric::CheckPassRate => "check pass rate".into(),
+            Metric::IterationFailureRate => "iteration failure rate".into(),
+            Metric::DroppedIterations => "dropped iterations".into(),
+            Metric::DroppedIterationCount => "dropped iteration count".into(),
         };
         write!(f, "{what}")?;
         match self.basis {
@@ -567,10 +701,14 @@ impl fmt::Display for Objective {
         let cmp = if self.below { "below" } else { "at least" };
         let value = match self.metric {
             Metric::Latency(_) => format!("{} ms", trim_float(self.threshold)),
-            Metric::Throughput => format!("{} req/s", trim_float(self.threshold)),
-            Metric::ErrorRate | Metric::CheckPassRate => {
-                format!("{}%", trim_float(self.threshold * 100.0))
+            Metric::Throughput | Metric::SuccessfulThroughput => {
+                format!("{} req/s", trim_float(self.threshold))
             }
+            Metric::DroppedIterationCount => trim_float(self.threshold),
+            Metric::ErrorRate
+            | Metric::CheckPassRate
+            | Metric::IterationFailureRate
+            | Metric::DroppedIterations => format!("{}%", trim_float(self.threshold * 100.0)),
         };
         write!(f, " {cmp} {value}")?;
         match &self.window {
@@ -686,6 +824,77 @@ mod tests {
     }
 
     #[test]
+    fn successful_throughput_counts_only_what_succeeded() {
+        let snap = snapshot();
+        let secs = Duration::from_secs(10);
+        // 100 requests, 1 failed, over 10 s.
+        let r = successful_throughput()
+            .at_least(9.95)
+            .evaluate(&snap, secs, None);
+        assert_eq!(r.actual, Some(9.9));
+        assert!(!r.passed);
+        assert_eq!(r.metric, "successful_throughput");
+        assert_eq!(
+            successful_throughput().at_least(5.0).to_string(),
+            "successful throughput at least 5 req/s"
+        );
+    }
+
+    #[test]
+    fn iteration_failures_and_drops_are_judged_on_their_counts() {
+        use crate::metrics::IterationOutcome;
+        let rec = Recorder::new();
+        for i in 0..10 {
+            let outcome = if i < 3 {
+                IterationOutcome::Failed {
+                    class: "error",
+                    message: "no total",
+                }
+            } else {
+                IterationOutcome::Completed
+            };
+            rec.iteration("buyer", outcome);
+        }
+        rec.iteration("lister", IterationOutcome::Completed);
+        let now = tokio::time::Instant::now();
+        for _ in 0..3 {
+            rec.iteration_started(Duration::ZERO);
+        }
+        rec.iteration_dropped(now);
+        let snap = rec.snapshot();
+        let secs = Duration::from_secs(1);
+        let r = iteration_failure_rate()
+            .below(0.25)
+            .evaluate(&snap, secs, None);
+        assert!((r.actual.unwrap() - 3.0 / 11.0).abs() < 1e-9, "{r:?}");
+        assert!(!r.passed);
+        let r = iteration_failure_rate()
+            .of("buyer")
+            .below(0.31)
+            .evaluate(&snap, secs, None);
+        assert!(r.passed, "{r:?}");
+        let r = iteration_failure_rate()
+            .of("byuer")
+            .below(0.5)
+            .evaluate(&snap, secs, None);
+        assert!(r.detail.unwrap().contains("recorded: buyer, lister"));
+        let r = dropped_iterations().below(0.3).evaluate(&snap, secs, None);
+        assert_eq!(r.actual, Some(0.25));
+        assert!(r.passed);
+        let r = dropped_iteration_count()
+            .below(1.0)
+            .evaluate(&snap, secs, None);
+        assert_eq!((r.actual, r.passed), (Some(1.0), false));
+        assert_eq!(r.unit, "iterations");
+        let none =
+            dropped_iterations()
+                .below(0.5)
+                .evaluate(&MetricsSnapshot::default(), secs, None);
+        assert_eq!(none.detail.as_deref(), Some("no iteration was due"));
+        assert!(!none.passed);
+    }
+
+    #[test]
     fn unknown_names_fail_with_the_names_that_exist() {
         let r = p99("add to kart").below(Duration::from_secs(1)).evaluate(
             &snapshot(),
@@ -727,6 +936,14 @@ mod tests {
                 .contains("the window ends before it starts")
         );
         assert!(
+            problem(dropped_iterations().below(0.1), false)
+                .contains("a closed model drops no iterations")
+        );
+        assert!(
+            problem(iteration_failure_rate().below(0.1).during("peak"), true)
+                .contains("iteration failure rates cannot be scoped to a window")
+        );
+        assert!(
             problem(error_rate().below(-0.1), true)
                 .contains("the threshold must be a number of at least 0")
         );
@@ -740,7 +957,7 @@ mod tests {
         );
         assert_eq!(
             throughput().of("list").at_least(50.0).to_string(),
-            "throughput of `list` at least 50 req/s"
+            "throughput (failed requests included) of `list` at least 50 req/s"
         );
         assert_eq!(
             check_pass_rate().at_least(0.995).to_string(),

@@ -193,7 +193,9 @@ pub(crate) struct StageSpec {
 }
 
 /// An objective, as a table with one metric key: `{ p99 = "250ms", of = "checkout" }`,
-/// `{ error_rate = "1%" }`, `{ throughput = "50/s" }`, `{ check_pass_rate = "99%" }`.
+/// `{ error_rate = "1%" }`, `{ throughput = "50/s" }`, `{ successful_throughput = "50/s" }`,
+/// `{ check_pass_rate = "99%" }`, `{ iteration_failure_rate = "1%" }`,
+/// `{ dropped_iterations = "0.1%" }`, `{ dropped_iteration_count = 1 }` (below).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ObjectiveSpec {
@@ -206,6 +208,10 @@ pub(crate) struct ObjectiveSpec {
     error_rate: Option<Share>,
     check_pass_rate: Option<Share>,
     throughput: Option<RateText>,
+    successful_throughput: Option<RateText>,
+    iteration_failure_rate: Option<Share>,
+    dropped_iterations: Option<Share>,
+    dropped_iteration_count: Option<u64>,
     /// A request (or check) name; all requests when absent.
     of: Option<String>,
     /// A stage or turbulence phase.
@@ -238,6 +244,19 @@ impl ObjectiveSpec {
             ("error_rate", self.error_rate.is_some()),
             ("check_pass_rate", self.check_pass_rate.is_some()),
             ("throughput", self.throughput.is_some()),
+            (
+                "successful_throughput",
+                self.successful_throughput.is_some(),
+            ),
+            (
+                "iteration_failure_rate",
+                self.iteration_failure_rate.is_some(),
+            ),
+            ("dropped_iterations", self.dropped_iterations.is_some()),
+            (
+                "dropped_iteration_count",
+                self.dropped_iteration_count.is_some(),
+            ),
         ] {
             if set {
                 metrics.push(key);
@@ -248,8 +267,9 @@ impl ObjectiveSpec {
             [] => {
                 return Err(
                     "an objective needs one metric: `p50`, `p90`, `p95`, `p99`, \
-                            `p999`, `max_latency`, `error_rate`, `check_pass_rate` or \
-                            `throughput`"
+                            `p999`, `max_latency`, `error_rate`, `check_pass_rate`, \
+                            `throughput`, `successful_throughput`, `iteration_failure_rate`, \
+                            `dropped_iterations` or `dropped_iteration_count`"
                         .into(),
                 );
             }
@@ -277,6 +297,14 @@ impl ObjectiveSpec {
                 }
                 "check_pass_rate" => rate(objectives::check_pass_rate())
                     .at_least(self.check_pass_rate.map_or(0.0, |s| s.0)),
+                "successful_throughput" => rate(objectives::successful_throughput())
+                    .at_least(self.successful_throughput.map_or(0.0, |r| r.0.per_second())),
+                "iteration_failure_rate" => rate(objectives::iteration_failure_rate())
+                    .below(self.iteration_failure_rate.map_or(0.0, |s| s.0)),
+                "dropped_iterations" => rate(objectives::dropped_iterations())
+                    .below(self.dropped_iterations.map_or(0.0, |s| s.0)),
+                "dropped_iteration_count" => rate(objectives::dropped_iteration_count())
+                    .below(self.dropped_iteration_count.unwrap_or(0) as f64),
                 _ => rate(objectives::throughput())
                     .at_least(self.throughput.map_or(0.0, |r| r.0.per_second())),
             }
@@ -343,7 +371,7 @@ mod tests {
         let spec: ObjectiveSpec = serde_json::from_str(r#"{"throughput": "50/s"}"#).unwrap();
         assert_eq!(
             spec.objective().unwrap().to_string(),
-            "throughput at least 50 req/s"
+            "throughput (failed requests included) at least 50 req/s"
         );
         let spec: ObjectiveSpec = serde_json::from_str(r#"{"of": "x"}"#).unwrap();
         assert!(spec.objective().unwrap_err().contains("needs one metric"));

@@ -142,6 +142,8 @@ impl Scheduler {
         // the picker moves on through every arrival, other segments' too, so that each
         // arrival runs the agent it runs in the whole load.
         let mut picked = 0u64;
+        // An arrival taken from the schedule when the stop came, not started.
+        let mut held = None;
         loop {
             let (k, due) = match &mut ticks {
                 Some(ticks) => tokio::select! {
@@ -159,10 +161,14 @@ impl Scheduler {
                     if Instant::now() < wake {
                         tokio::select! {
                             biased;
-                            () = self.stop.wait() => break,
+                            () = self.stop.wait() => {
+                                held = Some(due);
+                                break;
+                            }
                             () = tokio::time::sleep_until(wake) => {}
                         }
                     } else if self.stop.is_set() {
+                        held = Some(due);
                         break;
                     }
                     (k, due)
@@ -179,12 +185,34 @@ impl Scheduler {
                 Some(slot) => slot,
                 None if self.senders.len() < self.plan.pool.max as usize => self.spawn_agent(which),
                 None => {
-                    self.recorder.iteration_dropped();
+                    self.recorder.iteration_dropped(due);
                     continue;
                 }
             };
             // The slot was free, so its one-place channel is empty and its agent is waiting.
             let _ = self.senders[slot].try_send((due, k));
+        }
+        // The stop (the end of the schedule, Ctrl-C, an objective lost) can come while
+        // iterations are due and not yet started: in the timer's last tick, or while the
+        // scheduler was behind. Each of them is counted as dropped, so that every iteration
+        // due before the stop is started or dropped.
+        let stopped = Instant::now();
+        let mut unstarted: Vec<Instant> = held.into_iter().collect();
+        match &mut ticks {
+            Some(ticks) => {
+                while let Some((_, due)) = ticks.recv().await {
+                    unstarted.push(due);
+                }
+            }
+            None => unstarted.extend(
+                arrivals
+                    .by_ref()
+                    .map(|(_, t)| self.start + t)
+                    .take_while(|&due| due <= stopped),
+            ),
+        }
+        for due in unstarted.into_iter().filter(|&due| due <= stopped) {
+            self.recorder.iteration_dropped(due);
         }
         // No more iterations: the run still lasts its whole schedule; then agents finish the
         // iteration they are in (or are cancelled by the supervisor after the graceful stop)
@@ -251,12 +279,14 @@ fn ticker(
             for (k, t) in owned {
                 let due = origin + t;
                 loop {
-                    if stop.is_set() {
-                        return;
-                    }
                     let now = std::time::Instant::now();
                     if now >= due {
                         break;
+                    }
+                    if stop.is_set() {
+                        // Not due yet: neither started nor dropped. Those due already were
+                        // sent, so that the scheduler counts each one.
+                        return;
                     }
                     std::thread::sleep((due - now).min(TICKER_NAP));
                 }

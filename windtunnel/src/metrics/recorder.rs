@@ -463,9 +463,11 @@ impl Recorder {
         });
     }
 
-    /// Counts an iteration that was due but found no free agent (open model).
-    pub(crate) fn iteration_dropped(&self) {
-        let second = self.second(Instant::now());
+    /// Counts an iteration that was due at `due` but was not started: it found no free agent,
+    /// or the load stopped first (open model). The time series counts it in the second it was
+    /// due.
+    pub(crate) fn iteration_dropped(&self, due: Instant) {
+        let second = self.second(due);
         self.with_shard(|shard| {
             shard.roll(second, &self.shared.series);
             shard.live.dropped += 1;

@@ -8,7 +8,9 @@
 //! |---|---|---|---|
 //! | `unreachable` | the load was aborted: the target refused every connection | reliability | critical |
 //! | `panic` | an agent panicked | bug | critical when every iteration of the agent panicked, else high |
-//! | `objective` | an objective did not hold | latency and throughput: performance; error rate: reliability; check pass rate: bug | high when the value is 2× or more off its threshold (or was lost with `abort_on_fail`), else medium |
+//! | `iterations` | iterations of one agent failed (returned an error) with one class: `check`, `http`, `error` | `http`: reliability; `check`, `error`: bug | by the share of the agent's iterations: ≥ 50% critical, ≥ 5% high, ≥ 1% medium, else low |
+//! | `dropped` | an open model did not start iterations that were due | performance | by the share of due iterations: ≥ 10% high, ≥ 1% medium, else low |
+//! | `objective` | an objective did not hold | latency, throughputs and dropped iterations: performance; error rate and iteration failure rate: reliability; check pass rate: bug | high when the value is 2× or more off its threshold (or was lost with `abort_on_fail`), else medium |
 //! | `check` | a check failed | bug | by the share of its evaluations that failed: ≥ 10% high, ≥ 1% medium, else low |
 //! | `errors` | failed requests of one name and kind | `connect`, `request`, `operation`, `unfinished`: reliability; `invalid`: bug; `timeout`: performance; `status`: reliability for 5xx, security for 401/403, bug for other statuses; TLS certificate errors: security | by the share of the name's requests: ≥ 50% critical, ≥ 5% high, ≥ 1% medium, else low; `info` when turbulence injected every failure of the run |
 
@@ -80,7 +82,8 @@ pub struct Finding {
     pub kind: FindingType,
     /// How bad it is.
     pub severity: Severity,
-    /// The rule that made it: `unreachable`, `panic`, `objective`, `check` or `errors`.
+    /// The rule that made it: `unreachable`, `panic`, `iterations`, `dropped`, `objective`,
+    /// `check` or `errors`.
     pub rule: String,
     /// What it is about: an objective, a check, an agent, or a request name and error kind.
     /// Stable across runs, so findings of many runs group by it.
@@ -163,6 +166,71 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
             },
         });
     }
+    for it in &load.iterations {
+        let all = it.completed + it.failed + it.panicked;
+        for f in &it.failures {
+            let kind = if f.kind == "http" {
+                FindingType::Reliability
+            } else {
+                FindingType::Bug
+            };
+            out.push(Finding {
+                kind,
+                severity: by_share(
+                    f.count,
+                    all,
+                    &[
+                        (0.50, Severity::Critical),
+                        (0.05, Severity::High),
+                        (0.01, Severity::Medium),
+                    ],
+                )
+                .unwrap_or(Severity::Low),
+                rule: "iterations".into(),
+                subject: format!("agent {} {}", it.agent, f.kind),
+                title: format!(
+                    "agent `{}`: {} of {all} iterations failed ({})",
+                    it.agent, f.count, f.kind
+                ),
+                evidence: Evidence {
+                    count: f.count,
+                    total: Some(all),
+                    samples: f.samples.clone(),
+                    ..Evidence::default()
+                },
+            });
+        }
+    }
+    if let Some(schedule) = load.schedule.as_ref().filter(|s| s.dropped > 0) {
+        let due = schedule.started + schedule.dropped;
+        let pool = load
+            .config
+            .pool
+            .as_ref()
+            .map(|p| format!(" (the pool's most agents: {})", p.max))
+            .unwrap_or_default();
+        out.push(Finding {
+            kind: FindingType::Performance,
+            severity: by_share(
+                schedule.dropped,
+                due,
+                &[(0.10, Severity::High), (0.01, Severity::Medium)],
+            )
+            .unwrap_or(Severity::Low),
+            rule: "dropped".into(),
+            subject: "schedule dropped".into(),
+            title: format!(
+                "{} of {due} due iterations were not started: no free agent{pool}, or the load \
+                 stopped first; the SUT got less load than planned",
+                schedule.dropped
+            ),
+            evidence: Evidence {
+                count: schedule.dropped,
+                total: Some(due),
+                ..Evidence::default()
+            },
+        });
+    }
     // A segment's objectives are judged by the merge of all segments, not on its share.
     let judged = load.config.segment.is_none();
     for o in load.objectives.iter().filter(|o| judged && !o.passed) {
@@ -213,7 +281,7 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
 
 fn objective_finding(o: &ObjectiveResult) -> Finding {
     let kind = match o.metric.as_str() {
-        "error_rate" => FindingType::Reliability,
+        "error_rate" | "iteration_failure_rate" => FindingType::Reliability,
         "check_pass_rate" => FindingType::Bug,
         _ => FindingType::Performance,
     };

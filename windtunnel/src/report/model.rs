@@ -13,7 +13,7 @@ use crate::metrics::{ErrorClass, MetricsSnapshot, RequestMetrics, Series, histog
 use crate::objectives::{Objective, ObjectiveResult, Span};
 
 /// The version of the report format. It changes when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// One run of a test binary (or, under nextest, of every binary sharing `NEXTEST_RUN_ID`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -310,7 +310,9 @@ pub struct AgentAssignment {
 pub struct ScheduleReport {
     /// Iterations started.
     pub started: u64,
-    /// Iterations that were due but found no free agent and no room in the pool for one more.
+    /// Iterations that were due but were not started: they found no free agent and no room in
+    /// the pool for one more, or the load stopped first. Started and dropped together are every
+    /// iteration due before the load stopped.
     pub dropped: u64,
     /// How late iterations started after their intended start, in milliseconds.
     pub start_lateness_ms: LatencyReport,
@@ -635,6 +637,10 @@ pub struct PanicReport {
     pub agent_ids: Vec<u64>,
 }
 
+/// The share of an open model's due iterations that may go unstarted before the scenario fails,
+/// unless it has an objective on dropped iterations of its own.
+pub(crate) const MAX_DROPPED: f64 = 0.05;
+
 /// The first sample of an error class, or a word saying it has none.
 fn first_sample(e: &ErrorReport) -> &str {
     e.samples.first().map_or("no sample", String::as_str)
@@ -907,6 +913,22 @@ impl ScenarioReport {
                      response ({})",
                     kinds.join(", ")
                 ));
+            }
+            if let Some(schedule) = &load.schedule {
+                let due = schedule.started + schedule.dropped;
+                let bounded = load
+                    .objectives
+                    .iter()
+                    .any(|o| o.metric.starts_with("dropped_iteration"));
+                if !bounded && due > 0 && schedule.dropped as f64 > MAX_DROPPED * due as f64 {
+                    problems.push(format!(
+                        "the load did not run as planned: {} of {due} due iterations ({:.1}%) \
+                         were not started (no free agent: raise the pool's most agents or lower \
+                         the rate; a `dropped_iterations()` objective sets another bound)",
+                        schedule.dropped,
+                        100.0 * schedule.dropped as f64 / due as f64
+                    ));
+                }
             }
             let completed: u64 = load.iterations.iter().map(|i| i.completed).sum();
             let failed: u64 = load.iterations.iter().map(|i| i.failed).sum();

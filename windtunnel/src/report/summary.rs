@@ -160,7 +160,7 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
         let _ = writeln!(
             out,
             "  latency from each iteration's intended start · iterations: {} started, {} \
-             dropped (no free agent) · start lateness p99 {}",
+             dropped (due, not started) · start lateness p99 {}",
             s.started,
             s.dropped,
             latency(s.start_lateness_ms.p99)
@@ -237,6 +237,15 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
         );
     }
     for it in &load.iterations {
+        let all = it.completed + it.failed + it.panicked;
+        for f in &it.failures {
+            let sample = f.samples.first().map(String::as_str).unwrap_or("");
+            let _ = writeln!(
+                out,
+                "  ! agent `{}`: {} of {all} iterations failed ({}) — {sample}",
+                it.agent, f.count, f.kind
+            );
+        }
         for p in &it.panics {
             let _ = writeln!(
                 out,
