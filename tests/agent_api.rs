@@ -197,8 +197,23 @@ async fn invalid_requests_and_bodies_are_errors_naming_the_request() {
         .unwrap();
     let it = &report.iterations[0];
     assert_eq!((it.completed, it.failed), (1, 0), "{:?}", it.failures);
-    // Invalid requests were never sent: nothing recorded under their names.
-    assert!(report.request("bad url").is_none());
+    // Invalid requests were never sent, but are counted: failed, of kind `invalid`, with no
+    // latency.
+    let bad = report
+        .request("bad url")
+        .expect("the invalid request is recorded");
+    assert_eq!((bad.count, bad.failed), (1, 1));
+    assert_eq!(bad.errors[0].kind, "invalid");
+    assert_eq!(bad.latency_ms.max, 0.0);
+    let header = report
+        .request("GET /health")
+        .expect("recorded under its default name");
+    assert_eq!(header.errors[0].kind, "invalid");
+    assert!(
+        header.errors[0].samples[0].contains("invalid header `bad header: x`"),
+        "{:?}",
+        header.errors
+    );
     assert_eq!(
         report
             .checks
@@ -380,6 +395,12 @@ async fn a_request_dropped_mid_flight_does_not_hold_up_the_next_ones() {
         .unwrap();
     assert_eq!(report.iterations[0].completed, 2, "{:?}", report.iterations);
     assert_eq!(report.request("health").unwrap().count, 6);
-    // A request dropped before it completed is not recorded.
-    assert!(report.request("slow").is_none());
+    // A request dropped before it completed is recorded as unfinished, with the time it
+    // waited (about 50 ms) as a lower bound of its latency.
+    let slow = report
+        .request("slow")
+        .expect("the abandoned request is recorded");
+    assert_eq!((slow.count, slow.failed), (2, 2));
+    assert_eq!(slow.errors[0].kind, "unfinished");
+    assert!(slow.latency_ms.min >= 45.0, "{:?}", slow.latency_ms);
 }

@@ -235,3 +235,65 @@ fn an_open_model_that_drops_most_iterations_fails() {
     assert_eq!(finding["evidence"]["count"], dropped);
     assert_schema_valid(&run.report());
 }
+
+#[test]
+fn a_generator_that_starts_iterations_late_makes_the_run_inconclusive() {
+    let run = fixture("generator-bound", &["--exact", "generator_bound"]);
+    assert_eq!(run.code, 101, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("INCONCLUSIVE")
+            && run
+                .stdout
+                .contains("iterations started late: start lateness p99")
+            && run
+                .stdout
+                .contains("beyond 100.0 ms (the bound with no latency objective)"),
+        "{}",
+        run.stdout
+    );
+    let s = run.scenario("generator_bound");
+    assert_eq!(s["outcome"], "inconclusive");
+    assert!(
+        s["problems"].as_array().unwrap().is_empty(),
+        "{}",
+        s["problems"]
+    );
+    assert!(
+        s["doubts"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("iterations started late")
+    );
+    assert!(s["load"]["generator"]["cores"].as_u64().unwrap() >= 1);
+    let finding = &s["findings"][0];
+    assert_eq!(
+        (&finding["rule"], &finding["subject"], &finding["severity"]),
+        (
+            &"inconclusive".into(),
+            &"generator lateness".into(),
+            &"critical".into()
+        )
+    );
+    let junit = run.junit();
+    assert!(junit.contains("type=\"inconclusive\""), "{junit}");
+    assert!(junit.contains("message=\"inconclusive: iterations started late"));
+    assert_schema_valid(&run.report());
+    common::xmllint_validates(&run.out.join("latest").join("junit.xml"));
+
+    // `--inconclusive warn`: it passes, with the doubt as a warning.
+    let run = fixture(
+        "generator-bound-warn",
+        &["--exact", "generator_bound", "--inconclusive", "warn"],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("? warning: measurement in doubt: iterations started late"),
+        "{}",
+        run.stdout
+    );
+    let s = run.scenario("generator_bound");
+    assert_eq!(s["outcome"], "passed");
+    assert_eq!(s["doubts"].as_array().unwrap().len(), 1);
+    assert!(!run.junit().contains("<failure"));
+}

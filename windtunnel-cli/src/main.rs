@@ -356,12 +356,19 @@ fn runs(root: &Path, json: bool, keep: Option<usize>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A run's outcome in a word: `incomplete`, `failed` (any scenario failed) or `passed`.
+/// A run's outcome in a word: `incomplete`, `failed` (any scenario failed), `inconclusive`
+/// (none failed, one could not be measured) or `passed`.
 fn outcome_of(r: &Report) -> &'static str {
     if !r.complete {
         "incomplete"
     } else if r.scenarios.iter().any(|s| s.outcome == Outcome::Failed) {
         "failed"
+    } else if r
+        .scenarios
+        .iter()
+        .any(|s| s.outcome == Outcome::Inconclusive)
+    {
+        "inconclusive"
     } else {
         "passed"
     }

@@ -11,11 +11,11 @@ use crate::config::{Overrides, Set, Source, Target};
 use crate::executor::{self, Executed, Run};
 use crate::http::{ClientError, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpClient};
 use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, schedule::Curve};
-use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
+use crate::metrics::{CpuUse, MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, Span, Window, list_or_none};
 use crate::progress::Progress;
 use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
-use crate::report::{ExactMetrics, Setting};
+use crate::report::{ExactMetrics, GeneratorReport, Setting};
 use crate::segment::Segment;
 use crate::timeset::TimeSet;
 use crate::turbulence::{self, Phase, Proxy, ProxyError, TurbulenceError};
@@ -1179,6 +1179,7 @@ impl<'a> Job<'a> {
             metrics,
             self.objectives,
         );
+        report.generator = Some(GeneratorReport::of(&run.cpu));
         report.exact = Some(ExactMetrics::of(self.origin, metrics, self.objectives));
         report
     }
@@ -1196,6 +1197,7 @@ impl<'a> Job<'a> {
         let mut judged = Vec::new();
         let mut broke_first: Option<(f64, String)> = None;
         let mut cancelled = 0;
+        let mut cpu = CpuUse::default();
         let mut stop = StopInfo::new(StopReason::Duration, None);
         while let Some(rate) = search.next_rate() {
             let recorder = Recorder::with(RecorderSettings {
@@ -1252,6 +1254,7 @@ impl<'a> Job<'a> {
             judged.push(results);
             total.merge(&snap);
             cancelled += executed.cancelled;
+            cpu.merge(&executed.cpu);
             search.record(rate, passed);
             if !matches!(executed.stop.reason, StopReason::Duration) {
                 stop = executed.stop;
@@ -1260,6 +1263,7 @@ impl<'a> Job<'a> {
         }
         let elapsed = self.start.elapsed();
         let mut report = LoadReport::build(config, stop, elapsed, cancelled, &total, &[]);
+        report.generator = Some(GeneratorReport::of(&cpu));
         // The objectives as they fared at the capacity found, or at the first step if none held.
         let at = search
             .capacity()

@@ -119,6 +119,7 @@ pub(crate) struct Flags {
     pub(crate) segment: Option<String>,
     pub(crate) start_at: Option<String>,
     pub(crate) metrics: Option<String>,
+    pub(crate) inconclusive: Option<String>,
     pub(crate) check_config: bool,
 }
 
@@ -180,6 +181,8 @@ struct FileSpec {
     /// Header and query keys whose values are secret, beside the built-in ones.
     #[serde(default)]
     redact: Vec<String>,
+    /// What an inconclusive measurement does to a scenario: `fail` (the default) or `warn`.
+    inconclusive: Option<String>,
     #[serde(default)]
     report: ReportSpec,
     #[serde(default)]
@@ -258,6 +261,44 @@ pub(crate) struct RunConfig {
     pub(crate) metrics: Option<Set<SocketAddr>>,
     /// Header and query keys the settings file lists as secret (`redact = [..]`).
     pub(crate) redact: Vec<String>,
+    /// What an inconclusive measurement does to a scenario.
+    pub(crate) inconclusive: Set<Inconclusive>,
+}
+
+/// What a scenario whose measurement cannot be trusted (but that failed nothing) comes to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Inconclusive {
+    /// Its outcome is `inconclusive`, and the test fails.
+    #[default]
+    Fail,
+    /// It passes, with the doubts as warnings.
+    Warn,
+}
+
+impl Inconclusive {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Inconclusive::Fail => "fail",
+            Inconclusive::Warn => "warn",
+        }
+    }
+
+    fn parse(v: &str) -> Result<Self, &'static str> {
+        match v.trim() {
+            "fail" => Ok(Inconclusive::Fail),
+            "warn" => Ok(Inconclusive::Warn),
+            _ => Err("expected `fail` (the default) or `warn`"),
+        }
+    }
+}
+
+impl Default for Set<Inconclusive> {
+    fn default() -> Self {
+        Set {
+            value: Inconclusive::Fail,
+            source: Source::Default,
+        }
+    }
 }
 
 impl Default for Set<Segment> {
@@ -383,6 +424,9 @@ impl RunConfig {
                 };
             }
             config.redact = std::mem::take(&mut spec.redact);
+            if let Some(v) = spec.inconclusive.take() {
+                config.inconclusive = parsed((v, source("inconclusive")), Inconclusive::parse)?;
+            }
             config.file = Some(SettingsFile { doc, chosen_by });
         }
 
@@ -483,6 +527,13 @@ impl RunConfig {
         config.metrics = pick(flags.metrics, "--metrics", "WINDTUNNEL_METRICS")
             .map(|found| parsed(found, metrics_address))
             .transpose()?;
+        if let Some(found) = pick(
+            flags.inconclusive,
+            "--inconclusive",
+            "WINDTUNNEL_INCONCLUSIVE",
+        ) {
+            config.inconclusive = parsed(found, Inconclusive::parse)?;
+        }
         if let Some(v) = env("WINDTUNNEL_RUN_ID") {
             if !crate::report::is_valid_run_id(&v) {
                 return Err(invalid(

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use crate::agent::{Agent, AgentFn, AgentFuture, Stop};
 use crate::http::{CheckFailed, HttpClient, HttpError};
 use crate::load::{ClosedPlan, OpenPlan};
-use crate::metrics::{IterationOutcome, Recorder};
+use crate::metrics::{CpuMeter, CpuUse, IterationOutcome, Recorder};
 use crate::report::{StopInfo, StopReason};
 use crate::segment::Segment;
 
@@ -96,6 +96,8 @@ pub(crate) struct Executed {
     pub(crate) stop: StopInfo,
     pub(crate) elapsed: Duration,
     pub(crate) cancelled: u64,
+    /// How busy the generator was until the stop.
+    pub(crate) cpu: CpuUse,
 }
 
 /// Runs a closed model to its end.
@@ -120,6 +122,7 @@ async fn supervise(
     active: &(dyn Fn() -> u64 + Sync),
 ) -> Executed {
     let mut tick = tokio::time::interval(SUPERVISE_EVERY);
+    let mut cpu = CpuMeter::start();
     let mut next_judgement = run.start + JUDGE_EVERY;
     let reason = loop {
         tokio::select! {
@@ -132,6 +135,7 @@ async fn supervise(
             },
             _ = tick.tick() => {
                 let now = Instant::now();
+                cpu.sample(now);
                 run.recorder.active_agents(now, active());
                 let errors = run.recorder.connect_errors();
                 if errors >= UNREACHABLE_AFTER && !run.recorder.has_response() {
@@ -153,6 +157,7 @@ async fn supervise(
         }
     };
     stop.set();
+    let cpu = cpu.finish(Instant::now());
     let drained = tokio::time::timeout(run.graceful_stop, async {
         while let Some(result) = tasks.join_next().await {
             check_join(result);
@@ -173,6 +178,7 @@ async fn supervise(
         stop: reason,
         elapsed,
         cancelled,
+        cpu,
     }
 }
 

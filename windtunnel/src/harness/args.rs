@@ -32,6 +32,10 @@ windtunnel options (after `--`, e.g. `cargo test --test load -- --seed 7`):
                         scenario, so that segments start together (env: WINDTUNNEL_START_AT)
       --metrics <ADDR>  serve live metrics in Prometheus format at http://ADDR/metrics; a bare
                         port binds 127.0.0.1 (env: WINDTUNNEL_METRICS)
+      --inconclusive <fail|warn>
+                        what a scenario whose measurement cannot be trusted (a saturated generator,
+                        late starts) comes to: `fail` (default) or `warn`: pass with warnings
+                        (env: WINDTUNNEL_INCONCLUSIVE)
       --check-config    check the settings file, environment and flags against every selected
                         scenario, print each resolved setting and its source, send no request
 Precedence: code < settings file < environment < flags. `--target` takes a URL or a catalog
@@ -55,6 +59,7 @@ const OWN_FLAGS: &[&str] = &[
     "--segment",
     "--start-at",
     "--metrics",
+    "--inconclusive",
     "--check-config",
 ];
 
@@ -161,6 +166,7 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
                     "--segment" => flags.segment = Some(value),
                     "--start-at" => flags.start_at = Some(value),
                     "--metrics" => flags.metrics = Some(value),
+                    "--inconclusive" => flags.inconclusive = Some(value),
                     _ => flags.log = Some(value),
                 }
             }

@@ -467,6 +467,11 @@ impl Session {
             c.keep_runs.value.to_string(),
             c.keep_runs.source.short(),
         );
+        push(
+            "inconclusive",
+            c.inconclusive.value.as_str().to_owned(),
+            c.inconclusive.source.short(),
+        );
         settings
     }
 

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use super::{Session, now_rfc3339, random_seed};
 use crate::agent::Stop;
+use crate::config::Inconclusive;
 use crate::registry::ScenarioInfo;
 use crate::report::untrusted::for_terminal;
 use crate::report::{Outcome, ScenarioReport, StopReason, failure_message};
@@ -44,6 +45,7 @@ fn report(info: &ScenarioInfo, session: &Session, seed: u64) -> ScenarioReport {
         tags: info.tags.iter().map(|t| (*t).to_owned()).collect(),
         outcome: Outcome::Running,
         problems: Vec::new(),
+        doubts: Vec::new(),
         seed,
         replay: rerun.command_line(),
         rerun: Some(rerun),
@@ -178,16 +180,23 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     };
     let load = ctx.load_report(cut_short);
     let problems = ScenarioReport::problems_of(failure.as_deref(), load.as_ref());
+    let doubts: Vec<String> = ScenarioReport::doubts_of(load.as_ref())
+        .into_iter()
+        .map(|d| d.text)
+        .collect();
     let outcome = if interrupted {
         Outcome::Interrupted
-    } else if problems.is_empty() {
-        Outcome::Passed
-    } else {
+    } else if !problems.is_empty() {
         Outcome::Failed
+    } else if !doubts.is_empty() && session.config.inconclusive.value == Inconclusive::Fail {
+        Outcome::Inconclusive
+    } else {
+        Outcome::Passed
     };
     let mut done = report(info, session, ctx.seed());
     done.outcome = outcome;
     done.problems = problems;
+    done.doubts = doubts;
     done.started_at = Some(started_at);
     done.ended_at = Some(now_rfc3339());
     done.duration_s = elapsed.as_secs_f64();

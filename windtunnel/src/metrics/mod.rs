@@ -2,10 +2,12 @@
 //! shards (HDR histograms and counters, no global lock on the hot path) and merged into a
 //! [`MetricsSnapshot`] at the end. Metrics know nothing of scheduling or of reports.
 
+mod cpu;
 mod recorder;
 mod series;
 mod snapshot;
 
+pub(crate) use cpu::{CpuMeter, CpuUse, SATURATED};
 pub use recorder::ErrorKind;
 pub(crate) use recorder::{
     IterationCounters, IterationOutcome, Outcome, Recorder, RecorderSettings, current_recorder,

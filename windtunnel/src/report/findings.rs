@@ -7,6 +7,7 @@
 //! | rule | source | type | severity |
 //! |---|---|---|---|
 //! | `unreachable` | the load was aborted: the target refused every connection | reliability | critical |
+//! | `inconclusive` | the measurement cannot be trusted: the generator's CPU was saturated, or an open model started its iterations late | performance | critical |
 //! | `panic` | an agent panicked | bug | critical when every iteration of the agent panicked, else high |
 //! | `iterations` | iterations of one agent failed (returned an error) with one class: `check`, `http`, `error` | `http`: reliability; `check`, `error`: bug | by the share of the agent's iterations: ≥ 50% critical, ≥ 5% high, ≥ 1% medium, else low |
 //! | `dropped` | an open model did not start iterations that were due | performance | by the share of due iterations: ≥ 10% high, ≥ 1% medium, else low |
@@ -82,8 +83,8 @@ pub struct Finding {
     pub kind: FindingType,
     /// How bad it is.
     pub severity: Severity,
-    /// The rule that made it: `unreachable`, `panic`, `iterations`, `dropped`, `objective`,
-    /// `check` or `errors`.
+    /// The rule that made it: `unreachable`, `inconclusive`, `panic`, `iterations`, `dropped`,
+    /// `objective`, `check` or `errors`.
     pub rule: String,
     /// What it is about: an objective, a check, an agent, or a request name and error kind.
     /// Stable across runs, so findings of many runs group by it.
@@ -132,6 +133,20 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
                 count: load.total.failed,
                 total: Some(load.total.count),
                 samples: load.stop.detail.iter().cloned().collect(),
+                ..Evidence::default()
+            },
+        });
+    }
+    for d in ScenarioReport::doubts_of(Some(load)) {
+        out.push(Finding {
+            kind: FindingType::Performance,
+            severity: Severity::Critical,
+            rule: "inconclusive".into(),
+            subject: d.subject.into(),
+            title: d.text.clone(),
+            evidence: Evidence {
+                count: 1,
+                samples: vec![d.text],
                 ..Evidence::default()
             },
         });

@@ -80,6 +80,7 @@ pub(crate) fn scenario() -> ScenarioReport {
         tags: vec!["smoke".into()],
         outcome: Outcome::Failed,
         problems: vec!["objective not met: p99 latency of `checkout` below 20 ms".into()],
+        doubts: vec![],
         seed: 42,
         replay: "cargo test -p demo --test load -- --exact shop::checkout --seed 42".into(),
         rerun: None,
@@ -116,6 +117,7 @@ pub(crate) fn scenario() -> ScenarioReport {
             elapsed_s: 4.0,
             cancelled_iterations: 0,
             schedule: None,
+            generator: None,
             capacity: None,
             turbulence: None,
             series: SeriesReport {

@@ -98,6 +98,13 @@ fn scenario(out: &mut String, i: usize, s: &ScenarioReport) {
         }
         out.push_str("</ul>\n");
     }
+    if !s.doubts.is_empty() {
+        out.push_str("<ul class=\"doubts\">");
+        for d in &s.doubts {
+            let _ = write!(out, "<li>measurement in doubt: {}</li>", esc(d));
+        }
+        out.push_str("</ul>\n");
+    }
     findings_table(out, &s.findings);
     settings_table(out, &s.settings);
     let Some(load) = &s.load else {
@@ -598,7 +605,8 @@ tr.fail td{background:#fef2f2}
 code{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
 .badge{font-size:12px;padding:2px 8px;border-radius:10px;color:#fff;vertical-align:middle}
 .passed{background:#16a34a}.failed{background:#dc2626}.skipped{background:#6b7280}
-.running{background:#2563eb}.interrupted{background:#d97706}
+.running{background:#2563eb}.interrupted{background:#d97706}.inconclusive{background:#7c3aed}
+.doubts{color:#6d28d9}
 .sev{font-size:12px;padding:1px 6px;border-radius:4px;color:#fff}
 .critical{background:#7f1d1d}.high{background:#dc2626}.medium{background:#d97706}.low{background:#2563eb}.info{background:#6b7280}
 .problems{color:#b91c1c}

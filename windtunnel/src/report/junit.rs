@@ -38,6 +38,18 @@ fn testcase(s: &ScenarioReport) -> TestCase {
             case.result = with_cause(case.result, failure_message(s));
             case
         }
+        Outcome::Inconclusive => {
+            let first = s
+                .doubts
+                .first()
+                .map(String::as_str)
+                .unwrap_or("the measurement cannot be trusted");
+            let message = format!("inconclusive: {first}");
+            let mut case =
+                TestCase::failure(&name, duration(s), "inconclusive", &for_xml(&message));
+            case.result = with_cause(case.result, failure_message(s));
+            case
+        }
         Outcome::Interrupted | Outcome::Running => {
             let what = if s.outcome == Outcome::Running {
                 "the scenario did not finish (the process ended while it ran)"
@@ -97,11 +109,13 @@ pub fn to_junit_xml(report: &Report) -> Result<Vec<u8>, junit_report::Error> {
         suite.add_testcases(scenarios.iter().map(|s| testcase(s)));
         let count = |o: Outcome| scenarios.iter().filter(|s| s.outcome == o).count();
         suite.set_system_out(&for_cdata(&format!(
-            "windtunnel {} run {}: {} passed, {} failed, {} skipped, {} incomplete{}\n",
+            "windtunnel {} run {}: {} passed, {} failed, {} inconclusive, {} skipped, {} \
+             incomplete{}\n",
             report.tool.version,
             report.run_id,
             count(Outcome::Passed),
             count(Outcome::Failed),
+            count(Outcome::Inconclusive),
             count(Outcome::Skipped),
             count(Outcome::Interrupted) + count(Outcome::Running),
             if report.complete {

@@ -238,12 +238,19 @@ fn merge_scenario(parts: &[(&Path, &ScenarioReport)]) -> Result<ScenarioReport, 
         Outcome::Running
     } else if outcomes.iter().all(|o| *o == Outcome::Skipped) {
         Outcome::Skipped
-    } else if problems.is_empty() {
-        Outcome::Passed
-    } else {
+    } else if !problems.is_empty() {
         Outcome::Failed
+    } else if outcomes.contains(&Outcome::Inconclusive) {
+        // A segment whose generator could not be trusted spoils the whole measurement.
+        Outcome::Inconclusive
+    } else {
+        Outcome::Passed
     };
     merged.problems = problems;
+    merged.doubts = parts
+        .iter()
+        .flat_map(|(path, s)| s.doubts.iter().map(move |d| format!("{}: {d}", show(path))))
+        .collect();
     merged.started_at = parts
         .iter()
         .filter_map(|(_, s)| s.started_at.as_deref())

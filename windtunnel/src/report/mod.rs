@@ -22,11 +22,11 @@ pub use html::to_html;
 pub use junit::to_junit_xml;
 pub use merge::{MergeError, Part, merge};
 pub use model::{
-    AgentAssignment, CapacityReport, CapacityStep, CheckReport, ErrorReport, InjectedFault,
-    IterationReport, LatencyReport, LoadConfig, LoadReport, Outcome, PanicReport, Percentiles,
-    PhaseReport, PoolConfig, Report, RequestReport, RuleReport, SCHEMA_VERSION, ScenarioReport,
-    ScheduleReport, SeriesPoint, SeriesReport, Setting, StageConfig, StopInfo, StopReason,
-    ToolInfo, ToxicReport, TurbulenceReport,
+    AgentAssignment, CapacityReport, CapacityStep, CheckReport, ErrorReport, GeneratorReport,
+    InjectedFault, IterationReport, LatencyReport, LoadConfig, LoadReport, Outcome, PanicReport,
+    Percentiles, PhaseReport, PoolConfig, Report, RequestReport, RuleReport, SCHEMA_VERSION,
+    ScenarioReport, ScheduleReport, SeriesPoint, SeriesReport, Setting, StageConfig, StopInfo,
+    StopReason, ToolInfo, ToxicReport, TurbulenceReport,
 };
 pub use rerun::{Program, REPLAY_FLAGS, Rerun, RerunError, Runner, is_valid_run_id};
 pub use store::{

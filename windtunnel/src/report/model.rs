@@ -63,6 +63,11 @@ pub enum Outcome {
     /// The body failed, panicked or timed out, the load was aborted, an agent panicked, or an
     /// objective did not hold.
     Failed,
+    /// Nothing failed, but the measurement cannot be trusted: the generator itself was
+    /// saturated or started its iterations late (see
+    /// [`doubts`](ScenarioReport::doubts)). Fails the test unless the run's `inconclusive`
+    /// setting is `warn`, which passes it with the doubts as warnings.
+    Inconclusive,
     /// Ignored (`#[scenario(ignore)]`) and not asked for.
     Skipped,
     /// Stopped by Ctrl-C or SIGTERM.
@@ -70,12 +75,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Its name, as in reports: `running`, `passed`, `failed`, `skipped`, `interrupted`.
+    /// Its name, as in reports: `running`, `passed`, `failed`, `inconclusive`, `skipped`,
+    /// `interrupted`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Running => "running",
             Outcome::Passed => "passed",
             Outcome::Failed => "failed",
+            Outcome::Inconclusive => "inconclusive",
             Outcome::Skipped => "skipped",
             Outcome::Interrupted => "interrupted",
         }
@@ -101,6 +108,11 @@ pub struct ScenarioReport {
     pub outcome: Outcome,
     /// Why it failed, in one line each; empty when it passed.
     pub problems: Vec<String>,
+    /// Why its measurement cannot be trusted, in one line each, with the numbers: the reasons
+    /// of an `inconclusive` outcome (or, under `inconclusive = "warn"`, warnings of a pass).
+    /// Older reports have none.
+    #[serde(default)]
+    pub doubts: Vec<String>,
     /// The seed its agents' generators were derived from.
     pub seed: u64,
     /// The command that runs it again with the same seed, for people to read (a POSIX shell
@@ -153,6 +165,10 @@ pub struct LoadReport {
     pub cancelled_iterations: u64,
     /// How the open model's scheduler kept up; `None` for a closed model.
     pub schedule: Option<ScheduleReport>,
+    /// How busy the load generator (this process) was; `None` when it was not measured (older
+    /// reports, a load cut short by the scenario's timeout).
+    #[serde(default)]
+    pub generator: Option<GeneratorReport>,
     /// The result of a capacity search; `None` for other models.
     pub capacity: Option<CapacityReport>,
     /// What turbulence injected; `None` when the scenario had none.
@@ -303,6 +319,34 @@ pub struct AgentAssignment {
     pub weight: u32,
     /// How many users ran it (closed models).
     pub users: Option<u32>,
+}
+
+/// How busy the load generator was: the process's CPU time per second of the load, as a share
+/// of the cores it may use (the SUT's share too, when it runs in the same process).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorReport {
+    /// The cores the process may use.
+    pub cores: u32,
+    /// The share of those cores busy over the load.
+    pub cpu_mean: f64,
+    /// The share busy in the busiest second.
+    pub cpu_peak: f64,
+    /// Seconds measured.
+    pub sampled_s: f64,
+    /// Seconds in which at least 90% of the cores were busy.
+    pub saturated_s: f64,
+}
+
+impl GeneratorReport {
+    pub(crate) fn of(cpu: &crate::metrics::CpuUse) -> Self {
+        GeneratorReport {
+            cores: cpu.cores,
+            cpu_mean: cpu.mean(),
+            cpu_peak: cpu.peak,
+            sampled_s: cpu.sampled.as_secs_f64(),
+            saturated_s: cpu.saturated.as_secs_f64(),
+        }
+    }
 }
 
 /// How an open model's scheduler kept up.
@@ -781,6 +825,7 @@ impl LoadReport {
             elapsed_s: elapsed.as_secs_f64(),
             cancelled_iterations,
             schedule,
+            generator: None,
             capacity: None,
             turbulence: None,
             objectives: objectives
@@ -852,7 +897,101 @@ impl LoadReport {
     }
 }
 
+/// Why a measurement cannot be trusted: what it is about (stable across runs, for findings)
+/// and one line with the numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Doubt {
+    pub(crate) subject: &'static str,
+    pub(crate) text: String,
+}
+
+impl Doubt {
+    fn new(subject: &'static str, text: String) -> Self {
+        Doubt { subject, text }
+    }
+}
+
+/// An open model's start lateness may reach this share of its tightest latency objective's
+/// threshold before the measurement is in doubt...
+pub(crate) const LATENESS_SHARE: f64 = 0.10;
+/// ...but never less than this (tokio's timer ticks every millisecond), in milliseconds...
+pub(crate) const LATENESS_FLOOR_MS: f64 = 2.0;
+/// ...and this much when no objective judges latency, in milliseconds.
+pub(crate) const LATENESS_DEFAULT_MS: f64 = 100.0;
+/// The generator's CPU is in doubt when it was saturated this share of the load...
+pub(crate) const SATURATED_SHARE: f64 = 0.25;
+/// ...and at least this many seconds.
+pub(crate) const SATURATED_MIN_S: f64 = 1.0;
+
 impl ScenarioReport {
+    /// Why the measurement of this load cannot be trusted, one line each with the numbers
+    /// (empty: it can). The load generator is in doubt when its own CPU was saturated (at
+    /// least 90% of its cores busy) for [`SATURATED_SHARE`] of the load and
+    /// [`SATURATED_MIN_S`], or, in an open model, when the p99 of the start lateness (the
+    /// generator's own delay in starting iterations on free agents) exceeds
+    /// [`LATENESS_SHARE`] of the tightest latency objective (at least [`LATENESS_FLOOR_MS`];
+    /// [`LATENESS_DEFAULT_MS`] with no latency objective).
+    pub(crate) fn doubts_of(load: Option<&LoadReport>) -> Vec<Doubt> {
+        let mut doubts = Vec::new();
+        let Some(load) = load else {
+            return doubts;
+        };
+        if let Some(g) = &load.generator
+            && g.saturated_s >= SATURATED_MIN_S
+            && g.saturated_s >= SATURATED_SHARE * g.sampled_s
+        {
+            doubts.push(Doubt::new(
+                "generator cpu",
+                format!(
+                    "the load generator was saturated: at least {:.0}% of its {} core(s) busy for \
+                 {:.1} of {:.1} s (peak {:.0}%), so its own delays are in every latency; use a \
+                 release build, fewer agents, or more machines (`--segment`)",
+                    crate::metrics::SATURATED * 100.0,
+                    g.cores,
+                    g.saturated_s,
+                    g.sampled_s,
+                    g.cpu_peak * 100.0
+                ),
+            ));
+        }
+        if let Some(schedule) = &load.schedule
+            && schedule.started > 0
+        {
+            let tightest = load
+                .objectives
+                .iter()
+                .filter(|o| o.unit == "ms")
+                .min_by(|a, b| a.expected.total_cmp(&b.expected));
+            let (bound, why) = match tightest {
+                Some(o) => (
+                    (LATENESS_SHARE * o.expected).max(LATENESS_FLOOR_MS),
+                    format!(
+                        "{:.0}% of the tightest latency objective, `{}`",
+                        LATENESS_SHARE * 100.0,
+                        o.objective
+                    ),
+                ),
+                None => (
+                    LATENESS_DEFAULT_MS,
+                    "the bound with no latency objective".to_owned(),
+                ),
+            };
+            let p99 = schedule.start_lateness_ms.p99;
+            if p99 > bound {
+                doubts.push(Doubt::new(
+                    "generator lateness",
+                    format!(
+                        "iterations started late: start lateness p99 {p99:.1} ms is beyond \
+                     {bound:.1} ms ({why}); the generator, not the SUT, delayed them (agent \
+                     code that blocks its thread, or a busy machine); for tight thresholds, \
+                     `precise_starts()`"
+                    ),
+                ));
+            }
+        }
+        doubts
+    }
+
     /// Why a scenario with this body result and load failed, one line each (empty: it passed).
     pub(crate) fn problems_of(
         body_failure: Option<&str>,
@@ -978,5 +1117,72 @@ impl ScenarioReport {
             }
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::scenario;
+
+    fn texts(load: &LoadReport) -> Vec<String> {
+        ScenarioReport::doubts_of(Some(load))
+            .into_iter()
+            .map(|d| d.text)
+            .collect()
+    }
+
+    #[test]
+    fn a_saturated_generator_is_in_doubt_for_a_quarter_of_the_load_and_a_second() {
+        let mut load = scenario().load.unwrap();
+        let mut generator = GeneratorReport {
+            cores: 2,
+            cpu_mean: 0.7,
+            cpu_peak: 0.99,
+            sampled_s: 10.0,
+            saturated_s: 2.4,
+        };
+        load.generator = Some(generator.clone());
+        assert!(texts(&load).is_empty(), "under a quarter");
+        generator.saturated_s = 2.5;
+        load.generator = Some(generator.clone());
+        assert_eq!(
+            texts(&load),
+            [
+                "the load generator was saturated: at least 90% of its 2 core(s) busy for 2.5 of \
+              10.0 s (peak 99%), so its own delays are in every latency; use a release build, \
+              fewer agents, or more machines (`--segment`)"
+            ]
+        );
+        generator.sampled_s = 1.5;
+        generator.saturated_s = 0.9;
+        load.generator = Some(generator);
+        assert!(texts(&load).is_empty(), "under a second");
+    }
+
+    #[test]
+    fn start_lateness_is_judged_against_the_tightest_latency_objective() {
+        let mut load = scenario().load.unwrap();
+        let mut lateness = load.total.latency_ms.clone();
+        lateness.p99 = 2.5;
+        load.schedule = Some(ScheduleReport {
+            started: 100,
+            dropped: 0,
+            start_lateness_ms: lateness.clone(),
+        });
+        // The fixture's tightest latency objective is 20 ms: 10% is 2 ms.
+        let got = texts(&load);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0]
+                .starts_with("iterations started late: start lateness p99 2.5 ms is beyond 2.0 ms"),
+            "{got:?}"
+        );
+        // With no latency objective, the bound is 100 ms.
+        load.objectives.retain(|o| o.unit != "ms");
+        assert!(texts(&load).is_empty());
+        lateness.p99 = 150.0;
+        load.schedule.as_mut().unwrap().start_lateness_ms = lateness;
+        assert!(texts(&load)[0].contains("beyond 100.0 ms (the bound with no latency objective)"));
     }
 }

@@ -88,9 +88,21 @@ fn objective_line(o: &ObjectiveResult) -> String {
 /// objectives with expected and actual values, the seed and the replay command.
 pub fn failure_message(s: &ScenarioReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "scenario `{}` failed (seed {})", s.name, s.seed);
+    if s.outcome == Outcome::Inconclusive {
+        let _ = writeln!(
+            out,
+            "scenario `{}` is inconclusive: its measurement cannot be trusted (seed {}; \
+             `--inconclusive warn` passes it with a warning)",
+            s.name, s.seed
+        );
+    } else {
+        let _ = writeln!(out, "scenario `{}` failed (seed {})", s.name, s.seed);
+    }
     for p in &s.problems {
         let _ = writeln!(out, "  - {p}");
+    }
+    for d in &s.doubts {
+        let _ = writeln!(out, "  - measurement in doubt: {d}");
     }
     if let Some(load) = &s.load {
         if !load.objectives.is_empty() {
@@ -138,6 +150,7 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
     // A failure is shouted: it is what the reader looks for.
     let outcome = match s.outcome {
         Outcome::Failed => "FAILED",
+        Outcome::Inconclusive => "INCONCLUSIVE",
         other => other.as_str(),
     };
     let _ = write!(
@@ -156,6 +169,27 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
         load.total.count,
         value(load.total.throughput_rps, "req/s")
     );
+    // Under `inconclusive = "warn"` the scenario passed, and these are its warnings.
+    let doubt = if s.outcome == Outcome::Inconclusive {
+        "inconclusive"
+    } else {
+        "warning: measurement in doubt"
+    };
+    for d in &s.doubts {
+        let _ = writeln!(out, "  ? {doubt}: {d}");
+    }
+    if let Some(g) = &load.generator {
+        let _ = writeln!(
+            out,
+            "  generator CPU: {:.0}% of {} core(s) on average, peak {:.0}%, saturated {:.1} of \
+             {:.1} s",
+            g.cpu_mean * 100.0,
+            g.cores,
+            g.cpu_peak * 100.0,
+            g.saturated_s,
+            g.sampled_s
+        );
+    }
     if let Some(s) = &load.schedule {
         let _ = writeln!(
             out,
