@@ -297,3 +297,31 @@ fn a_generator_that_starts_iterations_late_makes_the_run_inconclusive() {
     assert_eq!(s["doubts"].as_array().unwrap().len(), 1);
     assert!(!run.junit().contains("<failure"));
 }
+
+#[test]
+fn running_out_of_file_descriptors_is_an_error_naming_the_limit() {
+    // A hard limit of 64 open files, which windtunnel cannot raise: 100 connections do not fit.
+    let out = common::out_dir("out-of-files");
+    let mut cmd = common::command("sh", &out);
+    cmd.args([
+        "-c",
+        "ulimit -n 64 && exec \"$0\" \"$@\"",
+        FIXTURE,
+        "--exact",
+        "many_connections",
+    ]);
+    let run = common::run_within(cmd, Duration::from_secs(60), &out);
+    assert_eq!(run.code, 101, "{}{}", run.stdout, run.stderr);
+    let expected = "out of file descriptors: this process may open 64 files (the soft limit, \
+                    raised to the hard limit at start); raise the hard limit";
+    assert!(run.stdout.contains(expected), "{}", run.stdout);
+    let s = run.scenario("many_connections");
+    let errors = s["load"]["requests"][0]["errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["kind"] == "connect"
+                && e["samples"][0].as_str().unwrap().starts_with(expected)),
+        "{errors:?}"
+    );
+}

@@ -97,6 +97,7 @@ mod http;
 pub mod load;
 mod metrics;
 pub mod objectives;
+mod os;
 mod plan;
 mod progress;
 pub mod redact;

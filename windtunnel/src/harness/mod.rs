@@ -71,6 +71,7 @@ pub fn run(binary: Binary) -> ExitCode {
     };
     crate::redact::add_keys(&config.redact);
     init_logging(config.log.as_deref());
+    raise_open_files();
     let scenarios = match registry::scenarios() {
         Ok(s) => s,
         Err(e) => return bad_input(e),
@@ -156,6 +157,7 @@ pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCo
     };
     crate::redact::add_keys(&config.redact);
     init_logging(config.log.as_deref());
+    raise_open_files();
     let plan = match crate::plan::Plan::read(path, &config.catalog) {
         Ok(p) => Arc::new(p),
         Err(e) => return bad_input(e),
@@ -552,6 +554,26 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = c.source();
     }
     s
+}
+
+/// Raises the open-file limit to the hard limit, so that thousands of agents can hold their
+/// connections, and says what it did under `--log info`.
+fn raise_open_files() {
+    match crate::os::raise_open_files() {
+        crate::os::Raised::From(before, after) => {
+            tracing::info!(
+                before,
+                after,
+                "raised the open-file limit to the hard limit"
+            );
+        }
+        crate::os::Raised::AlreadyAt(limit) => {
+            tracing::info!(?limit, "the open-file limit is at the hard limit already");
+        }
+        crate::os::Raised::Refused(limit, why) => {
+            tracing::warn!(?limit, %why, "could not raise the open-file limit");
+        }
+    }
 }
 
 /// Quotes `s` for a POSIX shell when it needs quoting.

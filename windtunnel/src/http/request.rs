@@ -208,10 +208,15 @@ impl<'a> RequestBuilder<'a> {
                     store_cookies(session, &headers, &url);
                     return Ok(Response::new(name, status, headers, body, latency, url));
                 }
-                Ok(Err(Failure::Transport(e))) => (
-                    classify(&e),
-                    crate::redact::text(&error_chain(&e)).into_owned(),
-                ),
+                Ok(Err(Failure::Transport(e))) => {
+                    let chain = error_chain(&e);
+                    let message = if crate::os::is_out_of_files(&chain) {
+                        format!("{}: {chain}", crate::os::out_of_files_hint())
+                    } else {
+                        chain
+                    };
+                    (classify(&e), crate::redact::text(&message).into_owned())
+                }
                 Ok(Err(Failure::Injected(why))) => (ErrorKind::Request, why.to_owned()),
                 Err(_elapsed) => (
                     ErrorKind::Timeout,

@@ -178,7 +178,7 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
     for d in &s.doubts {
         let _ = writeln!(out, "  ? {doubt}: {d}");
     }
-    if let Some(g) = &load.generator {
+    if let Some(g) = load.generator.as_ref().filter(|g| g.sampled_s > 0.0) {
         let _ = writeln!(
             out,
             "  generator CPU: {:.0}% of {} core(s) on average, peak {:.0}%, saturated {:.1} of \
