@@ -125,6 +125,30 @@ fn turbulence_is_reported_per_phase_with_every_injected_fault() {
     assert!(aborts > 0, "{phase}");
     assert_eq!(phase["injected_failures"], aborts);
     assert_eq!(phase["sut_failures"], 0);
+    // Each rule attributes the same injected 503s per request: the failed requests, the check
+    // that judged them and the iterations the check ended are all `info`, never a `bug`.
+    let s = run.scenario("turbulent");
+    let load = &s["load"];
+    assert_eq!(load["requests"][0]["errors"][0]["injected"], aborts);
+    assert_eq!(load["checks"][0]["name"], "list: status 200");
+    assert_eq!(load["checks"][0]["injected"], aborts);
+    assert_eq!(load["iterations"][0]["failures"][0]["injected"], aborts);
+    for rule in ["errors", "check", "iterations"] {
+        let f = s["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == rule)
+            .unwrap_or_else(|| panic!("no {rule} finding: {}", s["findings"]));
+        assert_eq!(f["severity"], "info", "{f}");
+        assert!(
+            f["title"]
+                .as_str()
+                .unwrap()
+                .ends_with("(all injected by turbulence)"),
+            "{f}"
+        );
+    }
     assert_eq!(phase["toxics"][0]["proxy"], "target");
     assert_eq!(
         t["faults"].as_array().unwrap().len() as u64,

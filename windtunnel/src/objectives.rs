@@ -849,6 +849,7 @@ mod tests {
                 IterationOutcome::Failed {
                     class: "error",
                     message: "no total",
+                    injected: false,
                 }
             } else {
                 IterationOutcome::Completed

@@ -185,6 +185,7 @@ impl Agent {
     pub(crate) fn set_iteration(&mut self, n: u64, lateness: Duration, arrival: Option<u64>) {
         self.iteration = n;
         self.session.lateness = lateness;
+        self.session.last_injected = false;
         self.session.key = match arrival {
             None => RequestKey {
                 stream: self.id,
@@ -297,11 +298,18 @@ impl Agent {
         result
     }
 
+    /// Whether turbulence caused the outcome of this iteration's last request.
+    pub(crate) fn last_request_injected(&self) -> bool {
+        self.session.last_injected
+    }
+
     /// A soft check: counts a pass or a failure under `name` and returns `passed`, without
     /// ending the iteration. Failed checks show in the report and can fail an objective.
     pub fn check(&mut self, name: &str, passed: bool) -> bool {
         self.recorder
-            .check(name, passed, || format!("check `{name}` failed"));
+            .check_marked(name, passed, self.session.last_injected, || {
+                format!("check `{name}` failed")
+            });
         passed
     }
 

@@ -221,6 +221,7 @@ async fn iterate(
                 IterationOutcome::Failed {
                     class,
                     message: &message,
+                    injected: agent.last_request_injected(),
                 },
             );
         }

@@ -142,6 +142,10 @@ pub(crate) struct Session {
     urls: Vec<(Box<str>, reqwest::Url)>,
     /// Where the agent's in-flight request lives.
     in_flight: request::InFlightSlot,
+    /// Whether turbulence caused the outcome of the agent's last request in this iteration
+    /// (an injected abort, drop or hang), so that a check or an iteration failure after it is
+    /// attributed to turbulence.
+    pub(crate) last_injected: bool,
 }
 
 impl Session {
@@ -154,6 +158,7 @@ impl Session {
             key: RequestKey::default(),
             urls: Vec::new(),
             in_flight: request::InFlightSlot::default(),
+            last_injected: false,
         }
     }
 

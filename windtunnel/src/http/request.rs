@@ -190,11 +190,12 @@ impl<'a> RequestBuilder<'a> {
                     span.record("status", status.as_u16());
                     let code = status.as_u16();
                     let accepted = (200..400).contains(&code) || accept.contains(&code);
+                    let made = fate.as_ref().is_some_and(|f| f.acted);
                     if let (Some(t), Some(f)) = (turbulence, &fate) {
-                        t.ledger.outcome(f.phases, !accepted, !accepted && f.acted);
+                        t.ledger.outcome(f.phases, !accepted, !accepted && made);
                     }
                     let detail = || status_detail(status, &body.kept);
-                    session.recorder.record_late(
+                    session.recorder.record_marked(
                         &name,
                         latency,
                         session.lateness,
@@ -204,9 +205,13 @@ impl<'a> RequestBuilder<'a> {
                             accepted,
                             detail: &detail,
                         },
+                        made,
                     );
+                    session.last_injected = made;
                     store_cookies(session, &headers, &url);
-                    return Ok(Response::new(name, status, headers, body, latency, url));
+                    return Ok(Response::new(
+                        name, status, headers, body, latency, url, made,
+                    ));
                 }
                 Ok(Err(Failure::Transport(e))) => {
                     let chain = error_chain(&e);
@@ -231,11 +236,13 @@ impl<'a> RequestBuilder<'a> {
                     ),
                 ),
             };
+            let injected = fate
+                .as_ref()
+                .is_some_and(|f| f.acted || (!f.delay.is_zero() && f.delay >= timeout));
             if let (Some(t), Some(f)) = (turbulence, &fate) {
-                let injected = f.acted || (!f.delay.is_zero() && f.delay >= timeout);
                 t.ledger.outcome(f.phases, true, injected);
             }
-            session.recorder.record_late(
+            session.recorder.record_marked(
                 &name,
                 latency,
                 session.lateness,
@@ -244,7 +251,9 @@ impl<'a> RequestBuilder<'a> {
                     kind,
                     message: &|| message.clone(),
                 },
+                injected,
             );
+            session.last_injected = injected;
             Err(HttpError::transport(name, method, url, kind, message))
         }
     }

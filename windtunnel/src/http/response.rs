@@ -58,6 +58,8 @@ pub struct Response {
     body_len: u64,
     latency: Duration,
     url: Url,
+    /// Whether turbulence made it (an injected abort), so that checks on it count as injected.
+    injected: bool,
 }
 
 impl Response {
@@ -68,6 +70,7 @@ impl Response {
         body: Body,
         latency: Duration,
         url: Url,
+        injected: bool,
     ) -> Self {
         let body_len = body.len;
         let body = body.kept;
@@ -79,6 +82,7 @@ impl Response {
             body_len,
             latency,
             url,
+            injected,
         }
     }
 
@@ -185,7 +189,7 @@ impl Response {
             format!("expected status {expected}, got {actual} {}", body.trim())
         };
         if let Some(recorder) = current_recorder() {
-            recorder.check(&check, passed, failure);
+            recorder.check_marked(&check, passed, self.injected, failure);
         }
         if passed {
             Ok(self)

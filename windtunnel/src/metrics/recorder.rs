@@ -135,6 +135,8 @@ pub(crate) enum IterationOutcome<'a> {
     Failed {
         class: &'static str,
         message: &'a str,
+        /// Whether turbulence caused it (the iteration's last request was injected).
+        injected: bool,
     },
     Panicked {
         agent_id: u64,
@@ -146,12 +148,17 @@ pub(crate) enum IterationOutcome<'a> {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ErrorCounter {
     pub(crate) count: u64,
+    /// How many of them turbulence caused (an injected fault on the request, or on the
+    /// response a check judged).
+    pub(crate) injected: u64,
     pub(crate) samples: Vec<String>,
 }
 
 impl ErrorCounter {
-    pub(crate) fn add(&mut self, sample: impl FnOnce() -> String) {
+    /// Counts one, caused by turbulence if `injected`.
+    pub(crate) fn add_marked(&mut self, injected: bool, sample: impl FnOnce() -> String) {
         self.count += 1;
+        self.injected += u64::from(injected);
         if self.samples.len() < MAX_SAMPLES {
             let s = sample();
             let s = clipped(&s).into_owned();
@@ -163,6 +170,7 @@ impl ErrorCounter {
 
     pub(crate) fn merge(&mut self, other: &ErrorCounter) {
         self.count += other.count;
+        self.injected += other.injected;
         for s in &other.samples {
             if self.samples.len() < MAX_SAMPLES && !self.samples.contains(s) {
                 self.samples.push(s.clone());
@@ -397,6 +405,20 @@ impl Recorder {
         end: Instant,
         outcome: Outcome<'_>,
     ) {
+        self.record_marked(name, latency, lateness, end, outcome, false);
+    }
+
+    /// As [`record_late`](Self::record_late); a failure that turbulence caused (`injected`)
+    /// is counted as such.
+    pub(crate) fn record_marked(
+        &self,
+        name: &str,
+        latency: Duration,
+        lateness: Duration,
+        end: Instant,
+        outcome: Outcome<'_>,
+        injected: bool,
+    ) {
         match outcome {
             Outcome::Response { .. } | Outcome::Ok => {
                 if !self.shared.any_response.load(Ordering::Relaxed) {
@@ -429,9 +451,9 @@ impl Recorder {
                 &mut shard.requests,
                 name,
                 settings.intended,
-                micros,
-                intended,
+                (micros, intended),
                 outcome,
+                injected,
             );
             if !settings.windows.is_empty() {
                 let t = end.saturating_duration_since(settings.origin);
@@ -441,9 +463,9 @@ impl Recorder {
                             &mut shard.windows[i],
                             name,
                             settings.intended,
-                            micros,
-                            intended,
+                            (micros, intended),
                             outcome,
+                            injected,
                         );
                     }
                 }
@@ -492,7 +514,19 @@ impl Recorder {
     }
 
     /// Records the result of a check named `name`.
+    #[cfg(test)]
     pub(crate) fn check(&self, name: &str, passed: bool, detail: impl FnOnce() -> String) {
+        self.check_marked(name, passed, false, detail);
+    }
+
+    /// Records a check on a response turbulence made (`injected`) or not.
+    pub(crate) fn check_marked(
+        &self,
+        name: &str,
+        passed: bool,
+        injected: bool,
+        detail: impl FnOnce() -> String,
+    ) {
         self.with_shard(|shard| {
             let c = match shard.checks.get_mut(name) {
                 Some(c) => c,
@@ -501,7 +535,7 @@ impl Recorder {
             if passed {
                 c.passed += 1;
             } else {
-                c.failed.add(detail);
+                c.failed.add_marked(injected, detail);
             }
         });
     }
@@ -518,12 +552,16 @@ impl Recorder {
             };
             match outcome {
                 IterationOutcome::Completed => it.completed += 1,
-                IterationOutcome::Failed { class, message } => {
+                IterationOutcome::Failed {
+                    class,
+                    message,
+                    injected,
+                } => {
                     it.failed += 1;
                     it.failures
                         .entry(class)
                         .or_default()
-                        .add(|| message.to_owned());
+                        .add_marked(injected, || message.to_owned());
                 }
                 IterationOutcome::Panicked { agent_id, message } => {
                     it.panicked += 1;
@@ -576,9 +614,9 @@ fn record_named(
     map: &mut BTreeMap<Box<str>, RequestMetrics>,
     name: &str,
     with_intended: bool,
-    micros: u64,
-    intended: Option<u64>,
+    (micros, intended): (u64, Option<u64>),
     outcome: Outcome<'_>,
+    injected: bool,
 ) {
     let name = if map.len() >= MAX_NAMES && !map.contains_key(name) {
         OVERFLOW_NAME
@@ -591,7 +629,7 @@ fn record_named(
             .entry(name.into())
             .or_insert_with(|| RequestMetrics::new(with_intended)),
     };
-    stats.record(micros, intended, outcome);
+    stats.record_marked(micros, intended, outcome, injected);
 }
 
 #[cfg(test)]

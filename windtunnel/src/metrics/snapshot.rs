@@ -39,7 +39,19 @@ impl RequestMetrics {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn record(&mut self, micros: u64, intended: Option<u64>, outcome: Outcome<'_>) {
+        self.record_marked(micros, intended, outcome, false);
+    }
+
+    /// As [`record`](Self::record); a failure turbulence caused (`injected`) is counted so.
+    pub(crate) fn record_marked(
+        &mut self,
+        micros: u64,
+        intended: Option<u64>,
+        outcome: Outcome<'_>,
+        injected: bool,
+    ) {
         if outcome.has_latency() {
             self.histogram.saturating_record(micros);
             if let (Some(h), Some(v)) = (&mut self.intended, intended) {
@@ -60,12 +72,15 @@ impl RequestMetrics {
                     self.errors
                         .entry(ErrorKind::Status)
                         .or_default()
-                        .add(detail);
+                        .add_marked(injected, detail);
                 }
             }
             Outcome::Failed { kind, message } => {
                 self.failed += 1;
-                self.errors.entry(kind).or_default().add(message);
+                self.errors
+                    .entry(kind)
+                    .or_default()
+                    .add_marked(injected, message);
             }
         }
     }

@@ -136,6 +136,7 @@ impl ExactRequest {
                 kind,
                 ErrorClass {
                     count: e.count,
+                    injected: e.injected,
                     samples: e.samples.clone(),
                 },
             );
@@ -261,6 +262,7 @@ impl ExactMetrics {
                 counters.passed = c.passed;
                 counters.failed = ErrorClass {
                     count: c.failed,
+                    injected: c.injected,
                     samples: c.samples.clone(),
                 };
             }
@@ -276,6 +278,7 @@ impl ExactMetrics {
                         class,
                         ErrorClass {
                             count: f.count,
+                            injected: f.injected,
                             samples: f.samples.clone(),
                         },
                     );

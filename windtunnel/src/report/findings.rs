@@ -9,11 +9,11 @@
 //! | `unreachable` | the load was aborted: the target refused every connection | reliability | critical |
 //! | `inconclusive` | the measurement cannot be trusted: the generator's CPU was saturated, or an open model started its iterations late | performance | critical |
 //! | `panic` | an agent panicked | bug | critical when every iteration of the agent panicked, else high |
-//! | `iterations` | iterations of one agent failed (returned an error) with one class: `check`, `http`, `error` | `http`: reliability; `check`, `error`: bug | by the share of the agent's iterations: ≥ 50% critical, ≥ 5% high, ≥ 1% medium, else low |
+//! | `iterations` | iterations of one agent failed (returned an error) with one class: `check`, `http`, `error` | `http`: reliability; `check`, `error`: bug | by the share of the agent's iterations that failed after a request turbulence did not fault: ≥ 50% critical, ≥ 5% high, ≥ 1% medium, else low; `info` when every one followed an injected fault |
 //! | `dropped` | an open model did not start iterations that were due | performance | by the share of due iterations: ≥ 10% high, ≥ 1% medium, else low |
 //! | `objective` | an objective did not hold | latency, throughputs and dropped iterations: performance; error rate and iteration failure rate: reliability; check pass rate: bug | high when the value is 2× or more off its threshold (or was lost with `abort_on_fail`), else medium |
-//! | `check` | a check failed | bug | by the share of its evaluations that failed: ≥ 10% high, ≥ 1% medium, else low |
-//! | `errors` | failed requests of one name and kind | `connect`, `request`, `operation`, `unfinished`: reliability; `invalid`: bug; `timeout`: performance; `status`: reliability for 5xx, security for 401/403, bug for other statuses; TLS certificate errors: security | by the share of the name's requests: ≥ 50% critical, ≥ 5% high, ≥ 1% medium, else low; `info` when turbulence injected every failure of the run |
+//! | `check` | a check failed | bug | by the share of its evaluations that failed on responses turbulence did not make: ≥ 10% high, ≥ 1% medium, else low; `info` when every failure was on an injected response |
+//! | `errors` | failed requests of one name and kind | `connect`, `request`, `operation`, `unfinished`: reliability; `invalid`: bug; `timeout`: performance; `status`: reliability for 5xx, security for 401/403, bug for other statuses; TLS certificate errors: security | by the share of the name's requests that failed by themselves (not injected): ≥ 50% critical, ≥ 5% high, ≥ 1% medium, else low; `info` when turbulence injected every one of them |
 
 use serde::{Deserialize, Serialize};
 
@@ -191,21 +191,24 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
             };
             out.push(Finding {
                 kind,
-                severity: by_share(
+                severity: attributed(
                     f.count,
+                    f.injected,
                     all,
                     &[
                         (0.50, Severity::Critical),
                         (0.05, Severity::High),
                         (0.01, Severity::Medium),
                     ],
-                )
-                .unwrap_or(Severity::Low),
+                ),
                 rule: "iterations".into(),
                 subject: format!("agent {} {}", it.agent, f.kind),
                 title: format!(
-                    "agent `{}`: {} of {all} iterations failed ({})",
-                    it.agent, f.count, f.kind
+                    "agent `{}`: {} of {all} iterations failed ({}){}",
+                    it.agent,
+                    f.count,
+                    f.kind,
+                    injected_note(f.count, f.injected)
                 ),
                 evidence: Evidence {
                     count: f.count,
@@ -255,15 +258,20 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
         let total = c.passed + c.failed;
         out.push(Finding {
             kind: FindingType::Bug,
-            severity: by_share(
+            severity: attributed(
                 c.failed,
+                c.injected,
                 total,
                 &[(0.10, Severity::High), (0.01, Severity::Medium)],
-            )
-            .unwrap_or(Severity::Low),
+            ),
             rule: "check".into(),
             subject: format!("check {}", c.name),
-            title: format!("check `{}` failed {} of {total} times", c.name, c.failed),
+            title: format!(
+                "check `{}` failed {} of {total} times{}",
+                c.name,
+                c.failed,
+                injected_note(c.failed, c.injected)
+            ),
             evidence: Evidence {
                 count: c.failed,
                 total: Some(total),
@@ -272,10 +280,6 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
             },
         });
     }
-    let injected_only = load
-        .turbulence
-        .as_ref()
-        .is_some_and(|t| t.injected_failures > 0 && t.sut_failures == 0);
     let failing_phases = load.turbulence.as_ref().and_then(|t| {
         let names: Vec<&str> = t
             .phases
@@ -287,7 +291,7 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
     });
     for r in &load.requests {
         for e in &r.errors {
-            out.push(error_finding(r, e, injected_only, &failing_phases));
+            out.push(error_finding(r, e, &failing_phases));
         }
     }
     out.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.kind.cmp(&b.kind)));
@@ -345,12 +349,7 @@ fn objective_finding(o: &ObjectiveResult) -> Finding {
     }
 }
 
-fn error_finding(
-    r: &RequestReport,
-    e: &ErrorReport,
-    injected_only: bool,
-    failing_phases: &Option<String>,
-) -> Finding {
+fn error_finding(r: &RequestReport, e: &ErrorReport, failing_phases: &Option<String>) -> Finding {
     let certificate = e.samples.iter().any(|s| {
         let s = s.to_ascii_lowercase();
         s.contains("certificate") || s.contains("handshake")
@@ -368,25 +367,17 @@ fn error_finding(
         ),
         _ => (FindingType::Reliability, "failed requests".to_owned()),
     };
-    let severity = if injected_only {
-        Severity::Info
-    } else {
-        by_share(
-            e.count,
-            r.count,
-            &[
-                (0.50, Severity::Critical),
-                (0.05, Severity::High),
-                (0.01, Severity::Medium),
-            ],
-        )
-        .unwrap_or(Severity::Low)
-    };
-    let injected = if injected_only {
-        " (all injected by turbulence)"
-    } else {
-        ""
-    };
+    let severity = attributed(
+        e.count,
+        e.injected,
+        r.count,
+        &[
+            (0.50, Severity::Critical),
+            (0.05, Severity::High),
+            (0.01, Severity::Medium),
+        ],
+    );
+    let injected = injected_note(e.count, e.injected);
     Finding {
         kind,
         severity,
@@ -437,6 +428,24 @@ fn status_type(r: &RequestReport) -> (FindingType, String) {
         format!("{} responses", other.join("/"))
     };
     (FindingType::Bug, what)
+}
+
+/// The severity of `failed` of `total`, of which turbulence injected `injected`: `info` when it
+/// injected them all; else by the share of the rest, which the SUT (or the agent) did itself.
+fn attributed(failed: u64, injected: u64, total: u64, thresholds: &[(f64, Severity)]) -> Severity {
+    if failed > 0 && injected >= failed {
+        return Severity::Info;
+    }
+    by_share(failed - injected.min(failed), total, thresholds).unwrap_or(Severity::Low)
+}
+
+/// What a title says of the injected part of `failed`.
+fn injected_note(failed: u64, injected: u64) -> String {
+    match injected {
+        0 => String::new(),
+        n if n >= failed => " (all injected by turbulence)".into(),
+        n => format!(" ({n} injected by turbulence)"),
+    }
 }
 
 /// The severity of the first threshold `part / total` reaches, if any.
@@ -578,6 +587,8 @@ mod tests {
             faults: vec![],
             faults_not_listed: 0,
         });
+        // Turbulence made each of checkout's 20 failures.
+        load.requests[0].errors[0].injected = 20;
         let f = findings(&s);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Info);
@@ -586,6 +597,53 @@ mod tests {
             f[0].title.ends_with("(all injected by turbulence)"),
             "{}",
             f[0].title
+        );
+    }
+
+    #[test]
+    fn injected_failures_are_attributed_per_request_in_every_rule() {
+        let mut s = scenario();
+        let load = s.load.as_mut().unwrap();
+        load.objectives.clear();
+        // The 20 503s were injected, and the check on them failed on the same responses: both
+        // rules say so. 10 of the agent's 20 failed iterations followed an injected fault.
+        load.requests[0].errors[0].injected = 20;
+        load.checks[0].injected = 20;
+        load.iterations[0].failures = vec![ErrorReport {
+            kind: "check".into(),
+            count: 20,
+            injected: 10,
+            samples: vec!["expected status 200, got 503".into()],
+        }];
+        // And the SUT failed by itself on `list`: 30 of 1200 (2.5%), medium.
+        load.requests[1].failed = 30;
+        load.requests[1].errors = vec![ErrorReport {
+            kind: "status".into(),
+            count: 30,
+            injected: 0,
+            samples: vec!["500".into()],
+        }];
+        let f = findings(&s);
+        let by = |rule: &str| f.iter().find(|f| f.rule == rule).unwrap();
+        let errors: Vec<_> = f.iter().filter(|f| f.rule == "errors").collect();
+        assert_eq!(errors.len(), 2);
+        let checkout = errors
+            .iter()
+            .find(|f| f.subject.contains("checkout"))
+            .unwrap();
+        assert_eq!(checkout.severity, Severity::Info);
+        let list = errors.iter().find(|f| f.subject.contains("list")).unwrap();
+        assert_eq!(list.severity, Severity::Medium);
+        assert_eq!(by("check").severity, Severity::Info);
+        assert!(by("check").title.ends_with("(all injected by turbulence)"));
+        // 10 of 400 iterations (2.5%) failed by themselves: medium, and the title says how many
+        // were injected.
+        let it = by("iterations");
+        assert_eq!(it.severity, Severity::Medium);
+        assert!(
+            it.title.ends_with("(10 injected by turbulence)"),
+            "{}",
+            it.title
         );
     }
 

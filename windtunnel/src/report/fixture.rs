@@ -32,6 +32,7 @@ pub(crate) fn request(name: &str, count: u64, failed: u64, p99: f64) -> RequestR
             vec![ErrorReport {
                 kind: "status".into(),
                 count: failed,
+                injected: 0,
                 samples: vec!["503 Service Unavailable: try later".into()],
             }]
         } else {
@@ -135,6 +136,7 @@ pub(crate) fn scenario() -> ScenarioReport {
                 name: "checkout: status 200".into(),
                 passed: 380,
                 failed: 20,
+                injected: 0,
                 samples: vec![],
             }],
             iterations: vec![IterationReport {

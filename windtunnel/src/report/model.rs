@@ -636,6 +636,10 @@ pub struct ErrorReport {
     pub kind: String,
     /// How many.
     pub count: u64,
+    /// How many of them turbulence caused: an injected fault on the request (or, for
+    /// iterations, on the iteration's last request). Older reports have none.
+    #[serde(default)]
+    pub injected: u64,
     /// A few distinct messages.
     pub samples: Vec<String>,
 }
@@ -649,6 +653,10 @@ pub struct CheckReport {
     pub passed: u64,
     /// Failures.
     pub failed: u64,
+    /// Failures on responses that turbulence made (an injected abort). Older reports have
+    /// none.
+    #[serde(default)]
+    pub injected: u64,
     /// A few distinct failure messages.
     pub samples: Vec<String>,
 }
@@ -701,6 +709,7 @@ pub(super) fn errors(classes: impl IntoIterator<Item = (String, ErrorClass)>) ->
         .map(|(kind, c)| ErrorReport {
             kind,
             count: c.count,
+            injected: c.injected,
             samples: c.samples,
         })
         .collect();
@@ -847,6 +856,7 @@ impl LoadReport {
                     name: n.clone(),
                     passed: c.passed,
                     failed: c.failed.count,
+                    injected: c.failed.injected,
                     samples: c.failed.samples.clone(),
                 })
                 .collect(),
