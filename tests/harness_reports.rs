@@ -108,6 +108,23 @@ fn an_open_model_reports_its_schedule_series_and_both_latencies() {
         "{}",
         run.stdout
     );
+    // Every latency says which it is: the table, the objectives, the iteration durations.
+    assert!(
+        run.stdout
+            .contains("(latency: from intended start = service time + start lateness)")
+            && run.stdout.contains("[from intended start]: actual")
+            && run.stdout.contains("40 iterations · duration p50"),
+        "{}",
+        run.stdout
+    );
+    let duration = &load["iterations"][0]["duration_ms"];
+    assert!(duration["p95"].as_f64().unwrap() > 0.0, "{duration}");
+    let html = std::fs::read_to_string(run.out.join("latest").join("report.html")).unwrap();
+    assert!(
+        html.contains("latency from intended start = service time + start lateness")
+            && html.contains("duration p50 / p95 / max (from intended start)"),
+        "the HTML says which latency it shows"
+    );
 }
 
 #[test]
@@ -231,10 +248,10 @@ fn a_failed_objective_names_expected_actual_seed_and_replay() {
         "{out}"
     );
     assert!(
-        out.contains("FAIL  p99 latency of `list` below 0.001 ms: actual "),
+        out.contains("FAIL  p99 latency of `list` below 0.001 ms [service time]: actual "),
         "{out}"
     );
-    assert!(out.contains("FAIL  p50 latency of `lsit` below 1000 ms: no requests named `lsit` were recorded (recorded: list)"), "{out}");
+    assert!(out.contains("FAIL  p50 latency of `lsit` below 1000 ms [service time]: no requests named `lsit` were recorded (recorded: list)"), "{out}");
     assert!(
         out.contains("ok    error rate below 50%: actual 0%"),
         "{out}"

@@ -251,7 +251,7 @@ fn compare_passes_within_tolerance_and_fails_on_a_regression() {
     let (code, out, _) = windtunnel(&["compare", s(&base), s(&worse)]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("p99 ms") && out.contains("REGRESSION"),
+        out.contains("p99 service ms") && out.contains("REGRESSION"),
         "{out}"
     );
     assert!(out.contains("objective (lost)"), "{out}");

@@ -157,8 +157,8 @@ pub mod prelude {
     pub use crate::load::{Load, per_min, per_sec, stage};
     pub use crate::objectives::{
         ALL, check_pass_rate, dropped_iteration_count, dropped_iterations, error_rate,
-        iteration_failure_rate, max_latency, p50, p90, p95, p99, p999, successful_throughput,
-        throughput,
+        iteration_failure_rate, iteration_max, iteration_p50, iteration_p90, iteration_p95,
+        iteration_p99, max_latency, p50, p90, p95, p99, p999, successful_throughput, throughput,
     };
     pub use crate::turbulence::{Fault, Jitter, Phase, Proxy, Toxic};
     pub use crate::{Agent, Result, Scenario, agent, mins, ms, scenario, secs};

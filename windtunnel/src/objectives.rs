@@ -87,6 +87,9 @@ enum Metric {
     DroppedIterations,
     /// How many due iterations were not started (open model).
     DroppedIterationCount,
+    /// A quantile of how long iterations took (scope: an agent), from the intended start in an
+    /// open model.
+    IterationDuration(f64),
 }
 
 /// Which latency a latency objective judges.
@@ -185,6 +188,61 @@ percentile_fns! {
     p999 = 0.999;
     /// The maximum latency of `scope`.
     max_latency = 1.0;
+}
+
+/// A percentile of how long an agent's iterations took, waiting for its threshold.
+#[derive(Clone, Debug)]
+#[must_use = "give the objective a threshold with `.below(..)`"]
+pub struct IterationObjective {
+    quantile: f64,
+    scope: Scope,
+}
+
+impl IterationObjective {
+    /// The percentile must stay strictly below `limit`.
+    pub fn below(self, limit: Duration) -> Objective {
+        Objective {
+            metric: Metric::IterationDuration(self.quantile),
+            scope: self.scope,
+            below: true,
+            threshold: limit.as_secs_f64() * 1000.0,
+            basis: None,
+            window: None,
+            abort: false,
+        }
+    }
+}
+
+macro_rules! iteration_fns {
+    ($($(#[$doc:meta])* $name:ident = $q:expr;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(agent: impl Into<Scope>) -> IterationObjective {
+            IterationObjective { quantile: $q, scope: agent.into() }
+        }
+    )*};
+}
+
+iteration_fns! {
+    /// The median duration of the iterations of `agent` (an agent's name, or [`ALL`]): from
+    /// each iteration's intended start to its end in an open model (k6's
+    /// `iteration_duration`, a Gatling group), from its start in a closed one. Every iteration
+    /// counts, failed ones too.
+    ///
+    /// ```
+    /// use windtunnel::prelude::*;
+    ///
+    /// let o = iteration_p95("checkout_flow").below(secs(2));
+    /// assert_eq!(o.to_string(), "p95 iteration duration of `checkout_flow` below 2000 ms");
+    /// ```
+    iteration_p50 = 0.50;
+    /// The 90th percentile iteration duration of `agent`; see [`iteration_p50`].
+    iteration_p90 = 0.90;
+    /// The 95th percentile iteration duration of `agent`; see [`iteration_p50`].
+    iteration_p95 = 0.95;
+    /// The 99th percentile iteration duration of `agent`; see [`iteration_p50`].
+    iteration_p99 = 0.99;
+    /// The longest iteration of `agent`; see [`iteration_p50`].
+    iteration_max = 1.0;
 }
 
 /// A rate (error rate, check pass rate) of a scope, waiting for its threshold.
@@ -347,6 +405,7 @@ impl Objective {
         let whole_run = match self.metric {
             Metric::CheckPassRate => Some("check pass rates"),
             Metric::IterationFailureRate => Some("iteration failure rates"),
+            Metric::IterationDuration(_) => Some("iteration durations"),
             Metric::DroppedIterations | Metric::DroppedIterationCount => Some("dropped iterations"),
             _ => None,
         };
@@ -466,12 +525,14 @@ impl Objective {
             Metric::IterationFailureRate => "iteration_failure_rate".into(),
             Metric::DroppedIterations => "dropped_iterations".into(),
             Metric::DroppedIterationCount => "dropped_iteration_count".into(),
+            Metric::IterationDuration(q) if q >= 1.0 => "iteration_max".into(),
+            Metric::IterationDuration(q) => format!("iteration_p{}", trim_float(q * 100.0)),
         }
     }
 
     fn unit(&self) -> &'static str {
         match self.metric {
-            Metric::Latency(_) => "ms",
+            Metric::Latency(_) | Metric::IterationDuration(_) => "ms",
             Metric::Throughput | Metric::SuccessfulThroughput => "req/s",
             Metric::DroppedIterationCount => "iterations",
             Metric::ErrorRate
@@ -580,6 +641,40 @@ impl Objective {
             }
             return Ok(passed as f64 / total as f64);
         }
+        if let Metric::IterationDuration(q) = self.metric {
+            let mut merged: Option<hdrhistogram::Histogram<u64>> = None;
+            let mut add = |h: &hdrhistogram::Histogram<u64>| match &mut merged {
+                Some(m) => m.add(h).expect("histograms share their bounds"),
+                None => merged = Some(h.clone()),
+            };
+            match &self.scope {
+                Scope::All => metrics
+                    .iterations
+                    .values()
+                    .filter_map(|c| c.duration.as_ref())
+                    .for_each(&mut add),
+                Scope::Named(n) => match metrics.iterations.get(n) {
+                    Some(c) => c.duration.iter().for_each(&mut add),
+                    None => {
+                        let known: Vec<&str> =
+                            metrics.iterations.keys().map(String::as_str).collect();
+                        return Err(format!(
+                            "no iterations of an agent named `{n}` were recorded (recorded: {})",
+                            list_or_none(&known)
+                        ));
+                    }
+                },
+            }
+            let h = merged
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| "no iterations were recorded".to_owned())?;
+            let us = if q >= 1.0 {
+                h.max()
+            } else {
+                h.value_at_quantile(q)
+            };
+            return Ok(us as f64 / 1000.0);
+        }
         if let Metric::IterationFailureRate = self.metric {
             let counters: Vec<_> = match &self.scope {
                 Scope::All => metrics.iterations.values().collect(),
@@ -670,6 +765,7 @@ impl Objective {
             }
             Metric::CheckPassRate
             | Metric::IterationFailureRate
+            | Metric::IterationDuration(_)
             | Metric::DroppedIterations
             | Metric::DroppedIterationCount => unreachable!("handled above"),
         })
@@ -688,6 +784,10 @@ impl fmt::Display for Objective {
             Metric::IterationFailureRate => "iteration failure rate".into(),
             Metric::DroppedIterations => "dropped iterations".into(),
             Metric::DroppedIterationCount => "dropped iteration count".into(),
+            Metric::IterationDuration(q) if q >= 1.0 => "max iteration duration".into(),
+            Metric::IterationDuration(q) => {
+                format!("p{} iteration duration", trim_float(q * 100.0))
+            }
         };
         write!(f, "{what}")?;
         match self.basis {
@@ -700,7 +800,9 @@ impl fmt::Display for Objective {
         }
         let cmp = if self.below { "below" } else { "at least" };
         let value = match self.metric {
-            Metric::Latency(_) => format!("{} ms", trim_float(self.threshold)),
+            Metric::Latency(_) | Metric::IterationDuration(_) => {
+                format!("{} ms", trim_float(self.threshold))
+            }
             Metric::Throughput | Metric::SuccessfulThroughput => {
                 format!("{} req/s", trim_float(self.threshold))
             }
@@ -893,6 +995,47 @@ mod tests {
                 .evaluate(&MetricsSnapshot::default(), secs, None);
         assert_eq!(none.detail.as_deref(), Some("no iteration was due"));
         assert!(!none.passed);
+    }
+
+    #[test]
+    fn iteration_durations_are_judged_per_agent_or_overall() {
+        use crate::metrics::IterationOutcome;
+        let rec = Recorder::new();
+        for ms in 1..=100u64 {
+            rec.iteration_ended(
+                "buyer",
+                IterationOutcome::Completed,
+                Duration::from_millis(ms * 10),
+            );
+        }
+        rec.iteration_ended(
+            "lister",
+            IterationOutcome::Completed,
+            Duration::from_millis(5),
+        );
+        let snap = rec.snapshot();
+        let secs = Duration::from_secs(1);
+        let r = iteration_p95("buyer")
+            .below(Duration::from_millis(900))
+            .evaluate(&snap, secs, None);
+        assert!((r.actual.unwrap() - 950.0).abs() < 1.0, "{r:?}");
+        assert!(!r.passed);
+        assert_eq!(
+            (r.metric.as_str(), r.unit.as_str()),
+            ("iteration_p95", "ms")
+        );
+        let r = iteration_max(ALL)
+            .below(Duration::from_secs(2))
+            .evaluate(&snap, secs, None);
+        assert!(r.passed, "{r:?}");
+        let r = iteration_p50("nobody")
+            .below(Duration::from_secs(1))
+            .evaluate(&snap, secs, None);
+        assert!(r.detail.unwrap().contains("recorded: buyer, lister"));
+        assert_eq!(
+            iteration_max(ALL).below(Duration::from_secs(1)).to_string(),
+            "max iteration duration below 1000 ms"
+        );
     }
 
     #[test]

@@ -205,6 +205,11 @@ pub(crate) struct ObjectiveSpec {
     p99: Option<Dur>,
     p999: Option<Dur>,
     max_latency: Option<Dur>,
+    iteration_p50: Option<Dur>,
+    iteration_p90: Option<Dur>,
+    iteration_p95: Option<Dur>,
+    iteration_p99: Option<Dur>,
+    iteration_max: Option<Dur>,
     error_rate: Option<Share>,
     check_pass_rate: Option<Share>,
     throughput: Option<RateText>,
@@ -235,10 +240,43 @@ impl ObjectiveSpec {
             ("p999", self.p999, objectives::p999),
             ("max_latency", self.max_latency, objectives::max_latency),
         ];
+        let iteration = [
+            (
+                "iteration_p50",
+                self.iteration_p50,
+                objectives::iteration_p50 as fn(Scope) -> objectives::IterationObjective,
+            ),
+            (
+                "iteration_p90",
+                self.iteration_p90,
+                objectives::iteration_p90,
+            ),
+            (
+                "iteration_p95",
+                self.iteration_p95,
+                objectives::iteration_p95,
+            ),
+            (
+                "iteration_p99",
+                self.iteration_p99,
+                objectives::iteration_p99,
+            ),
+            (
+                "iteration_max",
+                self.iteration_max,
+                objectives::iteration_max,
+            ),
+        ];
         let mut metrics: Vec<&str> = latency
             .iter()
             .filter(|(_, v, _)| v.is_some())
             .map(|(k, _, _)| *k)
+            .chain(
+                iteration
+                    .iter()
+                    .filter(|(_, v, _)| v.is_some())
+                    .map(|(k, _, _)| *k),
+            )
             .collect();
         for (key, set) in [
             ("error_rate", self.error_rate.is_some()),
@@ -269,7 +307,9 @@ impl ObjectiveSpec {
                     "an objective needs one metric: `p50`, `p90`, `p95`, `p99`, \
                             `p999`, `max_latency`, `error_rate`, `check_pass_rate`, \
                             `throughput`, `successful_throughput`, `iteration_failure_rate`, \
-                            `dropped_iterations` or `dropped_iteration_count`"
+                            `iteration_p50`, `iteration_p90`, `iteration_p95`, \
+                            `iteration_p99`, `iteration_max`, `dropped_iterations` or \
+                            `dropped_iteration_count`"
                         .into(),
                 );
             }
@@ -285,6 +325,8 @@ impl ObjectiveSpec {
         };
         let scope = self.of.as_deref();
         let mut o = if let Some((_, Some(limit), f)) = latency.iter().find(|(k, _, _)| *k == one) {
+            f(scope.map_or(ALL, Scope::from)).below(limit.0)
+        } else if let Some((_, Some(limit), f)) = iteration.iter().find(|(k, _, _)| *k == one) {
             f(scope.map_or(ALL, Scope::from)).below(limit.0)
         } else {
             let rate = |r: objectives::RateObjective| match scope {

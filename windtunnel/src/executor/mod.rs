@@ -211,28 +211,34 @@ async fn iterate(
 ) {
     agent.set_iteration(n, lateness, arrival);
     let name = def.name();
-    match catch_panic(def.call(agent)).await {
-        Ok(Ok(())) => recorder.iteration(name, IterationOutcome::Completed),
+    let began = Instant::now();
+    let ended = catch_panic(def.call(agent)).await;
+    // From the intended start: what the iteration's user waited, delays in starting it included.
+    let took = began.elapsed() + lateness;
+    match ended {
+        Ok(Ok(())) => recorder.iteration_ended(name, IterationOutcome::Completed, took),
         Ok(Err(e)) => {
             let message = format!("{e:#}");
             let class = failure_class(&e);
-            recorder.iteration(
+            recorder.iteration_ended(
                 name,
                 IterationOutcome::Failed {
                     class,
                     message: &message,
                     injected: agent.last_request_injected(),
                 },
+                took,
             );
         }
         Err(message) => {
             tracing::warn!(agent = agent.id(), %message, "agent panicked");
-            recorder.iteration(
+            recorder.iteration_ended(
                 name,
                 IterationOutcome::Panicked {
                     agent_id: agent.id(),
                     message: &message,
                 },
+                took,
             );
         }
     }

@@ -189,6 +189,9 @@ pub(crate) struct IterationCounters {
     pub(crate) failures: HashMap<&'static str, ErrorCounter>,
     /// Panic messages, with the ids of the first agents that hit them.
     pub(crate) panics: HashMap<String, (u64, Vec<u64>)>,
+    /// How long iterations took, in microseconds: from the intended start in an open model,
+    /// from the start in a closed one. Every iteration, failed and panicked ones too.
+    pub(crate) duration: Option<Histogram<u64>>,
 }
 
 /// Counts `count` panics with `message` (first hit by `agent_ids`), keeping at most
@@ -540,8 +543,20 @@ impl Recorder {
         });
     }
 
-    /// Records how one iteration of the agent named `agent` ended.
+    /// Records how one iteration of the agent named `agent` ended, with no duration.
+    #[cfg(test)]
     pub(crate) fn iteration(&self, agent: &str, outcome: IterationOutcome<'_>) {
+        self.iteration_ended(agent, outcome, Duration::ZERO);
+    }
+
+    /// Records how one iteration of the agent named `agent` ended and how long it `took`
+    /// (from its intended start in an open model).
+    pub(crate) fn iteration_ended(
+        &self,
+        agent: &str,
+        outcome: IterationOutcome<'_>,
+        took: Duration,
+    ) {
         let second = self.second(Instant::now());
         self.with_shard(|shard| {
             shard.roll(second, &self.shared.series);
@@ -550,6 +565,9 @@ impl Recorder {
                 Some(i) => i,
                 None => shard.iterations.entry(agent.into()).or_default(),
             };
+            it.duration
+                .get_or_insert_with(new_histogram)
+                .saturating_record(micros(took));
             match outcome {
                 IterationOutcome::Completed => it.completed += 1,
                 IterationOutcome::Failed {

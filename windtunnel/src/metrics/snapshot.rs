@@ -230,6 +230,12 @@ impl MetricsSnapshot {
                 mine.failures.entry(class).or_default().merge(counter);
             }
             merge_panics(&mut mine.panics, &it.panics);
+            if let Some(theirs) = &it.duration {
+                match &mut mine.duration {
+                    Some(h) => h.add(theirs).expect("histograms share their bounds"),
+                    None => mine.duration = Some(theirs.clone()),
+                }
+            }
         }
     }
 

@@ -33,6 +33,9 @@ pub struct ExactMetrics {
     windows: Vec<BTreeMap<String, ExactRequest>>,
     /// How late iterations started, in microseconds (open model).
     lateness: String,
+    /// Per agent, how long its iterations took, in microseconds.
+    #[serde(default)]
+    iteration_durations: BTreeMap<String, String>,
     series: ExactSeries,
     /// The objectives the load was judged by, with the window each was scoped to.
     objectives: Vec<(Objective, Option<Span>)>,
@@ -184,6 +187,11 @@ impl ExactMetrics {
             requests: named(&metrics.requests),
             windows: metrics.windows.iter().map(named).collect(),
             lateness: encode(&metrics.lateness),
+            iteration_durations: metrics
+                .iterations
+                .iter()
+                .filter_map(|(agent, it)| Some((agent.clone(), encode(it.duration.as_ref()?))))
+                .collect(),
             series: ExactSeries {
                 seconds_per_point: metrics.series.interval().as_secs(),
                 intended: metrics.series.intended,
@@ -287,6 +295,11 @@ impl ExactMetrics {
                     counters
                         .panics
                         .insert(p.message.clone(), (p.count, p.agent_ids.clone()));
+                }
+                if let Some(d) = self.iteration_durations.get(&it.agent) {
+                    counters.duration = Some(
+                        decode(d).map_err(|e| format!("agent `{}` durations: {e}", it.agent))?,
+                    );
                 }
             }
             Ok(snap)

@@ -146,6 +146,7 @@ pub(crate) fn scenario() -> ScenarioReport {
                 panicked: 0,
                 failures: vec![],
                 panics: vec![],
+                duration_ms: None,
             }],
         }),
         findings: Vec::new(),

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 
 use super::findings::Finding;
 use super::model::{LoadReport, Outcome, Report, RequestReport, ScenarioReport, SeriesPoint};
-use super::summary::{latency, load_label, sig, value};
+use super::summary::{latency, latency_basis, load_label, objective_label, sig, value};
 
 /// Renders `report` as a self-contained HTML page. Findings are shown as the report holds them
 /// (the harness stores them; [`read_report`](super::read_report) computes them for older
@@ -210,7 +210,7 @@ fn objectives_table(out: &mut String, load: &LoadReport) {
         let _ = writeln!(
             out,
             "<tr class=\"{cls}\"><td>{}</td><td>{op} {}</td><td>{}</td><td>{cls}</td></tr>",
-            esc(&o.objective),
+            esc(&objective_label(o)),
             esc(&value(o.expected, &o.unit)),
             esc(&actual),
             cls = if o.passed { "pass" } else { "fail" },
@@ -310,7 +310,13 @@ fn charts(out: &mut String, load: &LoadReport) {
             points: percentile(|q| q.p99),
         },
     ];
-    out.push_str(&chart("Latency", "ms", &latency_lines, &phases, x_max));
+    out.push_str(&chart(
+        "Latency (service time)",
+        "ms",
+        &latency_lines,
+        &phases,
+        x_max,
+    ));
     let errors = [Line {
         label: "error rate %",
         color: RGBColor(214, 39, 40),
@@ -404,12 +410,45 @@ fn draw(
 
 fn requests_table(out: &mut String, load: &LoadReport) {
     out.push_str(
-        "<h3>Requests</h3>\n<table class=\"num\"><thead><tr><th>request</th><th>count</th>\
-         <th>failed</th><th>error rate</th><th>req/s</th><th>p50</th><th>p90</th><th>p95</th>\
-         <th>p99</th><th>p99.9</th><th>max</th><th>statuses</th></tr></thead><tbody>\n",
+        "<h3>Requests</h3>\n<table class=\"num\"><caption>latency: service time, from \
+         sending the request to its complete response</caption><thead><tr><th>request</th>\
+         <th>count</th><th>failed</th><th>error rate</th><th>req/s</th><th>p50</th><th>p90</th>\
+         <th>p95</th><th>p99</th><th>p99.9</th><th>max</th><th>statuses</th></tr></thead>\
+         <tbody>\n",
     );
     for r in load.requests.iter().chain(std::iter::once(&load.total)) {
         request_row(out, r, std::ptr::eq(r, &load.total));
+    }
+    out.push_str("</tbody></table>\n");
+    if !load.config.open {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<table class=\"num\"><caption>latency {}: what objectives judge by default in an \
+         open model</caption><thead><tr><th>request</th><th>p50</th><th>p90</th><th>p95</th>\
+         <th>p99</th><th>p99.9</th><th>max</th></tr></thead><tbody>",
+        esc(latency_basis(load))
+    );
+    for r in load.requests.iter().chain(std::iter::once(&load.total)) {
+        let Some(l) = &r.intended_latency_ms else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if std::ptr::eq(r, &load.total) {
+                "all requests".to_owned()
+            } else {
+                esc(&r.name)
+            },
+            latency(l.p50),
+            latency(l.p90),
+            latency(l.p95),
+            latency(l.p99),
+            latency(l.p999),
+            latency(l.max),
+        );
     }
     out.push_str("</tbody></table>\n");
 }
@@ -486,7 +525,16 @@ fn checks_and_iterations(out: &mut String, load: &LoadReport) {
         }
         out.push_str("</tbody></table>\n");
     }
-    out.push_str("<h3>Agents</h3>\n<table><thead><tr><th>agent</th><th>completed</th><th>failed</th><th>panicked</th><th>why</th></tr></thead><tbody>\n");
+    let _ = writeln!(
+        out,
+        "<h3>Agents</h3>\n<table><thead><tr><th>agent</th><th>completed</th><th>failed</th>\
+         <th>panicked</th><th>duration p50 / p95 / max ({})</th><th>why</th></tr></thead><tbody>",
+        if load.config.open {
+            "from intended start"
+        } else {
+            "from start"
+        }
+    );
     for it in &load.iterations {
         let mut why: Vec<String> = it
             .failures
@@ -513,11 +561,17 @@ fn checks_and_iterations(out: &mut String, load: &LoadReport) {
         }));
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&it.agent),
             it.completed,
             it.failed,
             it.panicked,
+            it.duration_ms.as_ref().map_or("—".to_owned(), |d| format!(
+                "{} / {} / {}",
+                latency(d.p50),
+                latency(d.p95),
+                latency(d.max)
+            )),
             why.join("<br>")
         );
     }
@@ -681,7 +735,7 @@ mod tests {
             "<h3>Errors</h3>",
             "<dt>seed</dt><dd>42</dd>",
             "<tr><td>users</td><td><code>200</code></td><td>flag --users</td></tr>",
-            "<td>p99 latency of `checkout` below 20 ms</td><td>≤ 20 ms</td><td>31.5 ms</td>",
+            "<td>p99 latency of `checkout` below 20 ms [service time]</td><td>≤ 20 ms</td><td>31.5 ms</td>",
         ] {
             assert!(html.contains(part), "missing {part}");
         }

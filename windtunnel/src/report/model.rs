@@ -676,6 +676,11 @@ pub struct IterationReport {
     pub failures: Vec<ErrorReport>,
     /// The panics, by message.
     pub panics: Vec<PanicReport>,
+    /// How long its iterations took, every one (failed and panicked too), in milliseconds:
+    /// from the intended start in an open model (what Gatling calls a group and k6
+    /// `iteration_duration`), from the start in a closed one. `None` in older reports.
+    #[serde(default)]
+    pub duration_ms: Option<Percentiles>,
 }
 
 /// Agent panics with one message.
@@ -885,6 +890,7 @@ impl LoadReport {
                                 .map(|(k, c)| ((*k).to_owned(), c.clone())),
                         ),
                         panics,
+                        duration_ms: it.duration.as_ref().and_then(Percentiles::of),
                     }
                 })
                 .collect(),

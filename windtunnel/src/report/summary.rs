@@ -54,6 +54,27 @@ pub(super) fn sig(v: f64) -> String {
 }
 
 /// One objective's line: verdict, label, actual value, and by how much it missed.
+/// The objective's text, saying which latency it judged when its text does not: `[service
+/// time]` or `[from intended start]`.
+pub(super) fn objective_label(o: &ObjectiveResult) -> String {
+    let said = o.objective.contains("(service time)") || o.objective.contains("(from intended");
+    match o.latency.as_deref() {
+        Some("service") if !said => format!("{} [service time]", o.objective),
+        Some("intended") if !said => format!("{} [from intended start]", o.objective),
+        _ => o.objective.clone(),
+    }
+}
+
+/// Which latency a report's request numbers are: the latency from each iteration's intended
+/// start in an open model, else the service time.
+pub(super) fn latency_basis(load: &crate::report::LoadReport) -> &'static str {
+    if load.config.open {
+        "from intended start = service time + start lateness"
+    } else {
+        "service time"
+    }
+}
+
 fn objective_line(o: &ObjectiveResult) -> String {
     let verdict = if o.passed { "ok  " } else { "FAIL" };
     let actual = match o.actual {
@@ -81,7 +102,7 @@ fn objective_line(o: &ObjectiveResult) -> String {
         }
         None => o.detail.clone().unwrap_or_else(|| "not measured".into()),
     };
-    format!("{verdict}  {}: {actual}", o.objective)
+    format!("{verdict}  {}: {actual}", objective_label(o))
 }
 
 /// The message libtest prints (and JUnit carries) for a failed scenario: every problem, the
@@ -235,8 +256,16 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
     if !rows.is_empty() {
         let _ = writeln!(
             out,
-            "  {:<width$}  {:>8}  {:>7}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
-            "request", "count", "failed", "req/s", "p50", "p90", "p99", "max"
+            "  {:<width$}  {:>8}  {:>7}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  (latency: {})",
+            "request",
+            "count",
+            "failed",
+            "req/s",
+            "p50",
+            "p90",
+            "p99",
+            "max",
+            latency_basis(load)
         );
     }
     for r in rows {
@@ -269,6 +298,24 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
             c.failed,
             c.passed + c.failed
         );
+    }
+    for it in &load.iterations {
+        if let Some(d) = &it.duration_ms {
+            let _ = writeln!(
+                out,
+                "  agent `{}`: {} iterations · duration p50 {} · p95 {} · max {} ({})",
+                it.agent,
+                it.completed + it.failed + it.panicked,
+                latency(d.p50),
+                latency(d.p95),
+                latency(d.max),
+                if load.config.open {
+                    "from intended start"
+                } else {
+                    "from start"
+                }
+            );
+        }
     }
     for it in &load.iterations {
         let all = it.completed + it.failed + it.panicked;
