@@ -155,13 +155,13 @@ impl LatencyObjective {
     /// The percentile must stay strictly below `limit`.
     pub fn below(self, limit: Duration) -> Objective {
         Objective {
-            metric: Metric::Latency(self.quantile),
-            scope: self.scope,
-            below: true,
-            threshold: limit.as_secs_f64() * 1000.0,
             basis: self.basis,
-            window: None,
-            abort: false,
+            ..Objective::new(
+                Metric::Latency(self.quantile),
+                self.scope,
+                true,
+                ms_of(limit),
+            )
         }
     }
 }
@@ -201,15 +201,12 @@ pub struct IterationObjective {
 impl IterationObjective {
     /// The percentile must stay strictly below `limit`.
     pub fn below(self, limit: Duration) -> Objective {
-        Objective {
-            metric: Metric::IterationDuration(self.quantile),
-            scope: self.scope,
-            below: true,
-            threshold: limit.as_secs_f64() * 1000.0,
-            basis: None,
-            window: None,
-            abort: false,
-        }
+        Objective::new(
+            Metric::IterationDuration(self.quantile),
+            self.scope,
+            true,
+            ms_of(limit),
+        )
     }
 }
 
@@ -334,9 +331,20 @@ impl RateObjective {
     }
 
     fn threshold(self, below: bool, threshold: f64) -> Objective {
+        Objective::new(self.metric, self.scope, below, threshold)
+    }
+}
+
+/// A duration in milliseconds, the unit of latency thresholds.
+fn ms_of(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl Objective {
+    fn new(metric: Metric, scope: Scope, below: bool, threshold: f64) -> Self {
         Objective {
-            metric: self.metric,
-            scope: self.scope,
+            metric,
+            scope,
             below,
             threshold,
             basis: None,
@@ -344,9 +352,7 @@ impl RateObjective {
             abort: false,
         }
     }
-}
 
-impl Objective {
     /// Judge only the requests that ended during the stage or the turbulence phase named
     /// `name` (see [`Stage::named`](crate::load::Stage::named) and
     /// [`Phase`](crate::turbulence::Phase); a constant-users load with a ramp-up has the stages

@@ -283,8 +283,8 @@ impl Agent {
         match &result {
             Ok(_) => self
                 .recorder
-                .record_late(name, latency, lateness, end, Outcome::Ok),
-            Err(e) => self.recorder.record_late(
+                .record_marked(name, latency, lateness, end, Outcome::Ok, false),
+            Err(e) => self.recorder.record_marked(
                 name,
                 latency,
                 lateness,
@@ -293,6 +293,7 @@ impl Agent {
                     kind: ErrorKind::Operation,
                     message: &|| e.to_string(),
                 },
+                false,
             ),
         }
         result

@@ -278,7 +278,7 @@ impl<'a> RequestBuilder<'a> {
                 // Never sent, so no latency; but counted, so that a load of invalid requests
                 // fails its error rate instead of passing with nothing recorded.
                 let session = self.session;
-                session.recorder.record_late(
+                session.recorder.record_marked(
                     &name,
                     Duration::ZERO,
                     session.lateness,
@@ -287,6 +287,7 @@ impl<'a> RequestBuilder<'a> {
                         kind: ErrorKind::Invalid,
                         message: &|| format!("{path}: {reason}"),
                     },
+                    false,
                 );
                 return Err(HttpError::invalid(name, self.method, path, reason));
             }
@@ -501,7 +502,7 @@ impl Drop for InFlight<'_> {
             self.slot.release();
             let end = Instant::now();
             let waited = end - self.start;
-            self.recorder.record_late(
+            self.recorder.record_marked(
                 self.name,
                 waited,
                 self.lateness,
@@ -516,6 +517,7 @@ impl Drop for InFlight<'_> {
                         )
                     },
                 },
+                false,
             );
         }
     }

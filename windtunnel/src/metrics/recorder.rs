@@ -394,25 +394,20 @@ impl Recorder {
     /// Records one request (or timed operation) under `name`, with no intended start.
     #[cfg(test)]
     pub(crate) fn record(&self, name: &str, latency: Duration, outcome: Outcome<'_>) {
-        self.record_late(name, latency, Duration::ZERO, Instant::now(), outcome);
+        self.record_marked(
+            name,
+            latency,
+            Duration::ZERO,
+            Instant::now(),
+            outcome,
+            false,
+        );
     }
 
     /// Records one request (or timed operation) under `name` that ended at `end` (the time
     /// series puts it in that second). `lateness` is how late its iteration started after its
     /// intended start (open model): the latency from the intended start is `latency + lateness`.
-    pub(crate) fn record_late(
-        &self,
-        name: &str,
-        latency: Duration,
-        lateness: Duration,
-        end: Instant,
-        outcome: Outcome<'_>,
-    ) {
-        self.record_marked(name, latency, lateness, end, outcome, false);
-    }
-
-    /// As [`record_late`](Self::record_late); a failure that turbulence caused (`injected`)
-    /// is counted as such.
+    /// A failure that turbulence caused (`injected`) is counted as such.
     pub(crate) fn record_marked(
         &self,
         name: &str,

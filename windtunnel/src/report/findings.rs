@@ -191,16 +191,7 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
             };
             out.push(Finding {
                 kind,
-                severity: attributed(
-                    f.count,
-                    f.injected,
-                    all,
-                    &[
-                        (0.50, Severity::Critical),
-                        (0.05, Severity::High),
-                        (0.01, Severity::Medium),
-                    ],
-                ),
+                severity: attributed(f.count, f.injected, all, FAILURE_SHARES),
                 rule: "iterations".into(),
                 subject: format!("agent {} {}", it.agent, f.kind),
                 title: format!(
@@ -367,16 +358,7 @@ fn error_finding(r: &RequestReport, e: &ErrorReport, failing_phases: &Option<Str
         ),
         _ => (FindingType::Reliability, "failed requests".to_owned()),
     };
-    let severity = attributed(
-        e.count,
-        e.injected,
-        r.count,
-        &[
-            (0.50, Severity::Critical),
-            (0.05, Severity::High),
-            (0.01, Severity::Medium),
-        ],
-    );
+    let severity = attributed(e.count, e.injected, r.count, FAILURE_SHARES);
     let injected = injected_note(e.count, e.injected);
     Finding {
         kind,
@@ -429,6 +411,13 @@ fn status_type(r: &RequestReport) -> (FindingType, String) {
     };
     (FindingType::Bug, what)
 }
+
+/// The severities of failed requests and iterations by their share.
+const FAILURE_SHARES: &[(f64, Severity)] = &[
+    (0.50, Severity::Critical),
+    (0.05, Severity::High),
+    (0.01, Severity::Medium),
+];
 
 /// The severity of `failed` of `total`, of which turbulence injected `injected`: `info` when it
 /// injected them all; else by the share of the rest, which the SUT (or the agent) did itself.

@@ -436,18 +436,13 @@ fn requests_table(out: &mut String, load: &LoadReport) {
         };
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td>{}</tr>",
             if std::ptr::eq(r, &load.total) {
                 "all requests".to_owned()
             } else {
                 esc(&r.name)
             },
-            latency(l.p50),
-            latency(l.p90),
-            latency(l.p95),
-            latency(l.p99),
-            latency(l.p999),
-            latency(l.max),
+            latency_cells(l)
         );
     }
     out.push_str("</tbody></table>\n");
@@ -462,8 +457,7 @@ fn request_row(out: &mut String, r: &RequestReport, total: bool) {
         .collect();
     let _ = writeln!(
         out,
-        "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-         <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td></tr>",
         if total { " class=\"total\"" } else { "" },
         if total {
             "all requests".to_owned()
@@ -474,14 +468,17 @@ fn request_row(out: &mut String, r: &RequestReport, total: bool) {
         r.failed,
         value(r.error_rate, "ratio"),
         sig(r.throughput_rps),
-        latency(l.p50),
-        latency(l.p90),
-        latency(l.p95),
-        latency(l.p99),
-        latency(l.p999),
-        latency(l.max),
+        latency_cells(l),
         statuses.join(", "),
     );
+}
+
+/// The cells p50, p90, p95, p99, p99.9 and max of a latency.
+fn latency_cells(l: &super::model::LatencyReport) -> String {
+    [l.p50, l.p90, l.p95, l.p99, l.p999, l.max]
+        .iter()
+        .map(|&v| format!("<td>{}</td>", latency(v)))
+        .collect()
 }
 
 fn errors_list(out: &mut String, load: &LoadReport) {

@@ -535,12 +535,13 @@ mod tests {
         let start = tokio::time::Instant::now();
         let recorder = Recorder::with(RecorderSettings::new(start));
         for &(second, ms) in seconds {
-            recorder.record_late(
+            recorder.record_marked(
                 "list",
                 Duration::from_millis(ms),
                 Duration::ZERO,
                 start + Duration::from_secs(second),
                 Recorded::Ok,
+                false,
             );
         }
         let snap = recorder.snapshot();
