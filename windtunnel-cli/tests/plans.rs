@@ -306,3 +306,63 @@ fn hostile_plans_cannot_read_devices_huge_files_or_files_outside_the_plan() {
     let _ = std::fs::remove_file(&secret);
     assert!(!dir.join("reports").exists());
 }
+
+/// Writes `body` as `plan.toml` in `dir`.
+fn plan_file(dir: &Path, body: &str) -> String {
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, body).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_plan_whose_every_iteration_fails_at_an_extraction_fails() {
+    let shop = shop();
+    let dir = scratch("extraction-fails");
+    let plan = plan_file(
+        &dir,
+        &format!(
+            "name = \"extracts\"\ntarget = \"{}\"\n[load]\nusers = 2\niterations = 3\n\
+             [[flows]]\nname = \"reader\"\n[[flows.steps]]\nname = \"health\"\npath = \
+             \"/health\"\nextract = {{ token = \"/no/such/field\" }}\n",
+            shop.handle.url()
+        ),
+    );
+    let r = run(&dir, &[&plan]);
+    assert_eq!(r.code, 101, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("no iteration succeeded: 6 of 6 failed (first: agent `reader`"),
+        "{}",
+        r.stdout
+    );
+    let s = scenario(&dir);
+    assert_eq!(s["outcome"], "failed");
+    assert_eq!(count(&s, "health"), 6);
+}
+
+#[test]
+fn a_plan_header_with_a_crlf_is_an_invalid_request_not_a_pass() {
+    let shop = shop();
+    let dir = scratch("crlf-header");
+    let plan = plan_file(
+        &dir,
+        &format!(
+            "name = \"crlf\"\ntarget = \"{}\"\n[load]\nusers = 1\niterations = 2\n\
+             [[endpoints]]\nname = \"list\"\npath = \"/products\"\n\
+             headers = {{ x-note = \"a\\r\\nb\" }}\n",
+            shop.handle.url()
+        ),
+    );
+    let r = run(&dir, &[&plan]);
+    assert_eq!(r.code, 101, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("no request was sent: all 2 request(s) were invalid"),
+        "{}",
+        r.stdout
+    );
+    let s = scenario(&dir);
+    let list = &s["load"]["requests"][0];
+    assert_eq!((&list["count"], &list["failed"]), (&2.into(), &2.into()));
+    assert_eq!(list["errors"][0]["kind"], "invalid");
+}
