@@ -1069,7 +1069,8 @@ impl ScenarioReport {
                     kinds.join(", ")
                 ));
             }
-            if let Some(schedule) = &load.schedule {
+            // A capacity search drops iterations on purpose once a step is beyond capacity.
+            if let Some(schedule) = load.schedule.as_ref().filter(|_| load.capacity.is_none()) {
                 let due = schedule.started + schedule.dropped;
                 let bounded = load
                     .objectives
@@ -1174,6 +1175,46 @@ mod tests {
         generator.saturated_s = 0.9;
         load.generator = Some(generator);
         assert!(texts(&load).is_empty(), "under a second");
+    }
+
+    #[test]
+    fn dropping_over_5_percent_fails_unless_bounded_or_a_capacity_search() {
+        let mut load = scenario().load.unwrap();
+        load.objectives.clear();
+        let lateness = load.total.latency_ms.clone();
+        load.schedule = Some(ScheduleReport {
+            started: 94,
+            dropped: 6,
+            start_lateness_ms: lateness,
+        });
+        let problems = |l: &LoadReport| ScenarioReport::problems_of(None, Some(l));
+        assert!(
+            problems(&load)[0].starts_with(
+                "the load did not run as planned: 6 of 100 due iterations (6.0%) were not started"
+            ),
+            "{:?}",
+            problems(&load)
+        );
+        let schedule = load.schedule.as_mut().unwrap();
+        (schedule.started, schedule.dropped) = (95, 5);
+        assert!(
+            problems(&load)
+                .iter()
+                .all(|p| !p.contains("did not run as planned")),
+            "5% is within the bound"
+        );
+        load.schedule.as_mut().unwrap().dropped = 50;
+        load.capacity = Some(CapacityReport {
+            rate: Some(100.0),
+            broke_first: None,
+            curve: vec![],
+        });
+        assert!(
+            problems(&load)
+                .iter()
+                .all(|p| !p.contains("did not run as planned")),
+            "a capacity search drops on purpose"
+        );
     }
 
     #[test]
