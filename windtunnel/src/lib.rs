@@ -105,6 +105,7 @@ mod registry;
 pub mod report;
 mod scenario;
 mod segment;
+mod text;
 mod timeset;
 pub mod turbulence;
 

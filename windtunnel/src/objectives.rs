@@ -39,6 +39,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{MetricsSnapshot, RequestMetrics, total_of};
+use crate::text::{list_or_none, trim_float};
 use crate::timeset::TimeSet;
 
 /// How long into the run a whole-run objective marked [`abort_on_fail`](Objective::abort_on_fail)
@@ -833,21 +834,6 @@ impl fmt::Display for Objective {
             None => Ok(()),
         }
     }
-}
-
-/// `a, b, c`, or `none` when there are none: a list in a message.
-pub(crate) fn list_or_none(items: &[impl AsRef<str>]) -> String {
-    if items.is_empty() {
-        return "none".into();
-    }
-    let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
-    items.join(", ")
-}
-
-/// `99.0` → "99", `99.9` → "99.9", `0.1` → "0.1": no float noise in labels.
-pub(crate) fn trim_float(v: f64) -> String {
-    let s = format!("{:.4}", v);
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]

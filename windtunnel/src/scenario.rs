@@ -12,11 +12,12 @@ use crate::executor::{self, Executed, Run};
 use crate::http::{ClientError, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpClient};
 use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, schedule::Curve};
 use crate::metrics::{CpuUse, MetricsSnapshot, Recorder, RecorderSettings};
-use crate::objectives::{ABORT_GRACE, Objective, Span, Window, list_or_none};
+use crate::objectives::{ABORT_GRACE, Objective, Span, Window};
 use crate::progress::Progress;
 use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
 use crate::report::{ExactMetrics, GeneratorReport, Setting};
 use crate::segment::Segment;
+use crate::text::list_or_none;
 use crate::timeset::TimeSet;
 use crate::turbulence::{self, Phase, Proxy, ProxyError, TurbulenceError};
 
@@ -339,7 +340,7 @@ impl Scenario {
         let ctx = ScenarioContext::new(
             name.to_owned(),
             Overrides::default(),
-            crate::harness::random_seed(),
+            crate::agent::random_seed(),
             Arc::new(Stop::default()),
         );
         Scenario::from_context(Arc::new(ctx))
@@ -1156,7 +1157,7 @@ impl<'a> Job<'a> {
                 // A whole-run objective with nothing measured yet is not lost yet.
                 if !result.passed && (span.is_some() || result.actual.is_some()) {
                     let actual = match result.actual {
-                        Some(v) => format!("{} {}", crate::objectives::trim_float(v), result.unit),
+                        Some(v) => format!("{} {}", crate::text::trim_float(v), result.unit),
                         None => result.detail.unwrap_or_default(),
                     };
                     return Some(format!(

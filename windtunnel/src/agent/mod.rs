@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 pub use rng::AgentRng;
+pub(crate) use rng::random_seed;
 
 use crate::http::{RequestBuilder, Session};
 use crate::metrics::{ErrorKind, Outcome, Recorder};

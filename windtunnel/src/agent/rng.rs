@@ -1,6 +1,8 @@
-//! [`AgentRng`]: the per-agent random number generator, derived from the scenario seed.
+//! [`AgentRng`]: the per-agent random number generator, derived from the scenario seed; and
+//! [`random_seed`], the seed of a run that names none.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
@@ -81,9 +83,32 @@ impl AgentRng {
     }
 }
 
+/// A fresh seed, different for every call in a process and across processes.
+pub(crate) fn random_seed() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut z = nanos
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // SplitMix64 finalizer: spreads nearby inputs over the whole range.
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeds_differ() {
+        assert_ne!(random_seed(), random_seed());
+    }
 
     /// The first eight numbers of agent `agent` in a run seeded with `seed`.
     fn draws(seed: u64, agent: u64) -> Vec<u64> {

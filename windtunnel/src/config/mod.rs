@@ -580,7 +580,7 @@ impl RunConfig {
             let all: Vec<String> = names.clone().map(|n| format!("`{n}`")).collect();
             message.push_str(&format!(
                 "; the scenarios are: {}",
-                crate::objectives::list_or_none(&all)
+                crate::text::list_or_none(&all)
             ));
             let key = KeyPath::root().key("scenarios").key(name);
             return Err(file.doc.error(&key, message).into());

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use libtest_mimic::Failed;
 use tracing::Instrument;
 
-use super::{Session, now_rfc3339, random_seed};
-use crate::agent::Stop;
+use super::Session;
+use crate::agent::{Stop, random_seed};
 use crate::config::Inconclusive;
 use crate::registry::ScenarioInfo;
+use crate::report::now_rfc3339;
 use crate::report::untrusted::for_terminal;
 use crate::report::{Outcome, ScenarioReport, StopReason, failure_message};
 use crate::scenario::{Scenario, ScenarioContext, ScenarioError};

@@ -64,7 +64,7 @@ impl Rate {
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/s", crate::objectives::trim_float(self.0))
+        write!(f, "{}/s", crate::text::trim_float(self.0))
     }
 }
 

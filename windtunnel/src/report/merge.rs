@@ -512,7 +512,7 @@ fn merge_turbulence(
         }));
     }
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-    let cap = crate::turbulence::MAX_LISTED_FAULTS;
+    let cap = super::MAX_LISTED_FAULTS;
     if faults.len() > cap {
         merged.faults_not_listed += (faults.len() - cap) as u64;
         faults.truncate(cap);

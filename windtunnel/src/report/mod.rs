@@ -21,6 +21,7 @@ pub use findings::{Evidence, Finding, FindingType, Severity, findings};
 pub use html::to_html;
 pub use junit::to_junit_xml;
 pub use merge::{MergeError, Part, merge};
+pub(crate) use model::MAX_LISTED_FAULTS;
 pub use model::{
     AgentAssignment, CapacityReport, CapacityStep, CheckReport, ErrorReport, GeneratorReport,
     InjectedFault, IterationReport, LatencyReport, LoadConfig, LoadReport, Outcome, PanicReport,
@@ -33,5 +34,5 @@ pub use store::{
     OLDEST_READABLE_SCHEMA, ReadError, ReportError, StoredRun, list_runs, prune_runs, read_report,
     write_atomically,
 };
-pub(crate) use store::{ReportStore, resolve_root};
+pub(crate) use store::{ReportStore, now_rfc3339, resolve_root};
 pub use summary::{failure_message, scenario_summary};

@@ -12,6 +12,9 @@ use crate::load::Resolved;
 use crate::metrics::{ErrorClass, MetricsSnapshot, RequestMetrics, Series, histogram_of};
 use crate::objectives::{Objective, ObjectiveResult, Span};
 
+/// How many injected faults a report lists; past this they are only counted.
+pub(crate) const MAX_LISTED_FAULTS: usize = 10_000;
+
 /// The version of the report format. It changes when a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 5;
 

@@ -230,7 +230,7 @@ impl ReportStore {
             schema_version: SCHEMA_VERSION,
             tool: ToolInfo::default(),
             run_id: self.run_id.clone(),
-            started_at: started_at.unwrap_or_else(crate::harness::now_rfc3339),
+            started_at: started_at.unwrap_or_else(now_rfc3339),
             ended_at,
             complete,
             scenarios,
@@ -466,6 +466,13 @@ fn may_be_running(run: &StoredRun) -> bool {
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age < MAYBE_RUNNING);
     incomplete && recent
+}
+
+/// The current time as RFC 3339, UTC.
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub(super) fn value(v: f64, unit: &str) -> String {
 
 /// `v` with up to 4 decimals, for values that rounding would make look equal.
 fn exact(v: f64, unit: &str) -> String {
-    let trim = crate::objectives::trim_float;
+    let trim = crate::text::trim_float;
     match unit {
         "ratio" => format!("{}%", trim(v * 100.0)),
         other => format!("{} {other}", trim(v)),

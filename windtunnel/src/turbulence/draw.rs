@@ -151,7 +151,7 @@ impl Jitter {
     }
 
     pub(crate) fn describe(&self) -> String {
-        let ms = |d: Duration| crate::objectives::trim_float(d.as_secs_f64() * 1000.0);
+        let ms = |d: Duration| crate::text::trim_float(d.as_secs_f64() * 1000.0);
         match self {
             Jitter::None => String::new(),
             Jitter::Uniform(j) => format!(" ± {} ms", ms(*j)),
@@ -160,7 +160,7 @@ impl Jitter {
             Jitter::Pareto { scale, shape } => format!(
                 " + pareto(scale {} ms, shape {})",
                 ms(*scale),
-                crate::objectives::trim_float(*shape)
+                crate::text::trim_float(*shape)
             ),
         }
     }

@@ -236,7 +236,7 @@ impl fmt::Display for Fault {
             Action::Delay { base, jitter } => write!(
                 f,
                 "delay {} ms{}",
-                crate::objectives::trim_float(base.as_secs_f64() * 1000.0),
+                crate::text::trim_float(base.as_secs_f64() * 1000.0),
                 jitter.describe()
             )?,
             Action::Abort { status, .. } => write!(f, "abort {status}")?,
@@ -254,7 +254,7 @@ impl fmt::Display for Fault {
             (None, None) => {}
         }
         if self.probability != 1.0 {
-            write!(f, " p={}", crate::objectives::trim_float(self.probability))?;
+            write!(f, " p={}", crate::text::trim_float(self.probability))?;
         }
         if let Some(n) = self.count {
             write!(f, " at most {n}×")?;

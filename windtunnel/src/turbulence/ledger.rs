@@ -8,12 +8,10 @@ use std::time::Duration;
 use super::fault::Fault;
 use super::toxic::Direction;
 use super::{Plan, RequestKey};
-use crate::objectives::list_or_none;
+use crate::report::MAX_LISTED_FAULTS;
 use crate::report::{InjectedFault, PhaseReport, RuleReport, ToxicReport, TurbulenceReport};
+use crate::text::list_or_none;
 use crate::timeset::TimeSet;
-
-/// How many injected faults the report lists; past this they are only counted.
-pub(crate) const MAX_LISTED_FAULTS: usize = 10_000;
 
 /// How many occurrences of a phase the report lists.
 const MAX_LISTED_OCCURRENCES: usize = 100;

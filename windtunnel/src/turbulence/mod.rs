@@ -72,7 +72,7 @@ pub use proxy::{Proxy, ProxyBuilder, ProxyError};
 pub use toxic::{Direction, Toxic};
 
 pub(crate) use fault::Action;
-pub(crate) use ledger::{Ledger, MAX_LISTED_FAULTS};
+pub(crate) use ledger::Ledger;
 
 use crate::timeset::Timing;
 use draw::{Domain, Draws};
@@ -310,7 +310,7 @@ impl Plan {
                         format!(
                             "no proxy is named `{proxy_name}` (proxies: {}); start one with \
                              `Scenario::through_proxy()` or add one with `Scenario::proxy(..)`",
-                            crate::objectives::list_or_none(&known)
+                            crate::text::list_or_none(&known)
                         ),
                     ));
                 };
@@ -412,7 +412,7 @@ fn secs(d: Duration) -> String {
     if d == Duration::MAX {
         "the end".into()
     } else {
-        format!("{} s", crate::objectives::trim_float(d.as_secs_f64()))
+        format!("{} s", crate::text::trim_float(d.as_secs_f64()))
     }
 }
 

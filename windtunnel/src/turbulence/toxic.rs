@@ -229,7 +229,7 @@ impl Toxic {
 
 impl fmt::Display for Toxic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = |d: Duration| crate::objectives::trim_float(d.as_secs_f64() * 1000.0);
+        let ms = |d: Duration| crate::text::trim_float(d.as_secs_f64() * 1000.0);
         match self.kind {
             Kind::Latency { latency, jitter } => {
                 write!(f, "latency {} ms{}", ms(latency), jitter.describe())?;
@@ -262,11 +262,7 @@ impl fmt::Display for Toxic {
             write!(f, " {dir}")?;
         }
         if self.toxicity != 1.0 {
-            write!(
-                f,
-                " toxicity={}",
-                crate::objectives::trim_float(self.toxicity)
-            )?;
+            write!(f, " toxicity={}", crate::text::trim_float(self.toxicity))?;
         }
         Ok(())
     }
