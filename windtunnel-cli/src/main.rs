@@ -160,7 +160,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             args.extend(["--out".into(), root.into_os_string()]);
         }
         args.extend(flags);
-        return Ok(windtunnel::__private::run_plan(&plan, args));
+        return Ok(windtunnel::run_plan(&plan, args));
     }
     let root = cli.root.unwrap_or_else(default_root);
     match cli.command {

@@ -191,11 +191,29 @@ macro_rules! main {
     };
 }
 
+/// Runs the declarative plan (TOML or JSON) at `path` with windtunnel's flags `args`, as
+/// `windtunnel run PLAN [FLAGS]` does: the same settings, engine, reports and exit codes as a
+/// `#[scenario]` under `cargo test` (0 passed, 101 failed or inconclusive, 2 bad input, 130 or
+/// 143 interrupted). The plan's format is in the README, section "Plans: load tests without Rust".
+///
+/// ```no_run
+/// use std::path::Path;
+///
+/// let code = windtunnel::run_plan(
+///     Path::new("examples/plans/browse.toml"),
+///     vec!["--duration".into(), "5s".into()],
+/// );
+/// # let _ = code;
+/// ```
+pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
+    harness::run_plan(path, args)
+}
+
 /// Not public API. Used by generated code.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::agent::AgentFuture;
-    pub use crate::harness::{Binary, run, run_plan};
+    pub use crate::harness::{Binary, run};
     pub use crate::registry::{ScenarioFuture, ScenarioRegistration};
     pub use inventory;
 

@@ -133,9 +133,8 @@ pub fn run(binary: Binary) -> ExitCode {
 
 /// Runs the declarative plan at `path` (`windtunnel run PLAN [FLAGS]`): the same flags,
 /// settings, engine, reports and exit codes as a `#[scenario]` under the harness (0 passed,
-/// 101 failed, 2 bad input, 130 interrupted). Not public API: used by the `windtunnel`
-/// command.
-pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCode {
+/// 101 failed, 2 bad input, 130 interrupted). Public as [`crate::run_plan`].
+pub(crate) fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCode {
     let mut all = vec![std::ffi::OsString::from("windtunnel run")];
     all.extend(args);
     let (flags, rest) = match args::split(all) {
