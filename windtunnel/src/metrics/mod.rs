@@ -6,12 +6,11 @@ mod cpu;
 mod recorder;
 mod series;
 mod snapshot;
+mod vocabulary;
 
 pub(crate) use cpu::{CpuMeter, CpuUse, SATURATED};
-pub use recorder::ErrorKind;
-pub(crate) use recorder::{
-    IterationCounters, IterationOutcome, Outcome, Recorder, RecorderSettings, current_recorder,
-    new_histogram, with_recorder,
-};
+pub(crate) use recorder::{Recorder, RecorderSettings, current_recorder, with_recorder};
 pub(crate) use series::{Buckets, Point, Series, compact, histogram_of};
 pub(crate) use snapshot::{ErrorClass, MetricsSnapshot, RequestMetrics, total_of};
+pub use vocabulary::ErrorKind;
+pub(crate) use vocabulary::{IterationCounters, IterationOutcome, Outcome, new_histogram};

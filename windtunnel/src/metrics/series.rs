@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::recorder::HIST_MAX_US;
+use super::vocabulary::HIST_MAX_US;
 
 /// The most points a series keeps; past it, neighbouring points merge and the interval doubles.
 pub(crate) const MAX_POINTS: usize = 3600;

@@ -4,10 +4,19 @@ use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::Histogram;
 
-use super::recorder::{
-    CheckCounters, ErrorCounter, ErrorKind, IterationCounters, Outcome, Shard, new_histogram,
-};
 use super::series::Series;
+use super::vocabulary::{
+    CheckCounters, ErrorCounter, ErrorKind, IterationCounters, Outcome, add_panic, new_histogram,
+};
+
+/// What one thread's shard of a recorder holds, lent to a snapshot to absorb.
+pub(crate) struct ShardParts<'a> {
+    pub(crate) requests: &'a BTreeMap<Box<str>, RequestMetrics>,
+    pub(crate) windows: &'a [BTreeMap<Box<str>, RequestMetrics>],
+    pub(crate) lateness: Option<&'a Histogram<u64>>,
+    pub(crate) checks: &'a BTreeMap<Box<str>, CheckCounters>,
+    pub(crate) iterations: &'a BTreeMap<Box<str>, IterationCounters>,
+}
 
 /// Errors of one kind: a count and a few distinct sample messages.
 pub(crate) type ErrorClass = ErrorCounter;
@@ -165,17 +174,17 @@ impl MetricsSnapshot {
         }
     }
 
-    pub(crate) fn absorb(&mut self, shard: &Shard) {
-        merge_named(&mut self.requests, &shard.requests);
-        for (mine, theirs) in self.windows.iter_mut().zip(&shard.windows) {
+    pub(crate) fn absorb(&mut self, shard: ShardParts<'_>) {
+        merge_named(&mut self.requests, shard.requests);
+        for (mine, theirs) in self.windows.iter_mut().zip(shard.windows) {
             merge_named(mine, theirs);
         }
-        if let Some(lateness) = &shard.lateness {
+        if let Some(lateness) = shard.lateness {
             self.lateness
                 .add(lateness)
                 .expect("histograms share their bounds");
         }
-        self.absorb_counters(&shard.checks, &shard.iterations);
+        self.absorb_counters(shard.checks, shard.iterations);
     }
 
     /// Merges the snapshot of another part of the same run (a capacity step): everything but
@@ -262,7 +271,7 @@ fn merge_panics(
     from: &HashMap<String, (u64, Vec<u64>)>,
 ) {
     for (msg, (count, ids)) in from {
-        super::recorder::add_panic(into, msg, *count, ids);
+        add_panic(into, msg, *count, ids);
     }
 }
 

@@ -1,0 +1,216 @@
+//! The vocabulary the metrics share: what went wrong with a request ([`ErrorKind`]), how a
+//! request or an iteration ended ([`Outcome`], [`IterationOutcome`]), the counters they are
+//! counted in, the histogram bounds, and the bounds on what is kept.
+
+use std::collections::HashMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Latencies are recorded in microseconds, from 1 µs to one hour, at 3 significant digits.
+pub(crate) const HIST_MAX_US: u64 = 3_600_000_000;
+/// How many distinct sample messages are kept per error class.
+pub(crate) const MAX_SAMPLES: usize = 5;
+/// How many distinct panic messages are kept per agent; past this, panics are counted under
+/// [`OTHER_PANICS`], so an agent whose panic message differs every time (it holds an id or a
+/// time) cannot grow memory, the report or the terminal without bound.
+pub(crate) const MAX_PANIC_MESSAGES: usize = 20;
+/// The panic message further distinct panics are counted under.
+pub(crate) const OTHER_PANICS: &str = "(further distinct panic messages, counted but not kept)";
+/// Sample messages are cut to this many characters.
+pub(super) const MAX_SAMPLE_CHARS: usize = 300;
+
+/// `message` cut to [`MAX_SAMPLE_CHARS`] characters, with `…` where it was cut.
+pub(super) fn clipped(message: &str) -> std::borrow::Cow<'_, str> {
+    match message.char_indices().nth(MAX_SAMPLE_CHARS) {
+        Some((at, _)) => format!("{}…", &message[..at]).into(),
+        None => message.into(),
+    }
+}
+
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds are valid")
+}
+
+/// What went wrong with a request or a timed operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The connection could not be established (refused, unreachable, DNS, TLS handshake).
+    Connect,
+    /// No complete response within the request timeout.
+    Timeout,
+    /// The request failed after connecting (reset, protocol error, body read error).
+    Request,
+    /// A response arrived with a status the request did not accept (by default: not 2xx or 3xx).
+    Status,
+    /// A timed operation (`Agent::measure`) returned an error.
+    Operation,
+    /// The request could not be built (an invalid header, URL, name or body) and was never
+    /// sent. It has no latency.
+    Invalid,
+    /// The request was still waiting for its response when it was abandoned: the graceful stop
+    /// ended, or the agent stopped waiting for it. Its latency is a lower bound.
+    Unfinished,
+}
+
+impl ErrorKind {
+    /// The kind's name as it appears in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Request => "request",
+            ErrorKind::Status => "status",
+            ErrorKind::Operation => "operation",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Unfinished => "unfinished",
+        }
+    }
+}
+
+/// The outcome of one request or timed operation.
+#[derive(Clone, Copy)]
+pub(crate) enum Outcome<'a> {
+    /// An HTTP response; `accepted` says whether its status counts as a success.
+    Response {
+        status: u16,
+        accepted: bool,
+        detail: &'a dyn Fn() -> String,
+    },
+    /// A timed operation that succeeded.
+    Ok,
+    /// A failure with no response.
+    Failed {
+        kind: ErrorKind,
+        message: &'a dyn Fn() -> String,
+    },
+}
+
+impl Outcome<'_> {
+    /// Whether it counts as a failed request.
+    pub(crate) fn failed(&self) -> bool {
+        match self {
+            Outcome::Response { accepted, .. } => !accepted,
+            Outcome::Ok => false,
+            Outcome::Failed { .. } => true,
+        }
+    }
+
+    /// Whether it has a latency: every outcome but a request that was never sent.
+    pub(crate) fn has_latency(&self) -> bool {
+        !matches!(
+            self,
+            Outcome::Failed {
+                kind: ErrorKind::Invalid,
+                ..
+            }
+        )
+    }
+}
+
+/// How one iteration of an agent ended.
+pub(crate) enum IterationOutcome<'a> {
+    Completed,
+    Failed {
+        class: &'static str,
+        message: &'a str,
+        /// Whether turbulence caused it (the iteration's last request was injected).
+        injected: bool,
+    },
+    Panicked {
+        agent_id: u64,
+        message: &'a str,
+    },
+}
+
+/// Counters and samples for one kind of error.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ErrorCounter {
+    pub(crate) count: u64,
+    /// How many of them turbulence caused (an injected fault on the request, or on the
+    /// response a check judged).
+    pub(crate) injected: u64,
+    pub(crate) samples: Vec<String>,
+}
+
+impl ErrorCounter {
+    /// Counts one, caused by turbulence if `injected`.
+    pub(crate) fn add_marked(&mut self, injected: bool, sample: impl FnOnce() -> String) {
+        self.count += 1;
+        self.injected += u64::from(injected);
+        if self.samples.len() < MAX_SAMPLES {
+            let s = sample();
+            let s = clipped(&s).into_owned();
+            if !self.samples.contains(&s) {
+                self.samples.push(s);
+            }
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: &ErrorCounter) {
+        self.count += other.count;
+        self.injected += other.injected;
+        for s in &other.samples {
+            if self.samples.len() < MAX_SAMPLES && !self.samples.contains(s) {
+                self.samples.push(s.clone());
+            }
+        }
+    }
+}
+
+/// Per-agent-name iteration counters.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct IterationCounters {
+    pub(crate) completed: u64,
+    pub(crate) failed: u64,
+    pub(crate) panicked: u64,
+    /// Failure classes (`check`, `http`, `error`) with samples.
+    pub(crate) failures: HashMap<&'static str, ErrorCounter>,
+    /// Panic messages, with the ids of the first agents that hit them.
+    pub(crate) panics: HashMap<String, (u64, Vec<u64>)>,
+    /// How long iterations took, in microseconds: from the intended start in an open model,
+    /// from the start in a closed one. Every iteration, failed and panicked ones too.
+    pub(crate) duration: Option<Histogram<u64>>,
+}
+
+/// Counts `count` panics with `message` (first hit by `agent_ids`), keeping at most
+/// [`MAX_PANIC_MESSAGES`] distinct messages of at most [`MAX_SAMPLE_CHARS`] characters.
+pub(crate) fn add_panic(
+    panics: &mut HashMap<String, (u64, Vec<u64>)>,
+    message: &str,
+    count: u64,
+    agent_ids: &[u64],
+) {
+    // A message is kept under its clipped form, so a long message that repeats finds its
+    // entry again, also once the bound is reached.
+    let key = clipped(message);
+    let kept = panics.len() - usize::from(panics.contains_key(OTHER_PANICS));
+    let key = if panics.contains_key(&*key) || kept < MAX_PANIC_MESSAGES {
+        key
+    } else {
+        OTHER_PANICS.into()
+    };
+    let entry = panics.entry(key.into_owned()).or_default();
+    entry.0 += count;
+    for id in agent_ids {
+        if entry.1.len() < MAX_SAMPLES && !entry.1.contains(id) {
+            entry.1.push(*id);
+        }
+    }
+}
+
+impl IterationCounters {
+    /// The failure class named `name` (`check`, `http` or `error`), as the executor names it.
+    pub(crate) fn class(name: &str) -> Option<&'static str> {
+        ["check", "http", "error"].into_iter().find(|c| *c == name)
+    }
+}
+
+/// Per-check pass/fail counters.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CheckCounters {
+    pub(crate) passed: u64,
+    pub(crate) failed: ErrorCounter,
+}
