@@ -473,6 +473,7 @@ impl Span {
 
 /// How one objective fared.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ObjectiveResult {
     /// What the objective says, e.g. "p99 latency of `list` below 300 ms".
     pub objective: String,
@@ -504,6 +505,7 @@ pub struct ObjectiveResult {
 
 /// The part of the run an objective was judged on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct WindowReport {
     /// The stage, if it was scoped to one.
     pub stage: Option<String>,

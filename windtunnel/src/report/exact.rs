@@ -25,6 +25,7 @@ use crate::objectives::{Objective, Span};
 /// detail of the report (stable within a schema version); read percentiles and counts from
 /// the rest of [`LoadReport`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExactMetrics {
     /// When the load started, in seconds since the Unix epoch.
     origin_unix_s: f64,

@@ -23,6 +23,7 @@ use crate::objectives::ObjectiveResult;
 /// What kind of problem a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FindingType {
     /// Wrong behaviour: failed checks, panics, unexpected statuses.
     Bug,
@@ -49,6 +50,7 @@ impl FindingType {
 /// How bad a finding is, from the worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Severity {
     /// The run could not measure what it was for.
     Critical,
@@ -77,6 +79,7 @@ impl Severity {
 
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// What kind of problem it is.
     #[serde(rename = "type")]
@@ -97,6 +100,7 @@ pub struct Finding {
 
 /// What a finding rests on.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Evidence {
     /// How many times it happened.
     pub count: u64,

@@ -36,6 +36,7 @@ pub struct Part {
 /// Why the reports cannot be merged.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
+#[non_exhaustive]
 pub struct MergeError(String);
 
 fn err<T>(message: impl fmt::Display) -> Result<T, MergeError> {

@@ -20,6 +20,7 @@ pub const SCHEMA_VERSION: u32 = 5;
 
 /// One run of a test binary (or, under nextest, of every binary sharing `NEXTEST_RUN_ID`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Report {
     /// [`SCHEMA_VERSION`] of the writer.
     pub schema_version: u32,
@@ -39,6 +40,7 @@ pub struct Report {
 
 /// The writer of a report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ToolInfo {
     /// `windtunnel`.
     pub name: String,
@@ -58,6 +60,7 @@ impl Default for ToolInfo {
 /// How a scenario ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// Still running (or the process died before it ended).
     Running,
@@ -94,6 +97,7 @@ impl Outcome {
 
 /// One scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ScenarioReport {
     /// `module::name`, as listed by `--list`.
     pub name: String,
@@ -145,6 +149,7 @@ pub struct ScenarioReport {
 
 /// One resolved setting of a scenario: its value and where the value came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Setting {
     /// The setting: `target`, `seed`, `users`, `objectives`, ...
     pub name: String,
@@ -157,6 +162,7 @@ pub struct Setting {
 
 /// One load: its configuration, how it ended, and what was measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LoadReport {
     /// The load's configuration.
     pub config: LoadConfig,
@@ -197,6 +203,7 @@ pub struct LoadReport {
 
 /// The configuration of a load, as resolved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LoadConfig {
     /// The load model: `constant_users`, `per_user_iterations`, `shared_iterations`,
     /// `ramping_users` (closed); `constant_rate`, `ramping_rate` (open); `capacity`.
@@ -238,6 +245,7 @@ pub struct LoadConfig {
 
 /// A stage of a ramping load.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StageConfig {
     /// Its name.
     pub name: String,
@@ -251,6 +259,7 @@ pub struct StageConfig {
 
 /// The agent pool of an open model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PoolConfig {
     /// Agents made before the load starts.
     pub preallocated: u32,
@@ -315,6 +324,7 @@ impl LoadConfig {
 
 /// An agent of a load.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AgentAssignment {
     /// Its name.
     pub name: String,
@@ -327,6 +337,7 @@ pub struct AgentAssignment {
 /// How busy the load generator was: the process's CPU time per second of the load, as a share
 /// of the cores it may use (the SUT's share too, when it runs in the same process).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GeneratorReport {
     /// The cores the process may use.
     pub cores: u32,
@@ -354,6 +365,7 @@ impl GeneratorReport {
 
 /// How an open model's scheduler kept up.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ScheduleReport {
     /// Iterations started.
     pub started: u64,
@@ -367,6 +379,7 @@ pub struct ScheduleReport {
 
 /// What a scenario's turbulence injected, and what the SUT did by itself meanwhile.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TurbulenceReport {
     /// The compact spec (`--turbulence`, `WINDTUNNEL_TURBULENCE`) that replaced the turbulence
     /// set in code, if one did.
@@ -388,6 +401,7 @@ pub struct TurbulenceReport {
 
 /// One turbulence phase.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PhaseReport {
     /// Its name.
     pub name: String,
@@ -413,6 +427,7 @@ pub struct PhaseReport {
 
 /// One HTTP fault of a phase.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RuleReport {
     /// The fault, e.g. "abort 503 POST /cart* p=0.1".
     pub rule: String,
@@ -426,6 +441,7 @@ pub struct RuleReport {
 
 /// One network toxic of a phase.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ToxicReport {
     /// The proxy it acts on.
     pub proxy: String,
@@ -440,6 +456,7 @@ pub struct ToxicReport {
 
 /// One injected fault: what, when, and on what, by logical identity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InjectedFault {
     /// Seconds from the start of the load.
     pub at_s: f64,
@@ -470,6 +487,7 @@ pub struct InjectedFault {
 
 /// The result of a capacity search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CapacityReport {
     /// The highest rate (iterations per second) at which every objective held; `None` when
     /// even the start rate broke one.
@@ -483,6 +501,7 @@ pub struct CapacityReport {
 
 /// One step of a capacity search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CapacityStep {
     /// The rate asked for.
     pub rate: f64,
@@ -506,6 +525,7 @@ pub struct CapacityStep {
 
 /// The run over time: one point per `interval_s` seconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SeriesReport {
     /// The time one point covers (1 s; doubled as often as needed to keep a long run within
     /// 3,600 points).
@@ -516,6 +536,7 @@ pub struct SeriesReport {
 
 /// One point of the series.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SeriesPoint {
     /// Its start, in seconds from the start of the load.
     pub t_s: f64,
@@ -541,6 +562,7 @@ pub struct SeriesPoint {
 
 /// Latency percentiles of a series point, in milliseconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Percentiles {
     /// Median.
     pub p50: f64,
@@ -557,6 +579,7 @@ pub struct Percentiles {
 /// Why a load stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StopReason {
     /// Its duration was over.
     Duration,
@@ -574,6 +597,7 @@ pub enum StopReason {
 
 /// Why a load stopped, with details.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StopInfo {
     /// The reason.
     pub reason: StopReason,
@@ -589,6 +613,7 @@ impl StopInfo {
 
 /// What was measured for one request name (or for all requests).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RequestReport {
     /// The request name (`*` for all requests).
     pub name: String,
@@ -612,6 +637,7 @@ pub struct RequestReport {
 
 /// Latency statistics in milliseconds, from an HDR histogram at 3 significant digits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LatencyReport {
     /// Minimum.
     pub min: f64,
@@ -633,6 +659,7 @@ pub struct LatencyReport {
 
 /// Failures of one kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ErrorReport {
     /// The kind (`connect`, `timeout`, `request`, `status`, `operation`, `invalid` (never
     /// sent), `unfinished` (abandoned in flight); for iterations: `check`, `http`, `error`).
@@ -649,6 +676,7 @@ pub struct ErrorReport {
 
 /// One check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CheckReport {
     /// Its name.
     pub name: String,
@@ -666,6 +694,7 @@ pub struct CheckReport {
 
 /// The iterations of one agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct IterationReport {
     /// The agent's name.
     pub agent: String,
@@ -688,6 +717,7 @@ pub struct IterationReport {
 
 /// Agent panics with one message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PanicReport {
     /// The panic message and location.
     pub message: String,

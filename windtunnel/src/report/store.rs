@@ -388,6 +388,7 @@ pub fn read_report(path: &Path) -> Result<Report, ReadError> {
 
 /// One run under a report root.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct StoredRun {
     /// Its directory (`<root>/runs/<id>`).
     pub dir: PathBuf,
