@@ -139,6 +139,14 @@ pub struct LatencyObjective {
 }
 
 impl LatencyObjective {
+    fn on(quantile: f64, scope: Scope) -> Self {
+        LatencyObjective {
+            quantile,
+            scope,
+            basis: None,
+        }
+    }
+
     /// Judge the service time (from sending a request to its complete response), also in an
     /// open model.
     pub fn service_time(mut self) -> Self {
@@ -167,16 +175,19 @@ impl LatencyObjective {
     }
 }
 
-macro_rules! percentile_fns {
-    ($($(#[$doc:meta])* $name:ident = $q:expr;)*) => {$(
+/// Defines, per `name = quantile`, a `pub fn name(scope)` that starts the objective `$ty` on
+/// that quantile of `scope` (with `$ty::on`).
+macro_rules! quantile_fns {
+    ($ty:ident; $($(#[$doc:meta])* $name:ident = $q:expr;)*) => {$(
         $(#[$doc])*
-        pub fn $name(scope: impl Into<Scope>) -> LatencyObjective {
-            LatencyObjective { quantile: $q, scope: scope.into(), basis: None }
+        pub fn $name(scope: impl Into<Scope>) -> $ty {
+            $ty::on($q, scope.into())
         }
     )*};
 }
 
-percentile_fns! {
+quantile_fns! {
+    LatencyObjective;
     /// The median latency of `scope` (a request name, or [`ALL`]).
     p50 = 0.50;
     /// The 90th percentile latency of `scope`.
@@ -200,6 +211,10 @@ pub struct IterationObjective {
 }
 
 impl IterationObjective {
+    fn on(quantile: f64, scope: Scope) -> Self {
+        IterationObjective { quantile, scope }
+    }
+
     /// The percentile must stay strictly below `limit`.
     pub fn below(self, limit: Duration) -> Objective {
         Objective::new(
@@ -211,16 +226,8 @@ impl IterationObjective {
     }
 }
 
-macro_rules! iteration_fns {
-    ($($(#[$doc:meta])* $name:ident = $q:expr;)*) => {$(
-        $(#[$doc])*
-        pub fn $name(agent: impl Into<Scope>) -> IterationObjective {
-            IterationObjective { quantile: $q, scope: agent.into() }
-        }
-    )*};
-}
-
-iteration_fns! {
+quantile_fns! {
+    IterationObjective;
     /// The median duration of the iterations of `agent` (an agent's name, or [`ALL`]): from
     /// each iteration's intended start to its end in an open model (k6's
     /// `iteration_duration`, a Gatling group), from its start in a closed one. Every iteration
@@ -652,53 +659,23 @@ impl Objective {
         }
         if let Metric::IterationDuration(q) = self.metric {
             let mut merged: Option<hdrhistogram::Histogram<u64>> = None;
-            let mut add = |h: &hdrhistogram::Histogram<u64>| match &mut merged {
-                Some(m) => m.add(h).expect("histograms share their bounds"),
-                None => merged = Some(h.clone()),
-            };
-            match &self.scope {
-                Scope::All => metrics
-                    .iterations
-                    .values()
-                    .filter_map(|c| c.duration.as_ref())
-                    .for_each(&mut add),
-                Scope::Named(n) => match metrics.iterations.get(n) {
-                    Some(c) => c.duration.iter().for_each(&mut add),
-                    None => {
-                        let known: Vec<&str> =
-                            metrics.iterations.keys().map(String::as_str).collect();
-                        return Err(format!(
-                            "no iterations of an agent named `{n}` were recorded (recorded: {})",
-                            list_or_none(&known)
-                        ));
-                    }
-                },
+            for h in self
+                .agents(metrics)?
+                .iter()
+                .filter_map(|c| c.duration.as_ref())
+            {
+                match &mut merged {
+                    Some(m) => m.add(h).expect("histograms share their bounds"),
+                    None => merged = Some(h.clone()),
+                }
             }
             let h = merged
                 .filter(|h| !h.is_empty())
                 .ok_or_else(|| "no iterations were recorded".to_owned())?;
-            let us = if q >= 1.0 {
-                h.max()
-            } else {
-                h.value_at_quantile(q)
-            };
-            return Ok(us as f64 / 1000.0);
+            return Ok(quantile_ms(&h, q));
         }
         if let Metric::IterationFailureRate = self.metric {
-            let counters: Vec<_> = match &self.scope {
-                Scope::All => metrics.iterations.values().collect(),
-                Scope::Named(n) => match metrics.iterations.get(n) {
-                    Some(c) => vec![c],
-                    None => {
-                        let known: Vec<&str> =
-                            metrics.iterations.keys().map(String::as_str).collect();
-                        return Err(format!(
-                            "no iterations of an agent named `{n}` were recorded (recorded: {})",
-                            list_or_none(&known)
-                        ));
-                    }
-                },
-            };
+            let counters = self.agents(metrics)?;
             let (bad, total) = counters.iter().fold((0, 0), |(b, t), c| {
                 let bad = c.failed + c.panicked;
                 (b + bad, t + bad + c.completed)
@@ -751,12 +728,7 @@ impl Objective {
                 if h.is_empty() {
                     return Err("no request was sent: none has a latency".into());
                 }
-                let us = if q >= 1.0 {
-                    h.max()
-                } else {
-                    h.value_at_quantile(q)
-                };
-                us as f64 / 1000.0
+                quantile_ms(h, q)
             }
             Metric::ErrorRate => requests.error_rate(),
             Metric::Throughput | Metric::SuccessfulThroughput => {
@@ -779,6 +751,36 @@ impl Objective {
             | Metric::DroppedIterationCount => unreachable!("handled above"),
         })
     }
+}
+
+impl Objective {
+    /// The iteration counters of the objective's agent, or of every agent; `Err` names the
+    /// agents there are when its agent has none.
+    fn agents<'m>(
+        &self,
+        metrics: &'m MetricsSnapshot,
+    ) -> Result<Vec<&'m crate::metrics::IterationCounters>, String> {
+        match &self.scope {
+            Scope::All => Ok(metrics.iterations.values().collect()),
+            Scope::Named(n) => metrics.iterations.get(n).map(|c| vec![c]).ok_or_else(|| {
+                let known: Vec<&str> = metrics.iterations.keys().map(String::as_str).collect();
+                format!(
+                    "no iterations of an agent named `{n}` were recorded (recorded: {})",
+                    list_or_none(&known)
+                )
+            }),
+        }
+    }
+}
+
+/// The quantile `q` of a histogram of microseconds (1 = the maximum), in milliseconds.
+fn quantile_ms(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
+    let us = if q >= 1.0 {
+        h.max()
+    } else {
+        h.value_at_quantile(q)
+    };
+    us as f64 / 1000.0
 }
 
 impl fmt::Display for Objective {
