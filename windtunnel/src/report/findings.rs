@@ -159,7 +159,7 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
         if it.panicked == 0 {
             continue;
         }
-        let all = it.completed + it.failed + it.panicked;
+        let all = it.count();
         out.push(Finding {
             kind: FindingType::Bug,
             severity: if it.panicked == all {
@@ -186,7 +186,7 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
         });
     }
     for it in &load.iterations {
-        let all = it.completed + it.failed + it.panicked;
+        let all = it.count();
         for f in &it.failures {
             let kind = if f.kind == "http" {
                 FindingType::Reliability

@@ -10,7 +10,9 @@ use plotters::prelude::*;
 
 use super::findings::Finding;
 use super::model::{LoadReport, Outcome, Report, RequestReport, ScenarioReport, SeriesPoint};
-use super::summary::{latency, latency_basis, load_label, objective_label, sig, value};
+use super::summary::{
+    iteration_basis, latency, latency_basis, load_label, objective_label, sig, value,
+};
 
 /// Renders `report` as a self-contained HTML page. Findings are shown as the report holds them
 /// (the harness stores them; [`read_report`](super::read_report) computes them for older
@@ -526,11 +528,7 @@ fn checks_and_iterations(out: &mut String, load: &LoadReport) {
         out,
         "<h3>Agents</h3>\n<table><thead><tr><th>agent</th><th>completed</th><th>failed</th>\
          <th>panicked</th><th>duration p50 / p95 / max ({})</th><th>why</th></tr></thead><tbody>",
-        if load.config.open {
-            "from intended start"
-        } else {
-            "from start"
-        }
+        iteration_basis(load)
     );
     for it in &load.iterations {
         let mut why: Vec<String> = it

@@ -715,6 +715,13 @@ pub struct IterationReport {
     pub duration_ms: Option<Percentiles>,
 }
 
+impl IterationReport {
+    /// Every iteration of the agent: completed, failed and panicked.
+    pub fn count(&self) -> u64 {
+        self.completed + self.failed + self.panicked
+    }
+}
+
 /// Agent panics with one message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -65,6 +65,15 @@ pub(super) fn objective_label(o: &ObjectiveResult) -> String {
     }
 }
 
+/// Where an iteration's duration runs from: its intended start in an open model, else its start.
+pub(super) fn iteration_basis(load: &crate::report::LoadReport) -> &'static str {
+    if load.config.open {
+        "from intended start"
+    } else {
+        "from start"
+    }
+}
+
 /// Which latency a report's request numbers are: the latency from each iteration's intended
 /// start in an open model, else the service time.
 pub(super) fn latency_basis(load: &crate::report::LoadReport) -> &'static str {
@@ -305,20 +314,16 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
                 out,
                 "  agent `{}`: {} iterations · duration p50 {} · p95 {} · max {} ({})",
                 it.agent,
-                it.completed + it.failed + it.panicked,
+                it.count(),
                 latency(d.p50),
                 latency(d.p95),
                 latency(d.max),
-                if load.config.open {
-                    "from intended start"
-                } else {
-                    "from start"
-                }
+                iteration_basis(load)
             );
         }
     }
     for it in &load.iterations {
-        let all = it.completed + it.failed + it.panicked;
+        let all = it.count();
         for f in &it.failures {
             let sample = f.samples.first().map(String::as_str).unwrap_or("");
             let _ = writeln!(
