@@ -84,9 +84,7 @@ pub fn run(binary: Binary) -> ExitCode {
     }
     let scenarios: Vec<ScenarioInfo> = scenarios
         .into_iter()
-        .filter(|s| {
-            config.tags.is_empty() || s.tags.iter().any(|t| config.tags.iter().any(|c| c == t))
-        })
+        .filter(|s| selected_by_tags(s, &config.tags))
         .collect();
     if test_args.test_threads.is_none() {
         // Scenarios measure; running two at once would skew both.
@@ -216,6 +214,11 @@ pub(crate) fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) ->
     }
 }
 
+/// Whether `--tag` selects the scenario: it has one of `tags`, or none were given.
+fn selected_by_tags(s: &ScenarioInfo, tags: &[String]) -> bool {
+    tags.is_empty() || s.tags.iter().any(|t| tags.iter().any(|c| c == t))
+}
+
 /// A selection (tags, a name filter, `--skip`) that selects no scenario of a binary that has
 /// some is a mistake, most often a typo: say what exists instead of passing with `0 passed`.
 fn check_selection(all: &[ScenarioInfo], tags: &[String], args: &Arguments) -> Result<(), String> {
@@ -227,9 +230,7 @@ fn check_selection(all: &[ScenarioInfo], tags: &[String], args: &Arguments) -> R
     if all.is_empty() {
         return Ok(());
     }
-    let tagged = |s: &ScenarioInfo| {
-        tags.is_empty() || s.tags.iter().any(|t| tags.contains(&(*t).to_owned()))
-    };
+    let tagged = |s: &ScenarioInfo| selected_by_tags(s, tags);
     if !all.iter().any(tagged) {
         let mut known: Vec<&str> = all.iter().flat_map(|s| s.tags.iter().copied()).collect();
         known.sort_unstable();
@@ -245,11 +246,7 @@ fn check_selection(all: &[ScenarioInfo], tags: &[String], args: &Arguments) -> R
                 .map(|t| format!("`{t}`"))
                 .collect::<Vec<_>>()
                 .join(" or "),
-            if known.is_empty() {
-                "none".to_owned()
-            } else {
-                known.join(", ")
-            }
+            crate::text::list_or_none(&known)
         ));
     }
     let named = |s: &ScenarioInfo| !args.is_filtered_out(&Trial::test(s.name.clone(), || Ok(())));
