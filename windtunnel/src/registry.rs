@@ -6,11 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::Scenario;
+use crate::scenario::Scenario;
 
 /// The future a scenario body returns. Not public API: used by generated code.
 #[doc(hidden)]
-pub type ScenarioFuture = Pin<Box<dyn Future<Output = crate::Result<()>> + Send + 'static>>;
+pub type ScenarioFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'static>>;
 
 /// What `#[scenario]` submits. Not public API: used by generated code.
 #[doc(hidden)]

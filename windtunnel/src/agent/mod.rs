@@ -25,7 +25,7 @@ use crate::turbulence::{OPEN_STREAM, RequestKey};
 
 /// The future one iteration of an agent returns. Not public API: used by generated code.
 #[doc(hidden)]
-pub type AgentFuture<'a> = Pin<Box<dyn Future<Output = crate::Result<()>> + Send + 'a>>;
+pub type AgentFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
 
 /// An `#[agent]` function with its name and weight, ready to hand to
 /// [`Scenario::agents`](crate::Scenario::agents).

@@ -300,7 +300,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 /// Polls an agent iteration, turning a panic into `Err(message)`.
 fn catch_panic(
     mut fut: AgentFuture<'_>,
-) -> impl Future<Output = Result<crate::Result<()>, String>> + '_ {
+) -> impl Future<Output = Result<anyhow::Result<()>, String>> + '_ {
     std::future::poll_fn(move |cx| {
         IN_AGENT.with(|f| f.set(true));
         let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));

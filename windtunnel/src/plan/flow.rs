@@ -80,7 +80,7 @@ impl Flow {
         )
     }
 
-    async fn iterate(&self, a: &mut Agent, shared: &Shared) -> crate::Result<()> {
+    async fn iterate(&self, a: &mut Agent, shared: &Shared) -> anyhow::Result<()> {
         let mut vars = Vars::new();
         vars.insert("agent".into(), Value::from(a.id()));
         vars.insert("iteration".into(), Value::from(a.iteration()));
@@ -133,7 +133,7 @@ impl Flow {
         shared: &Shared,
         step: &Step,
         vars: &mut Vars,
-    ) -> crate::Result<()> {
+    ) -> anyhow::Result<()> {
         let path = step.path.render(vars);
         let mut request = a
             .request(step.method.clone(), &path)

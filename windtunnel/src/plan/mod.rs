@@ -20,7 +20,6 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use serde_json::Value;
 
-use crate::Scenario;
 use crate::agent::AgentFn;
 use crate::config::{
     Catalog, Document, Dur, FileError, KeyPath, ObjectiveSpec, RateText, StageSpec, Target,
@@ -28,6 +27,7 @@ use crate::config::{
 };
 use crate::load::{Load, per_sec};
 use crate::objectives::Objective;
+use crate::scenario::Scenario;
 use crate::turbulence::Phase;
 use data::{DataSet, Order};
 use flow::{Body, Flow, Generator, Shared, Step};
