@@ -569,6 +569,18 @@ impl Objective {
         }
     }
 
+    /// Evaluates each objective of `list` (with the window it is scoped to) on a run's
+    /// metrics, in order.
+    pub(crate) fn evaluate_all(
+        list: &[(Objective, Option<Span>)],
+        metrics: &MetricsSnapshot,
+        elapsed: Duration,
+    ) -> Vec<ObjectiveResult> {
+        list.iter()
+            .map(|(o, span)| o.evaluate(metrics, elapsed, span.as_ref()))
+            .collect()
+    }
+
     /// Evaluates the objective on a run's metrics; `elapsed` is the run's duration so far, and
     /// `span` the window it is scoped to, if any.
     pub(crate) fn evaluate(

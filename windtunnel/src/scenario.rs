@@ -14,8 +14,10 @@ use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, sche
 use crate::metrics::{CpuUse, MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, Span, Window};
 use crate::progress::Progress;
+use crate::report::{
+    AgentAssignment, ExactMetrics, GeneratorReport, PoolConfig, Setting, StageConfig,
+};
 use crate::report::{CapacityReport, CapacityStep, LoadConfig, LoadReport, StopInfo, StopReason};
-use crate::report::{ExactMetrics, GeneratorReport, Setting};
 use crate::segment::Segment;
 use crate::text::list_or_none;
 use crate::timeset::TimeSet;
@@ -213,7 +215,7 @@ impl ScenarioContext {
             elapsed,
             0,
             &snapshot,
-            &started.objectives,
+            Objective::evaluate_all(&started.objectives, &snapshot, elapsed),
         );
         report.exact = Some(ExactMetrics::of(
             started.origin,
@@ -997,7 +999,7 @@ impl Scenario {
             return Err(ScenarioError::CheckOnly(self.ctx.name.clone()));
         }
         let target = target.url;
-        let mut config = LoadConfig::new(
+        let mut config = describe_load(
             &target,
             &load,
             self.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP),
@@ -1178,7 +1180,7 @@ impl<'a> Job<'a> {
             run.elapsed,
             run.cancelled,
             metrics,
-            self.objectives,
+            Objective::evaluate_all(self.objectives, metrics, run.elapsed),
         );
         report.generator = Some(GeneratorReport::of(&run.cpu));
         report.exact = Some(ExactMetrics::of(self.origin, metrics, self.objectives));
@@ -1263,7 +1265,7 @@ impl<'a> Job<'a> {
             }
         }
         let elapsed = self.start.elapsed();
-        let mut report = LoadReport::build(config, stop, elapsed, cancelled, &total, &[]);
+        let mut report = LoadReport::build(config, stop, elapsed, cancelled, &total, Vec::new());
         report.generator = Some(GeneratorReport::of(&cpu));
         // The objectives as they fared at the capacity found, or at the first step if none held.
         let at = search
@@ -1291,4 +1293,59 @@ fn turbulence_report(
     let names: Vec<&str> = report.requests.iter().map(|r| r.name.as_str()).collect();
     t.ledger
         .report(&t.plan, elapsed, report.total.failed, &names)
+}
+
+/// What the report says of the load a scenario runs: its resolved model, where it goes, its
+/// limits, and how its users are shared among its agents.
+fn describe_load(
+    target: &str,
+    load: &Resolved,
+    graceful_stop: Duration,
+    request_timeout: Duration,
+    agents: &[AgentFn],
+) -> LoadConfig {
+    let assignment = load
+        .users
+        .map(|n| crate::executor::assign(agents, n as usize));
+    LoadConfig {
+        model: load.kind.into(),
+        open: load.rate.is_some() || load.pool.is_some(),
+        // Reports are shared: no secret of the query reaches them.
+        target: crate::redact::url(target).into_owned(),
+        users: load.users,
+        ramp_up_s: load.ramp_up.map(|d| d.as_secs_f64()),
+        duration_s: load.duration.map(|d| d.as_secs_f64()),
+        iterations: load.iterations,
+        shared_iterations: load.shared_iterations,
+        rate: load.rate,
+        start: load.start,
+        stages: load
+            .stages
+            .iter()
+            .map(|s| StageConfig {
+                name: s.name.clone(),
+                from_s: s.from.as_secs_f64(),
+                to_s: s.to.as_secs_f64(),
+                target: s.target,
+            })
+            .collect(),
+        pool: load.pool.map(|p| PoolConfig {
+            preallocated: p.preallocated,
+            max: p.max,
+        }),
+        graceful_stop_s: graceful_stop.as_secs_f64(),
+        request_timeout_s: request_timeout.as_secs_f64(),
+        agents: agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| AgentAssignment {
+                name: a.name().to_owned(),
+                weight: a.weight(),
+                users: assignment
+                    .as_ref()
+                    .map(|asg| asg.iter().filter(|&&x| x == i).count() as u32),
+            })
+            .collect(),
+        segment: None,
+    }
 }

@@ -14,7 +14,8 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
-use super::model::{ErrorReport, LoadReport, errors};
+use super::assemble::errors;
+use super::model::{ErrorReport, LoadReport};
 use crate::metrics::{
     Buckets, ErrorClass, ErrorKind, IterationCounters, MetricsSnapshot, Point, RequestMetrics,
     Series, compact, histogram_of, new_histogram,

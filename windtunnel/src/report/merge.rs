@@ -22,6 +22,7 @@ use super::model::{
     TurbulenceReport,
 };
 use crate::metrics::MetricsSnapshot;
+use crate::objectives::Objective;
 use crate::segment::Segment;
 
 /// A report to merge, and the file it came from (for errors).
@@ -407,7 +408,7 @@ fn merge_loads(parts: &[(&Path, &ScenarioReport, &LoadReport)]) -> Result<LoadRe
         elapsed,
         parts.iter().map(|(_, _, l)| l.cancelled_iterations).sum(),
         &snap,
-        &objectives,
+        Objective::evaluate_all(&objectives, &snap, elapsed),
     );
     report.exact = Some(ExactMetrics::of(origin, &snap, &objectives));
     report.turbulence = merge_turbulence(parts, &shifts)?;
@@ -557,7 +558,7 @@ mod tests {
             Duration::from_secs(5),
             0,
             &snap,
-            &objectives,
+            Objective::evaluate_all(&objectives, &snap, Duration::from_secs(5)),
         );
         let origin = SystemTime::UNIX_EPOCH + Duration::from_secs(origin_s);
         load.exact = Some(ExactMetrics::of(origin, &snap, &objectives));

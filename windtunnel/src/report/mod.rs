@@ -3,6 +3,7 @@
 //!
 //! The JSON Schema of [`Report`] is published at `windtunnel/schemas/report.v5.schema.json`.
 
+mod assemble;
 mod exact;
 mod findings;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod rerun;
 mod store;
 mod summary;
 pub mod untrusted;
+mod verdict;
 
 pub use exact::ExactMetrics;
 pub use findings::{Evidence, Finding, FindingType, Severity, findings};
