@@ -100,6 +100,7 @@ pub mod objectives;
 mod os;
 mod plan;
 mod progress;
+mod provenance;
 pub mod redact;
 mod registry;
 pub mod report;

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::agent::{AgentFn, Stop};
 use crate::capacity::Search;
-use crate::config::{Overrides, Set, Source, Target};
+use crate::config::{Overrides, Target};
 use crate::executor::{self, Executed, Run};
 use crate::http::{ClientError, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpClient};
 use crate::load::{CapacityPlan, Load, OpenPlan, Plan, Resolved, StartTimer, schedule::Curve};
 use crate::metrics::{CpuUse, MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, Span, Window};
 use crate::progress::Progress;
+use crate::provenance::{Set, Source};
 use crate::report::{
     AgentAssignment, ExactMetrics, GeneratorReport, PoolConfig, Setting, StageConfig,
 };
@@ -552,7 +553,7 @@ impl Scenario {
                 users.into()
             }
         };
-        let load = load.with_overrides(&self.ctx.overrides).map_err(|e| {
+        let load = load.with_overrides(&self.ctx.overrides.load).map_err(|e| {
             self.invalid_load(e.setting, format!("(from {}): {}", e.source, e.reason))
         })?;
         let resolved = load
@@ -885,14 +886,14 @@ impl Scenario {
         let shorthand = self.load.is_none();
         for (name, value) in load.describe() {
             let outside = match name {
-                "users" => o.users.as_ref().map(|s| &s.source),
-                "rate" => o.rate.as_ref().map(|s| &s.source),
-                "duration" => o.duration.as_ref().map(|s| &s.source),
-                "ramp_up" => o.ramp_up.as_ref().map(|s| &s.source),
-                "iterations" => o.iterations.as_ref().map(|s| &s.source),
+                "users" => o.load.users.as_ref().map(|s| &s.source),
+                "rate" => o.load.rate.as_ref().map(|s| &s.source),
+                "duration" => o.load.duration.as_ref().map(|s| &s.source),
+                "ramp_up" => o.load.ramp_up.as_ref().map(|s| &s.source),
+                "iterations" => o.load.iterations.as_ref().map(|s| &s.source),
                 _ => None,
             };
-            let source = match (outside, &o.stages) {
+            let source = match (outside, &o.load.stages) {
                 (Some(s), _) => s.clone(),
                 (None, Some(stages)) if matches!(name, "model" | "start" | "stages") => {
                     stages.source.clone()

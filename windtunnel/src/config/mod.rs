@@ -11,7 +11,6 @@ mod values;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,63 +23,11 @@ pub(crate) use file::FileError;
 pub(crate) use file::{Document, KeyPath, did_you_mean, read_bounded};
 pub(crate) use values::{Dur, ObjectiveSpec, RateText, StageSpec, parse_duration, parse_rate};
 
-use crate::load::{MAX_AGENTS, Rate};
+use crate::load::{self, MAX_AGENTS};
 use crate::objectives::Objective;
+use crate::provenance::{Set, Source};
 use crate::segment::Segment;
 use crate::turbulence::spec::{self, Override};
-
-/// Where a setting's value came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Source {
-    /// windtunnel's default.
-    Default,
-    /// The scenario's code (or a plan's file, for `windtunnel run`).
-    Code,
-    /// A key of the settings file.
-    File {
-        /// The file, as named.
-        file: Arc<str>,
-        /// The key path in it.
-        key: String,
-    },
-    /// A `WINDTUNNEL_*` environment variable.
-    Env(&'static str),
-    /// A flag after `--`.
-    Flag(&'static str),
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Default => f.write_str("default"),
-            Source::Code => f.write_str("code"),
-            Source::File { file, key } => write!(f, "`{key}` in {file}"),
-            Source::Env(var) => write!(f, "environment variable `{var}`"),
-            Source::Flag(flag) => write!(f, "flag `{flag}`"),
-        }
-    }
-}
-
-impl Source {
-    /// The short form the report and `--check-config` show: `flag --users`,
-    /// `env WINDTUNNEL_USERS`, `windtunnel.toml scenarios.browse.users`, `code`, `default`.
-    pub(crate) fn short(&self) -> String {
-        match self {
-            Source::Default => "default".into(),
-            Source::Code => "code".into(),
-            Source::File { file, key } => format!("{file} {key}"),
-            Source::Env(var) => format!("env {var}"),
-            Source::Flag(flag) => format!("flag {flag}"),
-        }
-    }
-}
-
-/// A value and where it came from.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Set<T> {
-    pub(crate) value: T,
-    pub(crate) source: Source,
-}
 
 /// Settings that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -131,12 +78,8 @@ pub(crate) struct Overrides {
     pub(crate) target: Option<Set<Target>>,
     pub(crate) seed: Option<Set<u64>>,
     pub(crate) turbulence: Option<Set<Arc<Override>>>,
-    pub(crate) users: Option<Set<u32>>,
-    pub(crate) rate: Option<Set<Rate>>,
-    pub(crate) duration: Option<Set<Duration>>,
-    pub(crate) ramp_up: Option<Set<Duration>>,
-    pub(crate) iterations: Option<Set<u64>>,
-    pub(crate) stages: Option<Set<Vec<StageSpec>>>,
+    /// The load model's settings, which `load` applies to the code's model.
+    pub(crate) load: load::Overrides,
     pub(crate) objectives: Option<Set<Vec<Objective>>>,
     pub(crate) request_timeout: Option<Set<Duration>>,
     pub(crate) graceful_stop: Option<Set<Duration>>,
@@ -156,16 +99,11 @@ impl Overrides {
             target,
             seed,
             turbulence,
-            users,
-            rate,
-            duration,
-            ramp_up,
-            iterations,
-            stages,
             objectives,
             request_timeout,
             graceful_stop
         );
+        self.load.overlay(&over.load);
     }
 }
 
@@ -454,7 +392,7 @@ impl RunConfig {
         o.turbulence = outside(flags.turbulence, "--turbulence", "WINDTUNNEL_TURBULENCE")
             .map(|found| parsed(found, |v| spec::parse(v).map(Arc::new)))
             .transpose()?;
-        o.users = outside(flags.users, "--users", "WINDTUNNEL_USERS")
+        o.load.users = outside(flags.users, "--users", "WINDTUNNEL_USERS")
             .map(|found| {
                 parsed(
                     found,
@@ -465,10 +403,10 @@ impl RunConfig {
                 )
             })
             .transpose()?;
-        o.rate = outside(flags.rate, "--rate", "WINDTUNNEL_RATE")
+        o.load.rate = outside(flags.rate, "--rate", "WINDTUNNEL_RATE")
             .map(|found| parsed(found, parse_rate))
             .transpose()?;
-        o.duration = outside(flags.duration, "--duration", "WINDTUNNEL_DURATION")
+        o.load.duration = outside(flags.duration, "--duration", "WINDTUNNEL_DURATION")
             .map(|found| {
                 parsed(found, |v| {
                     let d = parse_duration(v)?;
@@ -476,10 +414,10 @@ impl RunConfig {
                 })
             })
             .transpose()?;
-        o.ramp_up = outside(flags.ramp_up, "--ramp-up", "WINDTUNNEL_RAMP_UP")
+        o.load.ramp_up = outside(flags.ramp_up, "--ramp-up", "WINDTUNNEL_RAMP_UP")
             .map(|found| parsed(found, parse_duration))
             .transpose()?;
-        o.iterations = outside(flags.iterations, "--iterations", "WINDTUNNEL_ITERATIONS")
+        o.load.iterations = outside(flags.iterations, "--iterations", "WINDTUNNEL_ITERATIONS")
             .map(|found| {
                 parsed(
                     found,
@@ -762,16 +700,17 @@ fn from_spec(
     if let Some((field, problem)) = problems.into_iter().find_map(|(f, p)| p.map(|p| (f, p))) {
         return Err(doc.error(&key.key(field), problem));
     }
-    o.users = set(s.users, source("users"));
-    o.rate = set(s.rate.map(|r| r.0), source("rate"));
-    o.duration = set(s.duration.map(|d| d.0), source("duration"));
-    o.ramp_up = set(s.ramp_up.map(|d| d.0), source("ramp_up"));
-    o.iterations = set(s.iterations, source("iterations"));
+    o.load.users = set(s.users, source("users"));
+    o.load.rate = set(s.rate.map(|r| r.0), source("rate"));
+    o.load.duration = set(s.duration.map(|d| d.0), source("duration"));
+    o.load.ramp_up = set(s.ramp_up.map(|d| d.0), source("ramp_up"));
+    o.load.iterations = set(s.iterations, source("iterations"));
     o.request_timeout = set(s.request_timeout.map(|d| d.0), source("request_timeout"));
     o.graceful_stop = set(s.graceful_stop.map(|d| d.0), source("graceful_stop"));
     if let Some(stages) = &s.stages {
         check_stages(doc, &key.key("stages"), stages)?;
-        o.stages = set(Some(stages.clone()), source("stages"));
+        let stages = stages.iter().map(StageSpec::setting).collect();
+        o.load.stages = set(Some(stages), source("stages"));
     }
     if let Some(list) = &s.objectives {
         let mut objectives = Vec::with_capacity(list.len());
@@ -970,9 +909,9 @@ stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s
         let env = &[("WINDTUNNEL_USERS", "50"), ("WINDTUNNEL_DURATION", "2m")];
         let c = resolve("layers", Some(FILE), flags, env).unwrap();
         let o = c.for_scenario("browse");
-        let users = o.users.unwrap();
+        let users = o.load.users.unwrap();
         assert_eq!((users.value, users.source), (200, Source::Flag("--users")));
-        let duration = o.duration.unwrap();
+        let duration = o.load.duration.unwrap();
         assert_eq!(duration.value, Duration::from_secs(120));
         assert_eq!(duration.source.short(), "env WINDTUNNEL_DURATION");
         let seed = o.seed.unwrap();
@@ -996,7 +935,7 @@ stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s
                 .short()
                 .ends_with("windtunnel.toml seed")
         );
-        assert_eq!(o.stages.unwrap().value.len(), 2);
+        assert_eq!(o.load.stages.unwrap().value.len(), 2);
         assert_eq!(c.keep_runs.value, 5);
         assert_eq!(
             c.replay_flags,

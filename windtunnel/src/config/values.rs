@@ -192,6 +192,18 @@ pub(crate) struct StageSpec {
     pub(crate) name: Option<String>,
 }
 
+impl StageSpec {
+    /// The stage as the load model takes it.
+    pub(crate) fn setting(&self) -> crate::load::StageSetting {
+        crate::load::StageSetting {
+            duration: self.duration.0,
+            users: self.users,
+            rate: self.rate.map(|r| r.0),
+            name: self.name.clone(),
+        }
+    }
+}
+
 /// An objective, as a table with one metric key: `{ p99 = "250ms", of = "checkout" }`,
 /// `{ error_rate = "1%" }`, `{ throughput = "50/s" }`, `{ successful_throughput = "50/s" }`,
 /// `{ check_pass_rate = "99%" }`, `{ iteration_failure_rate = "1%" }`,

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use libtest_mimic::{Arguments, Trial};
 
-use crate::config::{RunConfig, Source};
+use crate::config::RunConfig;
+use crate::provenance::Source;
 use crate::registry::{self, ScenarioInfo};
 use crate::report::untrusted::for_terminal;
 use crate::report::{

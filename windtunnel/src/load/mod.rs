@@ -27,6 +27,8 @@
 pub(crate) mod schedule;
 mod settings;
 
+pub(crate) use settings::{Overrides, StageSetting};
+
 use std::fmt;
 use std::time::Duration;
 

@@ -5,7 +5,43 @@
 use std::time::Duration;
 
 use super::{Load, Model, Pool, RampingRate, RampingUsers, Rate, Stage, StartTimer};
-use crate::config::{Overrides, Source, StageSpec};
+use crate::provenance::{Set, Source};
+
+/// The load settings from outside the code, each with its source; `config` fills them in.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Overrides {
+    pub(crate) users: Option<Set<u32>>,
+    pub(crate) rate: Option<Set<Rate>>,
+    pub(crate) duration: Option<Set<Duration>>,
+    pub(crate) ramp_up: Option<Set<Duration>>,
+    pub(crate) iterations: Option<Set<u64>>,
+    /// Stages that replace the model with a ramping one.
+    pub(crate) stages: Option<Set<Vec<StageSetting>>>,
+}
+
+impl Overrides {
+    /// `self` with every setting `over` has replacing it.
+    pub(crate) fn overlay(&mut self, over: &Overrides) {
+        macro_rules! take {
+            ($($f:ident),*) => {$(
+                if over.$f.is_some() {
+                    self.$f = over.$f.clone();
+                }
+            )*};
+        }
+        take!(users, rate, duration, ramp_up, iterations, stages);
+    }
+}
+
+/// One stage from outside the code: how long it lasts and the users or the rate it ramps
+/// to (one of them; all stages of a load alike).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StageSetting {
+    pub(crate) duration: Duration,
+    pub(crate) users: Option<u32>,
+    pub(crate) rate: Option<Rate>,
+    pub(crate) name: Option<String>,
+}
 
 /// A setting from outside that the load model cannot take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +132,7 @@ impl Load {
     }
 
     /// A ramping load from checked stages (all users or all rates).
-    pub(crate) fn from_stages(specs: &[StageSpec]) -> Load {
+    pub(crate) fn from_stages(specs: &[StageSetting]) -> Load {
         Load(from_stages(specs, &Model::Users(Load::users(0))))
     }
 
@@ -193,8 +229,8 @@ fn stages<T>(stages: &[Stage<T>], show: impl Fn(&T) -> String) -> String {
 
 /// A ramping model from checked stages (all users or all rates); an open model keeps the
 /// code's pool and timer.
-pub(crate) fn from_stages(specs: &[StageSpec], code: &Model) -> Model {
-    fn named<T>(s: &StageSpec, st: Stage<T>) -> Stage<T> {
+pub(crate) fn from_stages(specs: &[StageSetting], code: &Model) -> Model {
+    fn named<T>(s: &StageSetting, st: Stage<T>) -> Stage<T> {
         match &s.name {
             Some(n) => st.named(n.clone()),
             None => st,
@@ -205,7 +241,7 @@ pub(crate) fn from_stages(specs: &[StageSpec], code: &Model) -> Model {
             start: 0,
             stages: specs
                 .iter()
-                .map(|s| named(s, super::stage(s.duration.0, s.users.unwrap_or(0))))
+                .map(|s| named(s, super::stage(s.duration, s.users.unwrap_or(0))))
                 .collect(),
         })
     } else {
@@ -219,12 +255,7 @@ pub(crate) fn from_stages(specs: &[StageSpec], code: &Model) -> Model {
             start: Rate(0.0),
             stages: specs
                 .iter()
-                .map(|s| {
-                    named(
-                        s,
-                        super::stage(s.duration.0, s.rate.map_or(Rate(0.0), |r| r.0)),
-                    )
-                })
+                .map(|s| named(s, super::stage(s.duration, s.rate.unwrap_or(Rate(0.0)))))
                 .collect(),
             pool,
             timer,
@@ -235,7 +266,6 @@ pub(crate) fn from_stages(specs: &[StageSpec], code: &Model) -> Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Set;
     use crate::load::per_sec;
 
     fn flag<T>(value: T, flag: &'static str) -> Option<Set<T>> {
@@ -293,10 +323,13 @@ mod tests {
 
     #[test]
     fn stages_replace_the_model() {
-        let specs: Vec<StageSpec> = serde_json::from_str(
-            r#"[{"duration": "10s", "rate": "50/s"}, {"duration": "20s", "rate": "500/s", "name": "spike"}]"#,
-        )
-        .unwrap();
+        let stage = |s: u64, rate: f64, name: Option<&str>| StageSetting {
+            duration: Duration::from_secs(s),
+            users: None,
+            rate: Some(Rate(rate)),
+            name: name.map(str::to_owned),
+        };
+        let specs = vec![stage(10, 50.0, None), stage(20, 500.0, Some("spike"))];
         let o = Overrides {
             stages: flag(specs, "--x"),
             ..Overrides::default()

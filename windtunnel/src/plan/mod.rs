@@ -670,7 +670,8 @@ fn load_of(doc: &Document, l: &LoadSpec) -> Result<Load, FileError> {
             if users && l.pool.is_some() {
                 only("pool", "stages of users (the pool is an open model's)")?;
             }
-            let mut load = Load::from_stages(stages);
+            let stages: Vec<_> = stages.iter().map(StageSpec::setting).collect();
+            let mut load = Load::from_stages(&stages);
             if let Some(p) = &l.pool {
                 load = load.with_pool(p.preallocated, p.max);
             }
