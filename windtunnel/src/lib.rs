@@ -207,7 +207,7 @@ macro_rules! main {
 /// # let _ = code;
 /// ```
 pub fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
-    harness::run_plan(path, args)
+    plan::run(path, args)
 }
 
 /// Not public API. Used by generated code.

@@ -130,10 +130,16 @@ pub fn run(binary: Binary) -> ExitCode {
     conclusion.exit_code()
 }
 
-/// Runs the declarative plan at `path` (`windtunnel run PLAN [FLAGS]`): the same flags,
-/// settings, engine, reports and exit codes as a `#[scenario]` under the harness (0 passed,
-/// 101 failed, 2 bad input, 130 interrupted). Public as [`crate::run_plan`].
-pub(crate) fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) -> ExitCode {
+/// Runs one scenario that comes from a file rather than the registry (`windtunnel run PLAN
+/// [FLAGS]`, a declarative plan): the same flags, settings, engine, reports and exit codes as
+/// a `#[scenario]` under the harness (0 passed, 101 failed, 2 bad input, 130 interrupted).
+/// `read` turns the file into the scenario once the settings are known (a plan may pick its
+/// target from the settings' catalog); an error it returns is bad input, exit 2.
+pub(crate) fn run_file(
+    path: &std::path::Path,
+    args: Vec<std::ffi::OsString>,
+    read: impl FnOnce(&RunConfig) -> Result<ScenarioInfo, String>,
+) -> ExitCode {
     let mut all = vec![std::ffi::OsString::from("windtunnel run")];
     all.extend(args);
     let (flags, rest) = match args::split(all) {
@@ -155,40 +161,14 @@ pub(crate) fn run_plan(path: &std::path::Path, args: Vec<std::ffi::OsString>) ->
     crate::redact::add_keys(&config.redact);
     init_logging(config.log.as_deref());
     raise_open_files();
-    let plan = match crate::plan::Plan::read(path, &config.catalog) {
-        Ok(p) => Arc::new(p),
+    let info = match read(&config) {
+        Ok(info) => info,
         Err(e) => return bad_input(e),
     };
-    if let Err(e) = config.check_scenario_names(std::iter::once(plan.name.as_str())) {
+    if let Err(e) = config.check_scenario_names(std::iter::once(info.name.as_str())) {
         return bad_input(e);
     }
-    if plan.target.is_none() && config.for_scenario(&plan.name).target.is_none() {
-        eprintln!(
-            "error: {}: the plan has no `target`: add `target = \"http://...\"` to it, or give \
-             `--target URL` (or a catalog combination from windtunnel.toml)",
-            path.display()
-        );
-        return ExitCode::from(2);
-    }
-    let file: &'static str = Box::leak(path.display().to_string().into_boxed_str());
-    let body = Arc::clone(&plan);
-    let info = ScenarioInfo {
-        name: plan.name.clone(),
-        module: "plan",
-        file,
-        line: 1,
-        tags: &[],
-        ignore: false,
-        timeout: plan.timeout,
-        run: Arc::new(move |s| {
-            let s = body.scenario(s);
-            Box::pin(async move {
-                s.run().await?;
-                Ok(())
-            })
-        }),
-    };
-    let session = Session::for_plan(config, path);
+    let session = Session::for_file(config, path);
     if session.config.check_only {
         return check::run(&[&info], &session);
     }
@@ -363,7 +343,7 @@ impl Session {
 
     /// The session of `windtunnel run PLAN`: its reports name the binary `plan`, and its
     /// replay commands run the plan again.
-    fn for_plan(config: RunConfig, plan: &std::path::Path) -> Self {
+    fn for_file(config: RunConfig, plan: &std::path::Path) -> Self {
         let exe = std::env::current_exe().unwrap_or_default();
         let plan = Some(plan.to_owned());
         Session::with(config, "windtunnel", "plan".into(), false, exe, plan)

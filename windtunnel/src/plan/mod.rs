@@ -8,6 +8,7 @@
 
 mod data;
 mod flow;
+mod run;
 mod template;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,8 @@ use crate::turbulence::Phase;
 use data::{DataSet, Order};
 use flow::{Body, Flow, Generator, Shared, Step};
 use template::{JsonTemplate, Template};
+
+pub(crate) use run::run;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
