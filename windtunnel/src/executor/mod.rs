@@ -5,9 +5,13 @@
 //!
 //! - `closed`: users with active intervals, looping over their agent.
 //! - `open`: iterations due on a schedule, started on a bounded pool of agents.
+//! - `capacity`: a capacity search, one open step after another.
 
+mod capacity;
 mod closed;
 mod open;
+
+pub(crate) use capacity::run_capacity;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

@@ -12,7 +12,7 @@ use crate::agent::Stop;
 use crate::registry::ScenarioInfo;
 use crate::report::Setting;
 use crate::report::untrusted::for_terminal;
-use crate::scenario::ScenarioContext;
+use crate::scenario::{Mode, Origin, ScenarioContext};
 
 /// Checks `scenarios` and prints what each would run with.
 pub(super) fn run(scenarios: &[&ScenarioInfo], session: &Session) -> ExitCode {
@@ -39,10 +39,10 @@ pub(super) fn run(scenarios: &[&ScenarioInfo], session: &Session) -> ExitCode {
             0,
             Arc::clone(&interrupt),
         );
-        ctx.check_only = true;
+        ctx.mode = Mode::CheckOnly;
         ctx.segment = session.config.segment.clone();
         if session.plan.is_some() {
-            ctx.code_label = "plan";
+            ctx.origin = Origin::Plan;
         }
         let ctx = Arc::new(ctx);
         let problem = match execute(info, &ctx, &interrupt) {

@@ -16,7 +16,7 @@ use crate::registry::ScenarioInfo;
 use crate::report::now_rfc3339;
 use crate::report::untrusted::for_terminal;
 use crate::report::{Outcome, ScenarioReport, StopReason, failure_message};
-use crate::scenario::{Scenario, ScenarioContext, ScenarioError};
+use crate::scenario::{Origin, Scenario, ScenarioContext, ScenarioError};
 
 /// The number of the first signal that stopped the run (`SIGINT` 2 from Ctrl-C, `SIGTERM` 15
 /// from CI runners, `timeout`, Kubernetes and `docker stop`), 0 while none has. The harness then
@@ -148,7 +148,7 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     ctx.progress = true;
     ctx.segment = session.config.segment.clone();
     if session.plan.is_some() {
-        ctx.code_label = "plan";
+        ctx.origin = Origin::Plan;
     }
     let ctx = Arc::new(ctx);
     let mut placeholder = report(info, session, ctx.seed());

@@ -238,6 +238,12 @@ pub struct Users {
 }
 
 impl Users {
+    /// The same load with this many users.
+    pub(crate) fn with_users(mut self, users: u32) -> Self {
+        self.users = users;
+        self
+    }
+
     /// Starts the users evenly over this time instead of all at once. (Default: 0.)
     pub fn ramp_up(mut self, ramp_up: Duration) -> Self {
         self.ramp_up = ramp_up;
