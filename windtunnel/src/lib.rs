@@ -106,6 +106,7 @@ mod registry;
 pub mod report;
 mod scenario;
 mod segment;
+mod settings;
 mod text;
 mod timeset;
 pub mod turbulence;

@@ -88,7 +88,7 @@ impl Progress {
         total: Option<Duration>,
     ) -> Option<Progress> {
         let ci = std::env::var("CI").ok();
-        let setting = std::env::var("WINDTUNNEL_PROGRESS").ok();
+        let setting = std::env::var(crate::settings::PROGRESS.env).ok();
         if !wanted(
             std::io::stderr().is_terminal(),
             ci.as_deref(),

@@ -20,7 +20,7 @@ pub(crate) const DEFAULT_MAX_FILE_SIZE: u64 = 64 << 20;
 
 /// The bound on input files: `WINDTUNNEL_MAX_FILE_SIZE` (bytes), else [`DEFAULT_MAX_FILE_SIZE`].
 fn max_file_size() -> Result<u64, String> {
-    match std::env::var("WINDTUNNEL_MAX_FILE_SIZE") {
+    match std::env::var(crate::settings::MAX_FILE_SIZE.env) {
         Err(_) => Ok(DEFAULT_MAX_FILE_SIZE),
         Ok(v) => v
             .trim()

@@ -18,6 +18,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
+pub(crate) use crate::settings::Flags;
+use crate::settings::{self, Def};
 pub(crate) use catalog::{Catalog, Target};
 pub(crate) use file::FileError;
 pub(crate) use file::{Document, KeyPath, did_you_mean, read_bounded};
@@ -45,29 +47,6 @@ pub(crate) enum ConfigError {
     /// The settings file is wrong.
     #[error(transparent)]
     File(#[from] FileError),
-}
-
-/// The raw values of windtunnel's own flags, as found on the command line.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Flags {
-    pub(crate) seed: Option<String>,
-    pub(crate) target: Option<String>,
-    pub(crate) out: Option<String>,
-    pub(crate) tags: Vec<String>,
-    pub(crate) log: Option<String>,
-    pub(crate) turbulence: Option<String>,
-    pub(crate) keep_runs: Option<String>,
-    pub(crate) config: Option<String>,
-    pub(crate) users: Option<String>,
-    pub(crate) rate: Option<String>,
-    pub(crate) duration: Option<String>,
-    pub(crate) ramp_up: Option<String>,
-    pub(crate) iterations: Option<String>,
-    pub(crate) segment: Option<String>,
-    pub(crate) start_at: Option<String>,
-    pub(crate) metrics: Option<String>,
-    pub(crate) inconclusive: Option<String>,
-    pub(crate) check_config: bool,
 }
 
 /// The settings a scenario's code may have set that come from outside it instead, each with
@@ -279,9 +258,9 @@ impl RunConfig {
         dir: &Path,
     ) -> Result<Self, ConfigError> {
         let env = |k: &str| env(k).filter(|v| !v.is_empty());
-        let pick = |flag: Option<String>, flag_name: &'static str, var: &'static str| match flag {
-            Some(v) => Some((v, Source::Flag(flag_name))),
-            None => env(var).map(|v| (v, Source::Env(var))),
+        let pick = |def: &'static Def| match (flags.value(def), def.flag) {
+            (Some(v), Some(flag)) => Some((v, Source::Flag(flag))),
+            _ => env(def.env).map(|v| (v, Source::Env(def.env))),
         };
         let invalid =
             |value: String, source_: Source, expected: Cow<'static, str>| ConfigError::Value {
@@ -289,14 +268,19 @@ impl RunConfig {
                 source_,
                 expected,
             };
+        let check_only = flags.is_set(&settings::CHECK_CONFIG)
+            || match env(settings::CHECK_CONFIG.env) {
+                Some(v) => parsed((v, Source::Env(settings::CHECK_CONFIG.env)), switch)?.value,
+                None => false,
+            };
         let mut config = RunConfig {
-            check_only: flags.check_config,
+            check_only,
             ..RunConfig::default()
         };
         let mut replay = Vec::new();
 
         // The settings file, and what it sets.
-        let path = match pick(flags.config.clone(), "--config", "WINDTUNNEL_CONFIG") {
+        let path = match pick(&settings::CONFIG) {
             Some((v, source)) => {
                 if !Path::new(&v).is_file() {
                     return Err(invalid(
@@ -370,18 +354,18 @@ impl RunConfig {
 
         // The environment and the flags.
         let o = &mut config.outside;
-        let mut outside = |flag: Option<String>, name: &'static str, var: &'static str| {
-            let found = pick(flag, name, var);
-            if let Some((v, _)) = &found {
-                replay.extend([name.to_owned(), v.clone()]);
+        let mut outside = |def: &'static Def| {
+            let found = pick(def);
+            if let (Some((v, _)), Some(flag)) = (&found, def.flag) {
+                replay.extend([flag.to_owned(), v.clone()]);
             }
             found
         };
         let catalog = &config.catalog;
-        o.target = outside(flags.target, "--target", "WINDTUNNEL_TARGET")
+        o.target = outside(&settings::TARGET)
             .map(|found| parsed(found, |v| catalog.pick(v)))
             .transpose()?;
-        o.seed = pick(flags.seed, "--seed", "WINDTUNNEL_SEED")
+        o.seed = pick(&settings::SEED)
             .map(|found| {
                 parsed(
                     found,
@@ -389,10 +373,10 @@ impl RunConfig {
                 )
             })
             .transpose()?;
-        o.turbulence = outside(flags.turbulence, "--turbulence", "WINDTUNNEL_TURBULENCE")
+        o.turbulence = outside(&settings::TURBULENCE)
             .map(|found| parsed(found, |v| spec::parse(v).map(Arc::new)))
             .transpose()?;
-        o.load.users = outside(flags.users, "--users", "WINDTUNNEL_USERS")
+        o.load.users = outside(&settings::USERS)
             .map(|found| {
                 parsed(
                     found,
@@ -403,10 +387,10 @@ impl RunConfig {
                 )
             })
             .transpose()?;
-        o.load.rate = outside(flags.rate, "--rate", "WINDTUNNEL_RATE")
+        o.load.rate = outside(&settings::RATE)
             .map(|found| parsed(found, parse_rate))
             .transpose()?;
-        o.load.duration = outside(flags.duration, "--duration", "WINDTUNNEL_DURATION")
+        o.load.duration = outside(&settings::DURATION)
             .map(|found| {
                 parsed(found, |v| {
                     let d = parse_duration(v)?;
@@ -414,10 +398,10 @@ impl RunConfig {
                 })
             })
             .transpose()?;
-        o.load.ramp_up = outside(flags.ramp_up, "--ramp-up", "WINDTUNNEL_RAMP_UP")
+        o.load.ramp_up = outside(&settings::RAMP_UP)
             .map(|found| parsed(found, parse_duration))
             .transpose()?;
-        o.load.iterations = outside(flags.iterations, "--iterations", "WINDTUNNEL_ITERATIONS")
+        o.load.iterations = outside(&settings::ITERATIONS)
             .map(|found| {
                 parsed(
                     found,
@@ -432,15 +416,15 @@ impl RunConfig {
             })
             .transpose()?;
 
-        if let Some((v, source)) = pick(flags.out, "--out", "WINDTUNNEL_OUT") {
+        if let Some((v, source)) = pick(&settings::OUT) {
             config.out = Some(Set {
                 value: PathBuf::from(v),
                 source,
             });
         }
-        config.tags = flags.tags;
+        config.tags = flags.values(&settings::TAG);
         if config.tags.is_empty()
-            && let Some(v) = env("WINDTUNNEL_TAGS")
+            && let Some(v) = env(settings::TAG.env)
         {
             config.tags = v
                 .split(',')
@@ -448,35 +432,31 @@ impl RunConfig {
                 .filter(|t| !t.is_empty())
                 .collect();
         }
-        config.log = pick(flags.log, "--log", "WINDTUNNEL_LOG")
+        config.log = pick(&settings::LOG)
             .map(|(v, _)| v)
             .or(spec.log)
             .or_else(|| env("RUST_LOG"));
-        if let Some(found) = pick(flags.keep_runs, "--keep-runs", "WINDTUNNEL_KEEP_RUNS") {
+        if let Some(found) = pick(&settings::KEEP_RUNS) {
             config.keep_runs = parsed(
                 found,
                 whole("expected how many runs to keep, like `--keep-runs 30` (0 keeps all)"),
             )?;
         }
-        config.segment = segment(flags.segment, &env, &mut replay)?;
-        config.start_at = pick(flags.start_at, "--start-at", "WINDTUNNEL_START_AT")
+        config.segment = segment(flags.value(&settings::SEGMENT), &env, &mut replay)?;
+        config.start_at = pick(&settings::START_AT)
             .map(|found| parsed(found, |v| start_time(v, SystemTime::now())))
             .transpose()?;
-        config.metrics = pick(flags.metrics, "--metrics", "WINDTUNNEL_METRICS")
+        config.metrics = pick(&settings::METRICS)
             .map(|found| parsed(found, metrics_address))
             .transpose()?;
-        if let Some(found) = pick(
-            flags.inconclusive,
-            "--inconclusive",
-            "WINDTUNNEL_INCONCLUSIVE",
-        ) {
+        if let Some(found) = pick(&settings::INCONCLUSIVE) {
             config.inconclusive = parsed(found, Inconclusive::parse)?;
         }
-        if let Some(v) = env("WINDTUNNEL_RUN_ID") {
+        if let Some((v, source)) = pick(&settings::RUN_ID) {
             if !crate::report::is_valid_run_id(&v) {
                 return Err(invalid(
                     v,
-                    Source::Env("WINDTUNNEL_RUN_ID"),
+                    source,
                     "expected a directory name of letters, digits, `-`, `_` and `.` (not \
                      first), at most 100 characters"
                         .into(),
@@ -552,7 +532,7 @@ fn segment(
 ) -> Result<Set<Segment>, ConfigError> {
     let found = match flag {
         Some(v) => Some((v, Source::Flag("--segment"))),
-        None => env("WINDTUNNEL_SEGMENT").map(|v| (v, Source::Env("WINDTUNNEL_SEGMENT"))),
+        None => env(settings::SEGMENT.env).map(|v| (v, Source::Env(settings::SEGMENT.env))),
     };
     if let Some(found) = found {
         let set = parsed(found, str::parse::<Segment>)?;
@@ -655,6 +635,15 @@ fn bounded<T>(
             Some(p) => Err(p.into()),
             None => Ok(value),
         }
+    }
+}
+
+/// A switch set by a variable: `1` or `true` turns it on, `0` or `false` off.
+fn switch(v: &str) -> Result<bool, &'static str> {
+    match v.trim() {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        _ => Err("expected `1` (on) or `0` (off)"),
     }
 }
 
@@ -795,390 +784,4 @@ pub(crate) fn check_target(raw: &str) -> Result<String, &'static str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn every_flag_in_a_replay_command_is_one_replay_accepts() {
-        let dir = dir_with("replay-flags", None);
-        std::fs::write(dir.join("s.toml"), "").unwrap();
-        let flags = Flags {
-            config: Some(dir.join("s.toml").display().to_string()),
-            target: Some("http://127.0.0.1:9".into()),
-            turbulence: Some("off".into()),
-            users: Some("2".into()),
-            rate: Some("5/s".into()),
-            duration: Some("1s".into()),
-            ramp_up: Some("1s".into()),
-            iterations: Some("3".into()),
-            segment: Some("1/2".into()),
-            ..Flags::default()
-        };
-        let c = RunConfig::resolve_in(flags, env_of(&[]), &dir).unwrap();
-        let names: Vec<&str> = c
-            .replay_flags
-            .iter()
-            .step_by(2)
-            .map(String::as_str)
-            .collect();
-        assert_eq!(names.len(), 9, "{names:?}");
-        for n in names {
-            assert!(crate::report::REPLAY_FLAGS.contains(&n), "{n}");
-        }
-    }
-
-    /// A fresh directory, with `windtunnel.toml` holding `toml` when given.
-    fn dir_with(test: &str, toml: Option<&str>) -> PathBuf {
-        let dir = std::env::temp_dir()
-            .join(format!("windtunnel-config-{}", std::process::id()))
-            .join(test);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        if let Some(text) = toml {
-            std::fs::write(dir.join("windtunnel.toml"), text).unwrap();
-        }
-        dir
-    }
-
-    fn resolve(
-        test: &str,
-        toml: Option<&str>,
-        flags: Flags,
-        env: &'static [(&'static str, &'static str)],
-    ) -> Result<RunConfig, ConfigError> {
-        RunConfig::resolve_in(flags, env_of(env), &dir_with(test, toml))
-    }
-
-    #[test]
-    fn flags_win_over_environment() {
-        let flags = Flags {
-            seed: Some("7".into()),
-            ..Flags::default()
-        };
-        let env = &[
-            ("WINDTUNNEL_SEED", "9"),
-            ("WINDTUNNEL_TARGET", "http://127.0.0.1:1"),
-        ];
-        let c = resolve("flags-env", None, flags, env).unwrap();
-        let o = c.for_scenario("any");
-        assert_eq!(o.seed.unwrap().value, 7);
-        let target = o.target.unwrap();
-        assert_eq!(target.value.url, "http://127.0.0.1:1");
-        assert_eq!(target.source, Source::Env("WINDTUNNEL_TARGET"));
-        assert_eq!(c.replay_flags, ["--target", "http://127.0.0.1:1"]);
-    }
-
-    const FILE: &str = r#"
-seed = 1
-target = "shop/local"
-
-[report]
-keep_runs = 5
-
-[targets.shop.environments.local]
-url = "http://127.0.0.1:8080"
-[targets.shop.environments.staging.regions.eu]
-url = "http://127.0.0.1:8081"
-
-[scenarios.browse]
-users = 20
-duration = "30s"
-seed = 2
-objectives = [{ p99 = "250ms" }, { error_rate = "1%", of = "checkout" }]
-
-[scenarios.spike]
-stages = [{ duration = "10s", rate = "50/s" }, { duration = "20s", rate = "500/s", name = "spike" }]
-"#;
-
-    #[test]
-    fn code_then_file_then_environment_then_flags() {
-        let flags = Flags {
-            users: Some("200".into()),
-            target: Some("staging/eu".into()),
-            ..Flags::default()
-        };
-        let env = &[("WINDTUNNEL_USERS", "50"), ("WINDTUNNEL_DURATION", "2m")];
-        let c = resolve("layers", Some(FILE), flags, env).unwrap();
-        let o = c.for_scenario("browse");
-        let users = o.load.users.unwrap();
-        assert_eq!((users.value, users.source), (200, Source::Flag("--users")));
-        let duration = o.load.duration.unwrap();
-        assert_eq!(duration.value, Duration::from_secs(120));
-        assert_eq!(duration.source.short(), "env WINDTUNNEL_DURATION");
-        let seed = o.seed.unwrap();
-        assert_eq!(seed.value, 2);
-        assert!(
-            seed.source
-                .short()
-                .ends_with("/layers/windtunnel.toml scenarios.browse.seed"),
-            "{:?}",
-            seed.source
-        );
-        let target = o.target.unwrap().value;
-        assert_eq!(target.describe(), "shop/staging/eu (http://127.0.0.1:8081)");
-        assert_eq!(o.objectives.unwrap().value.len(), 2);
-        // Another scenario gets the file's top level.
-        let o = c.for_scenario("spike");
-        assert!(
-            o.seed
-                .unwrap()
-                .source
-                .short()
-                .ends_with("windtunnel.toml seed")
-        );
-        assert_eq!(o.load.stages.unwrap().value.len(), 2);
-        assert_eq!(c.keep_runs.value, 5);
-        assert_eq!(
-            c.replay_flags,
-            [
-                "--target",
-                "staging/eu",
-                "--users",
-                "200",
-                "--duration",
-                "2m"
-            ]
-        );
-        c.check_scenario_names(["browse", "spike", "other"].into_iter())
-            .unwrap();
-    }
-
-    #[test]
-    fn file_errors_name_the_file_line_and_key() {
-        let err = resolve(
-            "typo",
-            Some("[scenarios.browse]\nusres = 3\n"),
-            Flags::default(),
-            &[],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("windtunnel.toml:2:1: `scenarios.browse.usres`: unknown key `usres` (did you mean `users`?)"),
-            "{err}"
-        );
-        let err = resolve(
-            "unit",
-            Some("[scenarios.x]\nduration = 30\n"),
-            Flags::default(),
-            &[],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains(":2:12: `scenarios.x.duration`") && err.contains("needs a unit"),
-            "{err}"
-        );
-        let err = resolve(
-            "negative",
-            Some("[scenarios.x]\nusers = -3\n"),
-            Flags::default(),
-            &[],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains(":2:9: `scenarios.x.users`"), "{err}");
-        let err = resolve(
-            "stage",
-            Some("[scenarios.x]\nstages = [{ duration = \"1s\" }]\n"),
-            Flags::default(),
-            &[],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("`scenarios.x.stages[0]`") && err.contains("needs `users`"),
-            "{err}"
-        );
-        let err = resolve(
-            "target",
-            Some("target = \"nowhere/x\"\n"),
-            Flags::default(),
-            &[],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("windtunnel.toml:1:10: `target`") && err.contains("no targets catalog"),
-            "{err}"
-        );
-        let c = resolve("names", Some(FILE), Flags::default(), &[]).unwrap();
-        let err = c
-            .check_scenario_names(["browse_and_buy", "spike"].into_iter())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("`scenarios.browse`: there is no scenario named `browse`")
-                && err.contains("the scenarios are: `browse_and_buy`, `spike`"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_combination_the_catalog_lacks_is_an_error_not_a_fallback() {
-        let flags = Flags {
-            target: Some("staging/us".into()),
-            ..Flags::default()
-        };
-        let err = resolve("missing-combination", Some(FILE), flags, &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with(
-                "invalid value `staging/us` for flag `--target`: no region `us` in `shop/staging`"
-            ),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn settings_files_are_found_or_named() {
-        let dir = dir_with("both", Some("seed = 1\n"));
-        std::fs::write(dir.join("windtunnel.json"), "{}").unwrap();
-        let err = RunConfig::resolve_in(Flags::default(), env_of(&[]), &dir)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("keep one"), "{err}");
-        let err = resolve(
-            "missing",
-            None,
-            Flags::default(),
-            &[("WINDTUNNEL_CONFIG", "/nonexistent/wt.toml")],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.starts_with("invalid value `/nonexistent/wt.toml` for environment variable `WINDTUNNEL_CONFIG`: no such file"),
-            "{err}"
-        );
-        let dir = dir_with("json", None);
-        std::fs::write(
-            dir.join("windtunnel.json"),
-            "{\"scenarios\": {\"x\": {\"rate\": 100}}}",
-        )
-        .unwrap();
-        let err = RunConfig::resolve_in(Flags::default(), env_of(&[]), &dir)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("windtunnel.json:1:")
-                && err.contains("`scenarios.x.rate`")
-                && err.contains("\"100/s\""),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn bad_values_name_their_source() {
-        let err = resolve(
-            "bad-seed",
-            None,
-            Flags::default(),
-            &[("WINDTUNNEL_SEED", "x1")],
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid value `x1` for environment variable `WINDTUNNEL_SEED`: expected an unsigned 64-bit integer, like `--seed 42`"
-        );
-        let flags = Flags {
-            target: Some("localhost:80".into()),
-            ..Flags::default()
-        };
-        let err = resolve("bad-target", None, flags, &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("flag `--target`") && err.contains("not a URL"),
-            "{err}"
-        );
-        for (var, value, expected) in [
-            ("WINDTUNNEL_USERS", "-5", "whole number of users"),
-            ("WINDTUNNEL_RATE", "100", "`100/s`"),
-            ("WINDTUNNEL_DURATION", "30", "needs a unit"),
-            ("WINDTUNNEL_RAMP_UP", "soon", "like `30s`"),
-            ("WINDTUNNEL_ITERATIONS", "1.5", "whole number of iterations"),
-        ] {
-            let env: &'static [(&'static str, &'static str)] =
-                Box::leak(vec![(var, value)].into_boxed_slice());
-            let err = resolve("bad-load", None, Flags::default(), env)
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(var) && err.contains(expected), "{err}");
-        }
-    }
-
-    #[test]
-    fn retention_and_run_id_are_checked() {
-        let c = resolve("keep", None, Flags::default(), &[]).unwrap();
-        assert_eq!((c.keep_runs.value, c.run_id), (DEFAULT_KEEP_RUNS, None));
-        let c = resolve(
-            "keep-flag",
-            None,
-            Flags {
-                keep_runs: Some("3".into()),
-                ..Flags::default()
-            },
-            &[
-                ("WINDTUNNEL_KEEP_RUNS", "9"),
-                ("WINDTUNNEL_RUN_ID", "replay-1"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            (c.keep_runs.value, c.run_id.as_deref()),
-            (3, Some("replay-1"))
-        );
-        let err = resolve(
-            "keep-bad",
-            None,
-            Flags::default(),
-            &[("WINDTUNNEL_KEEP_RUNS", "-1")],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("`WINDTUNNEL_KEEP_RUNS`") && err.contains("0 keeps all"),
-            "{err}"
-        );
-        let err = resolve(
-            "run-id",
-            None,
-            Flags::default(),
-            &[("WINDTUNNEL_RUN_ID", "../x")],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("`WINDTUNNEL_RUN_ID`") && err.contains("directory name"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn tags_come_from_flags_or_a_comma_list() {
-        let c = resolve(
-            "tags",
-            None,
-            Flags::default(),
-            &[("WINDTUNNEL_TAGS", "smoke, nightly,")],
-        )
-        .unwrap();
-        assert_eq!(c.tags, ["smoke", "nightly"]);
-        let flags = Flags {
-            tags: vec!["a".into()],
-            ..Flags::default()
-        };
-        let c = resolve("tags-flag", None, flags, &[("WINDTUNNEL_TAGS", "b")]).unwrap();
-        assert_eq!(c.tags, ["a"]);
-    }
-}
+mod tests;

@@ -5,63 +5,7 @@
 use std::ffi::OsString;
 
 use crate::config::Flags;
-
-/// windtunnel's flags, shown in errors and `--help`.
-pub(crate) const WINDTUNNEL_FLAGS: &str = "\
-windtunnel options (after `--`, e.g. `cargo test --test load -- --seed 7`):
-      --seed <N>        seed of every scenario's random decisions (env: WINDTUNNEL_SEED)
-      --target <URL>    send the load to URL instead of the scenario's target (env: WINDTUNNEL_TARGET)
-      --tag <TAG>       run only scenarios with this tag; repeat for several (env: WINDTUNNEL_TAGS=a,b)
-      --out <DIR>       write reports under DIR (env: WINDTUNNEL_OUT; default: <target dir>/windtunnel)
-      --log <FILTER>    log to stderr: a level (`info`) or `target=level,...` (env: WINDTUNNEL_LOG, RUST_LOG)
-      --turbulence <SPEC>
-                        replace every scenario's turbulence, e.g. `brownout@10s..20s: delay=300ms p=0.2`,
-                        or `off` (env: WINDTUNNEL_TURBULENCE; syntax: README, section Turbulence)
-      --keep-runs <N>   keep the N newest runs under the report root, 0 for all (env: WINDTUNNEL_KEEP_RUNS;
-                        default: 30)
-      --config <FILE>   read settings from FILE instead of ./windtunnel.toml or ./windtunnel.json
-                        (env: WINDTUNNEL_CONFIG)
-      --users <N>       users of a closed model (env: WINDTUNNEL_USERS)
-      --rate <R>        arrival rate of an open model, like `100/s` or `300/m` (env: WINDTUNNEL_RATE)
-      --duration <D>    how long the load runs, like `2m` (env: WINDTUNNEL_DURATION)
-      --ramp-up <D>     ramp-up of constant users, like `10s` (env: WINDTUNNEL_RAMP_UP)
-      --iterations <N>  iterations per user of a closed model (env: WINDTUNNEL_ITERATIONS)
-      --segment <I/N>   run segment I of N of each load: its share of users, iterations or arrivals
-                        (env: WINDTUNNEL_SEGMENT; or WINDTUNNEL_SEGMENTS=N with JOB_COMPLETION_INDEX)
-      --start-at <TIME> wait until TIME (RFC 3339, like `2026-11-21T10:00:00Z`) before the first
-                        scenario, so that segments start together (env: WINDTUNNEL_START_AT)
-      --metrics <ADDR>  serve live metrics in Prometheus format at http://ADDR/metrics; a bare
-                        port binds 127.0.0.1 (env: WINDTUNNEL_METRICS)
-      --inconclusive <fail|warn>
-                        what a scenario whose measurement cannot be trusted (a saturated generator,
-                        late starts) comes to: `fail` (default) or `warn`: pass with warnings
-                        (env: WINDTUNNEL_INCONCLUSIVE)
-      --check-config    check the settings file, environment and flags against every selected
-                        scenario, print each resolved setting and its source, send no request
-Precedence: code < settings file < environment < flags. `--target` takes a URL or a catalog
-combination `app/env/region` from the settings file.";
-
-/// windtunnel's own flags: `--check-config` alone, the others each with a value.
-const OWN_FLAGS: &[&str] = &[
-    "--seed",
-    "--target",
-    "--out",
-    "--tag",
-    "--log",
-    "--turbulence",
-    "--keep-runs",
-    "--config",
-    "--users",
-    "--rate",
-    "--duration",
-    "--ramp-up",
-    "--iterations",
-    "--segment",
-    "--start-at",
-    "--metrics",
-    "--inconclusive",
-    "--check-config",
-];
+use crate::settings as table;
 
 /// The flags libtest-mimic 0.8 accepts.
 const LIBTEST_FLAGS: &[&str] = &[
@@ -93,9 +37,9 @@ test harness options: --list, --exact, --skip <FILTER>, --ignored, --include-ign
 /// A command line that cannot be understood.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ArgsError {
-    #[error("unknown flag `{0}`{1}\n\n{WINDTUNNEL_FLAGS}\n{LIBTEST_SUMMARY}")]
+    #[error("unknown flag `{0}`{1}\n\n{help}\n{LIBTEST_SUMMARY}", help = table::help())]
     Unknown(String, String),
-    #[error("flag `{0}` needs a value\n\n{WINDTUNNEL_FLAGS}")]
+    #[error("flag `{0}` needs a value\n\n{help}", help = table::help())]
     MissingValue(&'static str),
     #[error("flag `{0}` takes no value")]
     NoValue(&'static str),
@@ -131,51 +75,28 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
             Some((k, v)) if k.starts_with("--") => (k.to_owned(), Some(v.to_owned())),
             _ => (text.to_owned(), None),
         };
-        if key == "--check-config" {
-            if inline.is_some() {
-                return Err(ArgsError::NoValue("--check-config"));
-            }
-            flags.check_config = true;
-            continue;
-        }
-        // Every other flag of ours takes a value.
-        match OWN_FLAGS.iter().copied().find(|f| *f == key) {
-            Some(name) => {
-                let value = match inline {
-                    Some(v) => v,
-                    None => match it.next() {
+        match table::by_flag(&key) {
+            Some(def) => {
+                let name = def.flag.unwrap_or_default();
+                let value = match (def.value, inline) {
+                    (None, Some(_)) => return Err(ArgsError::NoValue(name)),
+                    (None, None) => String::new(),
+                    (Some(_), Some(v)) => v,
+                    (Some(_), None) => match it.next() {
                         Some(v) => v.into_string().map_err(|v| {
                             ArgsError::NotUtf8(format!("{name} {}", v.to_string_lossy()))
                         })?,
                         None => return Err(ArgsError::MissingValue(name)),
                     },
                 };
-                match name {
-                    "--seed" => flags.seed = Some(value),
-                    "--target" => flags.target = Some(value),
-                    "--out" => flags.out = Some(value),
-                    "--tag" => flags.tags.push(value),
-                    "--turbulence" => flags.turbulence = Some(value),
-                    "--keep-runs" => flags.keep_runs = Some(value),
-                    "--config" => flags.config = Some(value),
-                    "--users" => flags.users = Some(value),
-                    "--rate" => flags.rate = Some(value),
-                    "--duration" => flags.duration = Some(value),
-                    "--ramp-up" => flags.ramp_up = Some(value),
-                    "--iterations" => flags.iterations = Some(value),
-                    "--segment" => flags.segment = Some(value),
-                    "--start-at" => flags.start_at = Some(value),
-                    "--metrics" => flags.metrics = Some(value),
-                    "--inconclusive" => flags.inconclusive = Some(value),
-                    _ => flags.log = Some(value),
-                }
+                flags.push(def, value);
             }
             None => {
                 let known = LIBTEST_FLAGS.contains(&key.as_str())
                     || (key.starts_with("-Z") && key.len() > 2)
                     || is_short_cluster(&key);
                 if !known {
-                    let ours = OWN_FLAGS.iter().chain(LIBTEST_FLAGS).copied();
+                    let ours = table::flags().chain(LIBTEST_FLAGS.iter().copied());
                     let hint = crate::config::did_you_mean(&key, ours)
                         .map(|f| format!(" (did you mean `{f}`?)"))
                         .unwrap_or_default();
@@ -200,7 +121,7 @@ mod tests {
     #[test]
     fn every_flag_a_replay_repeats_is_a_windtunnel_flag() {
         for f in crate::report::REPLAY_FLAGS {
-            assert!(OWN_FLAGS.contains(f), "{f}");
+            assert!(table::by_flag(f).is_some(), "{f}");
         }
     }
 
@@ -242,12 +163,13 @@ mod tests {
             "-q",
         ])
         .unwrap();
-        assert_eq!(flags.seed.as_deref(), Some("7"));
-        assert_eq!(flags.tags, ["smoke", "nightly"]);
-        assert_eq!(flags.target.as_deref(), Some("http://127.0.0.1:9"));
-        assert_eq!(flags.users.as_deref(), Some("200"));
-        assert_eq!(flags.duration.as_deref(), Some("2m"));
-        assert!(flags.check_config);
+        assert_eq!(flags.value(&table::SEED).as_deref(), Some("7"));
+        assert_eq!(flags.values(&table::TAG), ["smoke", "nightly"]);
+        let target = flags.value(&table::TARGET);
+        assert_eq!(target.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(flags.value(&table::USERS).as_deref(), Some("200"));
+        assert_eq!(flags.value(&table::DURATION).as_deref(), Some("2m"));
+        assert!(flags.is_set(&table::CHECK_CONFIG));
         assert_eq!(
             rest,
             [
@@ -296,5 +218,81 @@ mod tests {
     fn values_that_look_like_flags_after_double_dash_pass_through() {
         let (_, rest) = split_str(&["--", "--weird-filter"]).unwrap();
         assert_eq!(rest, ["--", "--weird-filter"]);
+    }
+
+    /// The settings read where they are used rather than by `RunConfig`, each with its reader.
+    const READ_ELSEWHERE: &[(&str, &str)] = &[
+        ("WINDTUNNEL_PROGRESS", "Progress::start"),
+        ("WINDTUNNEL_MAX_FILE_SIZE", "config::file::max_file_size"),
+        ("WINDTUNNEL_ALLOW_DATA_OUTSIDE_PLAN", "plan::data_path"),
+    ];
+
+    #[test]
+    fn every_setting_is_in_help_a_flag_and_a_variable() {
+        let help = table::help();
+        let asked = std::cell::RefCell::new(Vec::new());
+        let env = |k: &str| {
+            asked.borrow_mut().push(k.to_owned());
+            None
+        };
+        crate::config::RunConfig::resolve(Flags::default(), env).unwrap();
+        let asked = asked.into_inner();
+        for def in table::ALL {
+            assert!(
+                help.contains(def.env),
+                "{} is not in --help:\n{help}",
+                def.env
+            );
+            assert!(def.env.starts_with("WINDTUNNEL_"), "{}", def.env);
+            let elsewhere = READ_ELSEWHERE.iter().any(|(e, _)| *e == def.env);
+            assert!(
+                asked.iter().any(|a| a == def.env) || elsewhere,
+                "{} is never read",
+                def.env
+            );
+            let Some(flag) = def.flag else {
+                assert!(elsewhere, "{} has no flag and no reader", def.env);
+                continue;
+            };
+            assert!(
+                help.contains(&format!("      {flag}")),
+                "{flag} is not in --help"
+            );
+            let args: &[&str] = match def.value {
+                Some(_) => &[flag, "x"],
+                None => &[flag],
+            };
+            let (flags, rest) = split_str(args).unwrap();
+            assert!(rest.is_empty(), "{flag} was left for libtest");
+            match def.value {
+                Some(_) => assert_eq!(flags.value(def).as_deref(), Some("x"), "{flag}"),
+                None => assert!(flags.is_set(def), "{flag}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_setting_as_defined() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let Ok(readme) = std::fs::read_to_string(&path) else {
+            eprintln!(
+                "skipped: no README at {} (outside the workspace)",
+                path.display()
+            );
+            return;
+        };
+        let start = "<!-- settings table: derived from windtunnel/src/settings.rs -->\n";
+        let end = "<!-- end of the settings table -->";
+        let from = readme
+            .find(start)
+            .expect("the README marks its settings table")
+            + start.len();
+        let to = from + readme[from..].find(end).expect("the settings table ends");
+        let want = table::readme_table();
+        assert!(
+            readme[from..to] == want,
+            "the README's settings table differs from windtunnel/src/settings.rs; it should \
+             read:\n{want}"
+        );
     }
 }

@@ -58,10 +58,10 @@ pub fn run(binary: Binary) -> ExitCode {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 print!("{e}");
-                println!("\n{}", args::WINDTUNNEL_FLAGS);
+                println!("\n{}", crate::settings::help());
                 return ExitCode::SUCCESS;
             }
-            eprintln!("{e}\n{}", args::WINDTUNNEL_FLAGS);
+            eprintln!("{e}\n{}", crate::settings::help());
             return ExitCode::from(2);
         }
     };
@@ -150,7 +150,7 @@ pub(crate) fn run_file(
         eprintln!(
             "error: `windtunnel run` takes a plan and windtunnel's flags, not `{}`\n\n{}",
             extra.to_string_lossy(),
-            args::WINDTUNNEL_FLAGS
+            crate::settings::help()
         );
         return ExitCode::from(2);
     }

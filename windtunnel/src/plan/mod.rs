@@ -214,7 +214,7 @@ pub(crate) struct Plan {
 /// else; it must not read `/etc/passwd` or `~/.ssh` into requests.
 fn data_path(plan_dir: &Path, file: &Path) -> Result<PathBuf, String> {
     let path = plan_dir.join(file);
-    if std::env::var("WINDTUNNEL_ALLOW_DATA_OUTSIDE_PLAN").is_ok_and(|v| v == "1") {
+    if std::env::var(crate::settings::ALLOW_DATA_OUTSIDE_PLAN.env).is_ok_and(|v| v == "1") {
         return Ok(path);
     }
     let outside = || {

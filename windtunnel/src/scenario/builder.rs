@@ -81,7 +81,7 @@ pub struct Scenario {
 
 impl Scenario {
     /// A scenario outside the harness, e.g. in a `#[tokio::test]` or a binary of your own:
-    /// no report files are written; `run()` returns the [`LoadReport`].
+    /// no report files are written; `run()` returns the [`LoadReport`](crate::report::LoadReport).
     ///
     /// ```no_run
     /// # use windtunnel::prelude::*;
@@ -292,8 +292,8 @@ impl InPlace {
     }
 
     /// Whether the code called the setter of this name.
-    pub(super) fn called(&self, setter: &str) -> bool {
-        self.called.iter().any(|s| *s == setter)
+    pub(super) fn called(&self, setter: &'static str) -> bool {
+        self.called.contains(&setter)
     }
 
     /// Whether the code called any shorthand setter.

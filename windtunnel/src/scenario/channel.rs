@@ -3,9 +3,8 @@
 //! back out, so that a body that times out still leaves its metrics behind.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use super::conductor::turbulence_report;
 use crate::agent::Stop;
 use crate::config::Overrides;
 use crate::metrics::Recorder;
@@ -180,4 +179,15 @@ impl ScenarioContext {
         }
         crate::exporter::watch(&self.name, self.segment.value, recorder);
     }
+}
+
+/// The turbulence report of a load, with the names of the requests it saw.
+pub(super) fn turbulence_report(
+    t: &turbulence::Turbulence,
+    report: &LoadReport,
+    elapsed: Duration,
+) -> crate::report::TurbulenceReport {
+    let names: Vec<&str> = report.requests.iter().map(|r| r.name.as_str()).collect();
+    t.ledger
+        .report(&t.plan, elapsed, report.total.failed, &names)
 }

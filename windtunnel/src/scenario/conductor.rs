@@ -5,7 +5,7 @@
 
 use super::DEFAULT_GRACEFUL_STOP;
 use super::builder::Scenario;
-use super::channel::{Bound, Mode, Started};
+use super::channel::{Bound, Mode, Started, turbulence_report};
 use super::error::ScenarioError;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -263,16 +263,6 @@ impl<'a> Job<'a> {
         report.exact = Some(ExactMetrics::of(self.origin, metrics, self.objectives));
         report
     }
-}
-/// The turbulence report of a load, with the names of the requests it saw.
-pub(super) fn turbulence_report(
-    t: &turbulence::Turbulence,
-    report: &LoadReport,
-    elapsed: Duration,
-) -> crate::report::TurbulenceReport {
-    let names: Vec<&str> = report.requests.iter().map(|r| r.name.as_str()).collect();
-    t.ledger
-        .report(&t.plan, elapsed, report.total.failed, &names)
 }
 
 /// What the report says of the load a scenario runs: its resolved model, where it goes, its
