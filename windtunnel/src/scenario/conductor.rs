@@ -3,13 +3,13 @@
 //! objective marked `abort_on_fail` is lost, and assembles the report from the metrics with
 //! the objectives judged.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
 use super::DEFAULT_GRACEFUL_STOP;
 use super::builder::Scenario;
 use super::channel::{Bound, Mode, Started, turbulence_report};
 use super::error::ScenarioError;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
-
 use crate::agent::AgentFn;
 use crate::executor::{self, Executed, Run};
 use crate::http::{DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpClient};
@@ -19,7 +19,8 @@ use crate::objectives::{ABORT_GRACE, Objective};
 use crate::progress::Progress;
 use crate::report::{AgentAssignment, ExactMetrics, GeneratorReport, PoolConfig, StageConfig};
 use crate::report::{LoadConfig, LoadReport};
-use crate::turbulence::{self};
+use crate::turbulence;
+
 impl Scenario {
     /// Runs the load and evaluates the objectives.
     ///

@@ -4,13 +4,13 @@
 use super::builder::{InPlace, Scenario};
 use super::channel::{Bound, Mode};
 use super::error::ScenarioError;
-
 use crate::config::Target;
 use crate::load::{Load, Plan, Resolved};
 use crate::objectives::{Span, Window};
 use crate::text::list_or_none;
 use crate::timeset::TimeSet;
 use crate::turbulence::{self, Proxy};
+
 impl Scenario {
     pub(super) fn invalid_load(
         &self,

@@ -5,13 +5,13 @@
 use super::DEFAULT_GRACEFUL_STOP;
 use super::builder::Scenario;
 use super::channel::Mode;
-
 use crate::config::Target;
 use crate::http::{DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT};
 use crate::load::Load;
 use crate::provenance::{Set, Source};
 use crate::report::Setting;
-use crate::turbulence::{self};
+use crate::turbulence;
+
 impl Scenario {
     /// Every resolved setting and where it came from.
     pub(super) fn settings(
