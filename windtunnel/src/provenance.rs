@@ -57,3 +57,12 @@ pub(crate) struct Set<T> {
     pub(crate) value: T,
     pub(crate) source: Source,
 }
+
+impl<T: Clone> Set<T> {
+    /// Replaces `into` with `over` when `over` is set: the later layer wins.
+    pub(crate) fn overlay(into: &mut Option<Set<T>>, over: &Option<Set<T>>) {
+        if over.is_some() {
+            into.clone_from(over);
+        }
+    }
+}

@@ -187,7 +187,7 @@ impl Flags {
         self.values.entry(flag).or_default().push(value);
     }
 
-    /// Flags set from a list, for tests and callers that build a command line.
+    /// Flags set from a list, for tests.
     #[cfg(test)]
     pub(crate) fn of(list: &[(&Def, String)]) -> Self {
         let mut flags = Flags::default();
@@ -213,6 +213,7 @@ impl Flags {
     }
 
     /// Whether the switch was given.
+    #[cfg(test)]
     pub(crate) fn is_set(&self, def: &Def) -> bool {
         def.flag.is_some_and(|f| self.values.contains_key(f))
     }

@@ -67,21 +67,12 @@ pub(crate) struct Overrides {
 impl Overrides {
     /// `self` with every setting `over` has replacing it.
     fn overlay(&mut self, over: &Overrides) {
-        macro_rules! take {
-            ($($f:ident),*) => {$(
-                if over.$f.is_some() {
-                    self.$f = over.$f.clone();
-                }
-            )*};
-        }
-        take!(
-            target,
-            seed,
-            turbulence,
-            objectives,
-            request_timeout,
-            graceful_stop
-        );
+        Set::overlay(&mut self.target, &over.target);
+        Set::overlay(&mut self.seed, &over.seed);
+        Set::overlay(&mut self.turbulence, &over.turbulence);
+        Set::overlay(&mut self.objectives, &over.objectives);
+        Set::overlay(&mut self.request_timeout, &over.request_timeout);
+        Set::overlay(&mut self.graceful_stop, &over.graceful_stop);
         self.load.overlay(&over.load);
     }
 }
@@ -268,11 +259,12 @@ impl RunConfig {
                 source_,
                 expected,
             };
-        let check_only = flags.is_set(&settings::CHECK_CONFIG)
-            || match env(settings::CHECK_CONFIG.env) {
-                Some(v) => parsed((v, Source::Env(settings::CHECK_CONFIG.env)), switch)?.value,
-                None => false,
-            };
+        let check_only = match pick(&settings::CHECK_CONFIG) {
+            // A switch: given as a flag, it takes no value.
+            Some((_, Source::Flag(_))) => true,
+            Some(found) => parsed(found, switch)?.value,
+            None => false,
+        };
         let mut config = RunConfig {
             check_only,
             ..RunConfig::default()
@@ -442,7 +434,7 @@ impl RunConfig {
                 whole("expected how many runs to keep, like `--keep-runs 30` (0 keeps all)"),
             )?;
         }
-        config.segment = segment(flags.value(&settings::SEGMENT), &env, &mut replay)?;
+        config.segment = segment(pick(&settings::SEGMENT), &env, &mut replay)?;
         config.start_at = pick(&settings::START_AT)
             .map(|found| parsed(found, |v| start_time(v, SystemTime::now())))
             .transpose()?;
@@ -522,18 +514,14 @@ fn parsed<T, E: Into<Cow<'static, str>>>(
     }
 }
 
-/// The segment: `--segment`, else `WINDTUNNEL_SEGMENT`, else a Kubernetes Indexed Job's
-/// `JOB_COMPLETION_INDEX` with `WINDTUNNEL_SEGMENTS`; the whole load when none is set. The
-/// segment is repeated in replay commands.
+/// The segment: `found` (from `--segment` or `WINDTUNNEL_SEGMENT`), else a Kubernetes Indexed
+/// Job's `JOB_COMPLETION_INDEX` with `WINDTUNNEL_SEGMENTS`; the whole load when none is set.
+/// The segment is repeated in replay commands.
 fn segment(
-    flag: Option<String>,
+    found: Option<(String, Source)>,
     env: &impl Fn(&str) -> Option<String>,
     replay: &mut Vec<String>,
 ) -> Result<Set<Segment>, ConfigError> {
-    let found = match flag {
-        Some(v) => Some((v, Source::Flag("--segment"))),
-        None => env(settings::SEGMENT.env).map(|v| (v, Source::Env(settings::SEGMENT.env))),
-    };
     if let Some(found) = found {
         let set = parsed(found, str::parse::<Segment>)?;
         replay.extend(["--segment".to_owned(), set.value.to_string()]);

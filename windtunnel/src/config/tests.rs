@@ -366,3 +366,55 @@ fn tags_come_from_flags_or_a_comma_list() {
     let c = resolve("tags-flag", None, flags, &[("WINDTUNNEL_TAGS", "b")]).unwrap();
     assert_eq!(c.tags, ["a"]);
 }
+
+#[test]
+fn the_run_id_flag_wins_over_its_variable_and_is_checked_alike() {
+    let flags = Flags::of(&[(&settings::RUN_ID, "from-flag".to_owned())]);
+    let c = resolve(
+        "run-id-flag",
+        None,
+        flags,
+        &[("WINDTUNNEL_RUN_ID", "from-env")],
+    )
+    .unwrap();
+    assert_eq!(c.run_id.as_deref(), Some("from-flag"));
+    let flags = Flags::of(&[(&settings::RUN_ID, "../x".to_owned())]);
+    let err = resolve("run-id-flag-bad", None, flags, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid value `../x` for flag `--run-id`") && err.contains("directory name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_is_a_flag_or_a_variable_of_1_or_0() {
+    let flags = Flags::of(&[(&settings::CHECK_CONFIG, String::new())]);
+    assert!(resolve("check-flag", None, flags, &[]).unwrap().check_only);
+    let on = &[("WINDTUNNEL_CHECK_CONFIG", "1")];
+    assert!(
+        resolve("check-env", None, Flags::default(), on)
+            .unwrap()
+            .check_only
+    );
+    let off = &[("WINDTUNNEL_CHECK_CONFIG", "0")];
+    assert!(
+        !resolve("check-off", None, Flags::default(), off)
+            .unwrap()
+            .check_only
+    );
+    let err = resolve(
+        "check-bad",
+        None,
+        Flags::default(),
+        &[("WINDTUNNEL_CHECK_CONFIG", "maybe")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "invalid value `maybe` for environment variable `WINDTUNNEL_CHECK_CONFIG`: expected `1` \
+         (on) or `0` (off)"
+    );
+}

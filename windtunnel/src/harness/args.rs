@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 
 use crate::config::Flags;
-use crate::settings as table;
+use crate::settings;
 
 /// The flags libtest-mimic 0.8 accepts.
 const LIBTEST_FLAGS: &[&str] = &[
@@ -37,9 +37,9 @@ test harness options: --list, --exact, --skip <FILTER>, --ignored, --include-ign
 /// A command line that cannot be understood.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ArgsError {
-    #[error("unknown flag `{0}`{1}\n\n{help}\n{LIBTEST_SUMMARY}", help = table::help())]
+    #[error("unknown flag `{0}`{1}\n\n{help}\n{LIBTEST_SUMMARY}", help = settings::help())]
     Unknown(String, String),
-    #[error("flag `{0}` needs a value\n\n{help}", help = table::help())]
+    #[error("flag `{0}` needs a value\n\n{help}", help = settings::help())]
     MissingValue(&'static str),
     #[error("flag `{0}` takes no value")]
     NoValue(&'static str),
@@ -75,7 +75,7 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
             Some((k, v)) if k.starts_with("--") => (k.to_owned(), Some(v.to_owned())),
             _ => (text.to_owned(), None),
         };
-        match table::by_flag(&key) {
+        match settings::by_flag(&key) {
             Some(def) => {
                 let name = def.flag.unwrap_or_default();
                 let value = match (def.value, inline) {
@@ -96,7 +96,7 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
                     || (key.starts_with("-Z") && key.len() > 2)
                     || is_short_cluster(&key);
                 if !known {
-                    let ours = table::flags().chain(LIBTEST_FLAGS.iter().copied());
+                    let ours = settings::flags().chain(LIBTEST_FLAGS.iter().copied());
                     let hint = crate::config::did_you_mean(&key, ours)
                         .map(|f| format!(" (did you mean `{f}`?)"))
                         .unwrap_or_default();
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn every_flag_a_replay_repeats_is_a_windtunnel_flag() {
         for f in crate::report::REPLAY_FLAGS {
-            assert!(table::by_flag(f).is_some(), "{f}");
+            assert!(settings::by_flag(f).is_some(), "{f}");
         }
     }
 
@@ -163,13 +163,13 @@ mod tests {
             "-q",
         ])
         .unwrap();
-        assert_eq!(flags.value(&table::SEED).as_deref(), Some("7"));
-        assert_eq!(flags.values(&table::TAG), ["smoke", "nightly"]);
-        let target = flags.value(&table::TARGET);
+        assert_eq!(flags.value(&settings::SEED).as_deref(), Some("7"));
+        assert_eq!(flags.values(&settings::TAG), ["smoke", "nightly"]);
+        let target = flags.value(&settings::TARGET);
         assert_eq!(target.as_deref(), Some("http://127.0.0.1:9"));
-        assert_eq!(flags.value(&table::USERS).as_deref(), Some("200"));
-        assert_eq!(flags.value(&table::DURATION).as_deref(), Some("2m"));
-        assert!(flags.is_set(&table::CHECK_CONFIG));
+        assert_eq!(flags.value(&settings::USERS).as_deref(), Some("200"));
+        assert_eq!(flags.value(&settings::DURATION).as_deref(), Some("2m"));
+        assert!(flags.is_set(&settings::CHECK_CONFIG));
         assert_eq!(
             rest,
             [
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn every_setting_is_in_help_a_flag_and_a_variable() {
-        let help = table::help();
+        let help = settings::help();
         let asked = std::cell::RefCell::new(Vec::new());
         let env = |k: &str| {
             asked.borrow_mut().push(k.to_owned());
@@ -237,7 +237,7 @@ mod tests {
         };
         crate::config::RunConfig::resolve(Flags::default(), env).unwrap();
         let asked = asked.into_inner();
-        for def in table::ALL {
+        for def in settings::ALL {
             assert!(
                 help.contains(def.env),
                 "{} is not in --help:\n{help}",
@@ -288,7 +288,7 @@ mod tests {
             .expect("the README marks its settings table")
             + start.len();
         let to = from + readme[from..].find(end).expect("the settings table ends");
-        let want = table::readme_table();
+        let want = settings::readme_table();
         assert!(
             readme[from..to] == want,
             "the README's settings table differs from windtunnel/src/settings.rs; it should \

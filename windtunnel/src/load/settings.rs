@@ -22,14 +22,12 @@ pub(crate) struct Overrides {
 impl Overrides {
     /// `self` with every setting `over` has replacing it.
     pub(crate) fn overlay(&mut self, over: &Overrides) {
-        macro_rules! take {
-            ($($f:ident),*) => {$(
-                if over.$f.is_some() {
-                    self.$f = over.$f.clone();
-                }
-            )*};
-        }
-        take!(users, rate, duration, ramp_up, iterations, stages);
+        Set::overlay(&mut self.users, &over.users);
+        Set::overlay(&mut self.rate, &over.rate);
+        Set::overlay(&mut self.duration, &over.duration);
+        Set::overlay(&mut self.ramp_up, &over.ramp_up);
+        Set::overlay(&mut self.iterations, &over.iterations);
+        Set::overlay(&mut self.stages, &over.stages);
     }
 }
 
