@@ -1,173 +1,138 @@
-//! `windtunnel compare BASE NEW`: per scenario both ran, per request name, latency (p50, p95,
-//! p99), error rate and throughput against tolerances, and every objective that held in BASE
-//! but not in NEW. Any of those is a regression: exit 1.
+//! `windtunnel compare [BASE...] NEW`: whether NEW is worse than its baseline, each metric's
+//! change judged against the noise the data shows (`windtunnel::compare`), printed as a table,
+//! JSON or Markdown. A significant change beyond the tolerance, or an objective lost, is a
+//! regression: exit 1.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
-use serde::Serialize;
-use windtunnel::report::{LoadReport, Report, RequestReport, ScenarioReport};
+use anyhow::{Context, Result, bail};
+use windtunnel::compare::{Comparison, Line, Options, Tolerance, Verdict, compare};
+use windtunnel::report::untrusted::for_markdown;
+use windtunnel::report::{self, Report};
 
-/// How much worse NEW may be before it counts as a regression.
-pub(crate) struct Tolerance {
-    /// Latency may grow by this factor minus one (0.10 = 10%)...
-    latency: f64,
-    /// ...or by this many milliseconds, whichever is more (noise on fast requests).
-    latency_slack_ms: f64,
-    /// The error rate may rise by this much (a ratio: 0.01 = one percentage point).
-    error_rate: f64,
-    /// Throughput may drop by this share.
-    throughput: f64,
-}
-
-impl Tolerance {
-    /// From the flags: percent, percentage points, percent.
-    pub(crate) fn new(
-        latency_pct: f64,
-        latency_slack_ms: f64,
-        error_points: f64,
-        throughput_pct: f64,
-    ) -> Result<Self> {
-        for (name, v) in [
-            ("--latency-tolerance", latency_pct),
-            ("--latency-slack", latency_slack_ms),
-            ("--error-rate-tolerance", error_points),
-            ("--throughput-tolerance", throughput_pct),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                bail!("{name} must be a number ≥ 0, not {v}");
-            }
-        }
-        if throughput_pct > 100.0 {
-            bail!(
-                "--throughput-tolerance is a percentage of the base: at most 100, not {throughput_pct}"
-            );
-        }
-        Ok(Tolerance {
-            latency: latency_pct / 100.0,
-            latency_slack_ms,
-            error_rate: error_points / 100.0,
-            throughput: throughput_pct / 100.0,
-        })
-    }
-}
-
-/// One compared value.
-#[derive(Serialize)]
-struct Line {
-    scenario: String,
-    /// The request name, `*` for all requests, or the objective.
-    subject: String,
-    metric: String,
-    base: Option<f64>,
-    new: Option<f64>,
-    /// `new / base - 1` where both are non-zero.
-    change: Option<f64>,
-    regression: bool,
-}
-
-pub(crate) fn run(
-    base_path: &Path,
-    base: &Report,
-    new_path: &Path,
-    new: &Report,
-    tol: &Tolerance,
-    json: bool,
-) -> Result<ExitCode> {
-    let names =
-        |r: &Report| -> Vec<String> { r.scenarios.iter().map(|s| s.name.clone()).collect() };
-    let common: Vec<(&ScenarioReport, &ScenarioReport)> = base
-        .scenarios
-        .iter()
-        .filter_map(|b| {
-            new.scenarios
-                .iter()
-                .find(|n| n.name == b.name)
-                .map(|n| (b, n))
-        })
-        .collect();
-    if common.is_empty() {
-        bail!(
-            "`{}` and `{}` ran different scenarios (base: {}; new: {}): nothing to compare",
-            base_path.display(),
-            new_path.display(),
-            names(base).join(", "),
-            names(new).join(", ")
-        );
-    }
-    let only_in = |a: &Report, b: &Report| -> Vec<String> {
-        a.scenarios
-            .iter()
-            .filter(|s| !b.scenarios.iter().any(|o| o.name == s.name))
-            .map(|s| s.name.clone())
-            .collect()
+/// A share from a flag: `10%` or `0.1`. A bare number above 1 is refused (it would be more
+/// than 100%: write `150%` if that is meant).
+pub(crate) fn parse_share(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, percent) = match t.strip_suffix('%') {
+        Some(n) => (n.trim(), true),
+        None => (t, false),
     };
-    let mut notes = Vec::new();
-    for (which, names) in [("base", only_in(base, new)), ("new", only_in(new, base))] {
-        if !names.is_empty() {
-            notes.push(format!(
-                "only in {which} (not compared): {}",
-                names.join(", ")
-            ));
-        }
+    let v: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a share: write it like `10%` or `0.1`"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("`{text}`: a tolerance is ≥ 0"));
     }
-    let mut lines = Vec::new();
-    for (b, n) in common {
-        match (&b.load, &n.load) {
-            (Some(bl), Some(nl)) => compare_loads(&b.name, bl, nl, tol, &mut lines),
-            _ => notes.push(format!(
-                "{}: no load measured in {} (not compared)",
-                b.name,
-                if b.load.is_none() { "base" } else { "new" }
-            )),
-        }
-    }
-    let regressions = lines.iter().filter(|l| l.regression).count();
-    if json {
-        let out = serde_json::json!({
-            "base": base.run_id,
-            "new": new.run_id,
-            "regressions": regressions,
-            "notes": notes,
-            "lines": lines,
-        });
-        say!("{}", serde_json::to_string_pretty(&out)?);
+    if percent {
+        Ok(v / 100.0)
+    } else if v > 1.0 {
+        Err(format!(
+            "`{text}` would be {}%: write a share as `0.1` or `10%` (or `{}%` if that is meant)",
+            v * 100.0,
+            v * 100.0
+        ))
     } else {
-        say!("base {}  →  new {}", base.run_id, new.run_id);
-        say!(
-            "{:<20} {:<28} {:<13} {:>12} {:>12} {:>9}",
-            "scenario",
-            "request / objective",
-            "metric",
-            "base",
-            "new",
-            "change"
-        );
-        for l in &lines {
-            let num = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{v:.3}"));
-            let change = l
-                .change
-                .map_or(String::new(), |c| format!("{:+.1}%", c * 100.0));
-            say!(
-                "{:<20} {:<28} {:<13} {:>12} {:>12} {:>9}{}",
-                l.scenario,
-                l.subject,
-                l.metric,
-                num(l.base),
-                num(l.new),
-                change,
-                if l.regression { "  REGRESSION" } else { "" }
+        Ok(v)
+    }
+}
+
+/// Milliseconds from a flag: `1ms`, `500us`, `0.5ms`, `2s`.
+pub(crate) fn parse_ms(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let units = [("ms", 1.0), ("us", 1e-3), ("µs", 1e-3), ("s", 1000.0)];
+    for (unit, scale) in units {
+        if let Some(n) = t.strip_suffix(unit) {
+            let v: f64 = n
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{text}` is not a duration like `1ms`"))?;
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("`{text}`: the slack is ≥ 0"));
+            }
+            return Ok(v * scale);
+        }
+    }
+    Err(format!("`{text}` needs a unit: `1ms`, `500us` or `0.5s`"))
+}
+
+/// The command's inputs, as parsed.
+pub(crate) struct Args {
+    pub(crate) runs: Vec<String>,
+    pub(crate) baseline: Vec<String>,
+    pub(crate) last: Option<usize>,
+    pub(crate) tolerance: Tolerance,
+    pub(crate) confidence: f64,
+    pub(crate) json: bool,
+    pub(crate) markdown: Option<std::path::PathBuf>,
+}
+
+pub(crate) fn run(root: &Path, args: Args) -> Result<ExitCode> {
+    let options = Options::new(args.tolerance, args.confidence)?;
+    let Some((new_run, given)) = args.runs.split_last() else {
+        bail!("name the run to judge: `windtunnel compare BASE NEW` or `--last N NEW`");
+    };
+    let (_, new) = crate::load(root, new_run)?;
+    let mut bases: Vec<Report> = Vec::new();
+    for b in given.iter().chain(&args.baseline) {
+        bases.push(crate::load(root, b)?.1);
+    }
+    if let Some(n) = args.last {
+        if n == 0 {
+            bail!("--last takes the number of stored runs to compare against, at least 1");
+        }
+        let found = last_runs(root, &new, n)?;
+        if found.is_empty() {
+            bail!(
+                "--last {n}: no stored run under `{}` before `{}` ran any of its scenarios",
+                root.display(),
+                new.run_id
             );
         }
-        for n in &notes {
-            say!("note: {n}");
-        }
-        if regressions == 0 {
-            say!("no regression");
+        bases.extend(found);
+    }
+    if bases.is_empty() {
+        bail!("no baseline: `windtunnel compare BASE NEW`, `--baseline RUN NEW` or `--last N NEW`");
+    }
+    let refs: Vec<&Report> = bases.iter().collect();
+    let result = compare(&refs, &new, &options)?;
+    let regressions = result.regressions();
+    let markdown = to_markdown(&result);
+    if let Some(path) = &args.markdown {
+        if path.as_os_str() == "-" {
+            say!("{markdown}");
         } else {
-            say!("{regressions} regression(s)");
+            report::write_atomically(path, markdown.as_bytes())?;
         }
+    }
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        append(Path::new(&summary), &markdown)?;
+    }
+    if args.json {
+        let mut v = serde_json::to_value(&result)?;
+        v["regressions"] = regressions.into();
+        v["tolerance"] = serde_json::json!({
+            "latency": options.tolerance.latency,
+            "latency_slack_ms": options.tolerance.latency_slack_ms,
+            "error_rate": options.tolerance.error_rate,
+            "throughput": options.tolerance.throughput,
+        });
+        for (line, out) in result.lines.iter().zip(
+            v["lines"]
+                .as_array_mut()
+                .expect("lines serialize as an array"),
+        ) {
+            out["sentence"] = line.sentence().into();
+        }
+        say!("{}", serde_json::to_string_pretty(&v)?);
+    } else if args
+        .markdown
+        .as_deref()
+        .is_none_or(|p| p.as_os_str() != "-")
+    {
+        print_table(&result);
     }
     Ok(if regressions == 0 {
         ExitCode::SUCCESS
@@ -176,101 +141,225 @@ pub(crate) fn run(
     })
 }
 
-fn compare_loads(
-    scenario: &str,
-    base: &LoadReport,
-    new: &LoadReport,
-    tol: &Tolerance,
-    lines: &mut Vec<Line>,
-) {
-    let pairs = std::iter::once((&base.total, Some(&new.total))).chain(
-        base.requests
-            .iter()
-            .map(|b| (b, new.requests.iter().find(|n| n.name == b.name))),
-    );
-    for (b, n) in pairs {
-        let Some(n) = n else {
-            lines.push(Line {
-                scenario: scenario.to_owned(),
-                subject: b.name.clone(),
-                metric: "count".into(),
-                base: Some(b.count as f64),
-                new: None,
-                change: None,
-                regression: false,
-            });
-            continue;
-        };
-        compare_requests(scenario, b, n, tol, lines);
-    }
-    for o in &base.objectives {
-        let now = new.objectives.iter().find(|n| n.objective == o.objective);
-        let lost = o.passed && now.is_some_and(|n| !n.passed);
-        lines.push(Line {
-            scenario: scenario.to_owned(),
-            subject: o.objective.clone(),
-            metric: format!("objective ({})", if lost { "lost" } else { "same" }),
-            base: o.actual,
-            new: now.and_then(|n| n.actual),
-            change: change(o.actual, now.and_then(|n| n.actual)),
-            regression: lost,
-        });
+/// The `n` newest stored runs before `new` that ran one of its scenarios, newest first.
+fn last_runs(root: &Path, new: &Report, n: usize) -> Result<Vec<Report>> {
+    let runs = report::list_runs(root)
+        .with_context(|| format!("cannot list the runs under `{}`", root.display()))?;
+    let names: Vec<&str> = new.scenarios.iter().map(|s| s.name.as_str()).collect();
+    Ok(runs
+        .into_iter()
+        .filter_map(|r| r.report.ok())
+        .filter(|r| {
+            r.complete
+                && r.run_id != new.run_id
+                && r.started_at < new.started_at
+                && r.scenarios
+                    .iter()
+                    .any(|s| names.contains(&s.name.as_str()) && s.load.is_some())
+        })
+        .take(n)
+        .collect())
+}
+
+fn append(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY `{}`", path.display()))?;
+    writeln!(f, "{text}")
+        .with_context(|| format!("cannot write GITHUB_STEP_SUMMARY `{}`", path.display()))
+}
+
+fn value(l: &Line, v: Option<f64>) -> String {
+    match v {
+        None => "—".into(),
+        Some(v) if l.unit == "ratio" => format!("{:.2}%", v * 100.0),
+        Some(v) if l.unit.is_empty() => windtunnel_number(v),
+        Some(v) => format!("{} {}", windtunnel_number(v), l.unit),
     }
 }
 
-fn compare_requests(
-    scenario: &str,
-    b: &RequestReport,
-    n: &RequestReport,
-    tol: &Tolerance,
-    lines: &mut Vec<Line>,
-) {
-    let mut line = |metric: &str, base: f64, new: f64, regression: bool| {
-        lines.push(Line {
-            scenario: scenario.to_owned(),
-            subject: b.name.clone(),
-            metric: metric.to_owned(),
-            base: Some(base),
-            new: Some(new),
-            change: change(Some(base), Some(new)),
-            regression,
-        });
+/// Three significant digits, without trailing zeros.
+fn windtunnel_number(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+fn change(l: &Line) -> String {
+    match (l.change, l.interval) {
+        (Some(c), Some([lo, hi])) => format!(
+            "{} ({} to {})",
+            l.format_change(c),
+            l.format_change(lo),
+            l.format_change(hi)
+        ),
+        (Some(c), None) => l.format_change(c),
+        _ => String::new(),
+    }
+}
+
+fn headline(c: &Comparison) -> String {
+    let base = match c.baselines.as_slice() {
+        [one] => one.clone(),
+        many => format!("{} runs ({})", many.len(), many.join(", ")),
     };
-    // Which latency each number is: the service time always; in open models also the latency
-    // from the intended start, what their objectives judge by default.
-    let mut latencies = vec![
-        ("p50 service ms", b.latency_ms.p50, n.latency_ms.p50),
-        ("p95 service ms", b.latency_ms.p95, n.latency_ms.p95),
-        ("p99 service ms", b.latency_ms.p99, n.latency_ms.p99),
-    ];
-    if let (Some(bi), Some(ni)) = (&b.intended_latency_ms, &n.intended_latency_ms) {
-        latencies.extend([
-            ("p50 from intended start ms", bi.p50, ni.p50),
-            ("p95 from intended start ms", bi.p95, ni.p95),
-            ("p99 from intended start ms", bi.p99, ni.p99),
-        ]);
-    }
-    for (metric, base, new) in latencies {
-        let allowed = (base * tol.latency).max(tol.latency_slack_ms);
-        line(metric, base, new, new > base + allowed);
-    }
-    line(
-        "error rate",
-        b.error_rate,
-        n.error_rate,
-        n.error_rate > b.error_rate + tol.error_rate,
-    );
-    line(
-        "req/s",
-        b.throughput_rps,
-        n.throughput_rps,
-        n.throughput_rps < b.throughput_rps * (1.0 - tol.throughput),
-    );
+    format!(
+        "base {base}  →  new {} · intervals at {}% each, {}% for all lines together",
+        c.new,
+        trim(c.line_confidence * 100.0),
+        trim(c.confidence * 100.0)
+    )
 }
 
-fn change(base: Option<f64>, new: Option<f64>) -> Option<f64> {
-    match (base, new) {
-        (Some(b), Some(n)) if b != 0.0 => Some(n / b - 1.0),
-        _ => None,
+fn trim(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+fn outcome(c: &Comparison) -> String {
+    let count = |v: Verdict| c.lines.iter().filter(|l| l.verdict == v).count();
+    let regressions = c.regressions();
+    let tail = format!(
+        "{} significant within tolerance, {} improvement(s), {} not judged",
+        count(Verdict::WithinTolerance),
+        count(Verdict::Improvement),
+        count(Verdict::NotJudged)
+    );
+    if regressions == 0 {
+        format!("no regression ({tail})")
+    } else {
+        format!("{regressions} regression(s) ({tail})")
+    }
+}
+
+fn print_table(c: &Comparison) {
+    say!("{}", headline(c));
+    say!(
+        "{:<20} {:<28} {:<24} {:>11} {:>11}  {:<30} verdict",
+        "scenario",
+        "request / objective",
+        "metric",
+        "base",
+        "new",
+        "change (interval)"
+    );
+    for l in &c.lines {
+        let verdict = if l.verdict.is_regression() {
+            "REGRESSION".to_owned()
+        } else {
+            l.verdict.as_str().to_owned()
+        };
+        say!(
+            "{:<20} {:<28} {:<24} {:>11} {:>11}  {:<30} {verdict}",
+            l.scenario,
+            l.subject,
+            l.metric,
+            value(l, l.base),
+            value(l, l.new),
+            change(l),
+        );
+    }
+    for w in &c.warnings {
+        say!("warning: {w}");
+    }
+    for n in &c.notes {
+        say!("note: {n}");
+    }
+    for l in c.lines.iter().filter(|l| l.verdict.is_regression()) {
+        say!("regression: {}: {}", l.scenario, l.sentence());
+    }
+    say!("{}", outcome(c));
+}
+
+/// The comparison in GitHub-flavoured Markdown: the outcome, the regressions as sentences,
+/// warnings, and every line in a table. Everything from the reports is escaped.
+pub(crate) fn to_markdown(c: &Comparison) -> String {
+    let md = |s: &str| for_markdown(s);
+    let mut out = String::new();
+    let mark = if c.regressions() == 0 { "✅" } else { "❌" };
+    let _ = writeln!(out, "### {mark} windtunnel compare: {}\n", md(&outcome(c)));
+    let _ = writeln!(out, "{}\n", md(&headline(c)));
+    for l in c.lines.iter().filter(|l| l.verdict.is_regression()) {
+        let _ = writeln!(
+            out,
+            "- **regression**: {}: {}",
+            md(&l.scenario),
+            md(&l.sentence())
+        );
+    }
+    for w in &c.warnings {
+        let _ = writeln!(out, "- warning: {}", md(w));
+    }
+    for n in &c.notes {
+        let _ = writeln!(out, "- note: {}", md(n));
+    }
+    let _ = writeln!(
+        out,
+        "\n| scenario | request / objective | metric | base | new | change (interval) | verdict |"
+    );
+    let _ = writeln!(out, "|---|---|---|--:|--:|---|---|");
+    for l in &c.lines {
+        let verdict = if l.verdict.is_regression() {
+            "**regression**".to_owned()
+        } else {
+            md(l.verdict.as_str())
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {verdict} |",
+            md(&l.scenario),
+            md(&l.subject),
+            md(&l.metric),
+            md(&value(l, l.base)),
+            md(&value(l, l.new)),
+            md(&change(l)),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_read_as_percent_or_fraction() {
+        assert_eq!(parse_share("10%"), Ok(0.1));
+        assert_eq!(parse_share("0.1"), Ok(0.1));
+        assert_eq!(parse_share(" 2.5 % "), Ok(0.025));
+        assert_eq!(parse_share("150%"), Ok(1.5));
+        assert!(parse_share("10").unwrap_err().contains("would be 1000%"));
+        assert!(parse_share("-1%").is_err());
+        assert!(
+            parse_share("ten")
+                .unwrap_err()
+                .contains("like `10%` or `0.1`")
+        );
+    }
+
+    #[test]
+    fn slack_needs_a_unit() {
+        assert_eq!(parse_ms("1ms"), Ok(1.0));
+        assert_eq!(parse_ms("500us"), Ok(0.5));
+        assert_eq!(parse_ms("0.5s"), Ok(500.0));
+        assert!(parse_ms("1").unwrap_err().contains("needs a unit"));
+    }
+
+    #[test]
+    fn numbers_have_three_significant_digits() {
+        assert_eq!(windtunnel_number(27.519), "27.5");
+        assert_eq!(windtunnel_number(1265.7), "1266");
+        assert_eq!(windtunnel_number(0.0123), "0.0123");
+        assert_eq!(windtunnel_number(5.0), "5");
     }
 }

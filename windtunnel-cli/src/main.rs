@@ -92,27 +92,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compares two runs per request name and objective; exits 1 on a regression.
+    /// Judges a run against one or more baseline runs: per scenario and request name, p50,
+    /// p95, p99, error rate and throughput, each change an estimate with an interval from the
+    /// noise the runs show, plus every objective held in the baseline but lost. A significant
+    /// change beyond the tolerance is a regression: exit 1.
     Compare {
-        /// The run to compare against.
-        base: String,
-        /// The run under test.
-        new: String,
-        /// How much slower p50/p95/p99 may get, in percent...
-        #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+        /// The baseline run(s), then the run under test (the last one).
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<String>,
+        /// Another baseline run (repeat for several: their spread is then part of the noise).
+        #[arg(long, value_name = "RUN")]
+        baseline: Vec<String>,
+        /// Also compare against the N newest stored runs before NEW that ran its scenarios.
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
+        /// How much slower p50/p95/p99 may get: `10%` or `0.1`...
+        #[arg(long, default_value = "10%", value_name = "SHARE", value_parser = compare::parse_share)]
         latency_tolerance: f64,
-        /// ...or in milliseconds, whichever is more (fast requests are noisy).
-        #[arg(long, default_value_t = 1.0, value_name = "MS")]
+        /// ...or by this much, whichever is more (fast requests are noisy).
+        #[arg(long, default_value = "1ms", value_name = "DURATION", value_parser = compare::parse_ms)]
         latency_slack: f64,
-        /// How much the error rate may rise, in percentage points.
-        #[arg(long, default_value_t = 1.0, value_name = "POINTS")]
+        /// How much the error rate may rise: `1%` (one percentage point) or `0.01`.
+        #[arg(long, default_value = "1%", value_name = "SHARE", value_parser = compare::parse_share)]
         error_rate_tolerance: f64,
-        /// How much throughput may drop, in percent.
-        #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+        /// How much throughput may drop: `10%` or `0.1`.
+        #[arg(long, default_value = "10%", value_name = "SHARE", value_parser = compare::parse_share)]
         throughput_tolerance: f64,
+        /// The confidence that two runs of identical code show no significant change in any
+        /// line: `95%` or `0.95`.
+        #[arg(long, default_value = "95%", value_name = "SHARE", value_parser = compare::parse_share)]
+        confidence: f64,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also write the result as GitHub-flavoured Markdown to FILE (`-`: standard output,
+        /// instead of the table). With GITHUB_STEP_SUMMARY set, it is appended there too.
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
     },
     /// Merges the reports of the segments of a run (run with `--segment i/n`) into one run:
     /// histograms merged exactly, series aligned by wall clock, objectives judged on the
@@ -170,24 +186,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Findings { dirs, json } => aggregate::run(&dirs, json),
         Command::Merge { runs, out } => merge::run(&root, &runs, out),
         Command::Compare {
-            base,
-            new,
+            runs,
+            baseline,
+            last,
             latency_tolerance,
             latency_slack,
             error_rate_tolerance,
             throughput_tolerance,
+            confidence,
             json,
-        } => {
-            let tolerance = compare::Tolerance::new(
-                latency_tolerance,
-                latency_slack,
-                error_rate_tolerance,
-                throughput_tolerance,
-            )?;
-            let (base_path, base) = load(&root, &base)?;
-            let (new_path, new) = load(&root, &new)?;
-            compare::run(&base_path, &base, &new_path, &new, &tolerance, json)
-        }
+            markdown,
+        } => compare::run(
+            &root,
+            compare::Args {
+                runs,
+                baseline,
+                last,
+                tolerance: windtunnel::compare::Tolerance {
+                    latency: latency_tolerance,
+                    latency_slack_ms: latency_slack,
+                    error_rate: error_rate_tolerance,
+                    throughput: throughput_tolerance,
+                },
+                confidence,
+                json,
+                markdown,
+            },
+        ),
         Command::Replay {
             run,
             scenario,

@@ -89,6 +89,7 @@
 
 mod agent;
 mod capacity;
+pub mod compare;
 mod config;
 mod executor;
 mod exporter;

@@ -11,7 +11,7 @@ mod capacity;
 mod closed;
 mod open;
 
-pub(crate) use capacity::run_capacity;
+pub(crate) use capacity::{Step, run_capacity};
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

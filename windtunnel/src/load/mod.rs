@@ -211,6 +211,7 @@ impl Load {
             hold: DEFAULT_HOLD,
             max: None,
             bisections: DEFAULT_BISECTIONS,
+            repeats: 1,
             pool: Pool::default(),
         }
     }
@@ -365,6 +366,7 @@ pub struct Capacity {
     hold: Duration,
     max: Option<Rate>,
     bisections: u32,
+    repeats: u32,
     pool: Pool,
 }
 
@@ -391,6 +393,21 @@ impl Capacity {
     /// [`DEFAULT_BISECTIONS`].)
     pub fn bisections(mut self, n: u32) -> Self {
         self.bisections = n;
+        self
+    }
+
+    /// How many times each rate runs (default 1). A rate holds when most of its repeats
+    /// held; the report's interval runs from the highest rate at which every repeat held to the
+    /// lowest that failed, so repeats make a noisy knee show as a wider interval rather than a
+    /// wrong number.
+    ///
+    /// ```
+    /// # use windtunnel::prelude::*;
+    /// let load = Load::capacity(per_sec(50)).step(per_sec(50)).hold(secs(5)).repeats(3);
+    /// # let _ = load;
+    /// ```
+    pub fn repeats(mut self, n: u32) -> Self {
+        self.repeats = n;
         self
     }
 

@@ -14,6 +14,9 @@ pub(crate) struct LoadError {
     pub(crate) reason: String,
 }
 
+/// The most repeats of a capacity step.
+const MAX_REPEATS: u32 = 100;
+
 fn bad(field: impl Into<String>, reason: impl Into<String>) -> LoadError {
     LoadError {
         field: field.into(),
@@ -72,6 +75,7 @@ pub(crate) struct CapacityPlan {
     pub(crate) max: f64,
     pub(crate) hold: Duration,
     pub(crate) bisections: u32,
+    pub(crate) repeats: u32,
     pub(crate) pool: Pool,
 }
 
@@ -299,6 +303,12 @@ impl Load {
                     ));
                 }
                 check_duration("hold", c.hold)?;
+                if !(1..=MAX_REPEATS).contains(&c.repeats) {
+                    return Err(bad(
+                        "repeats",
+                        format!("{} is not between 1 and {MAX_REPEATS}", c.repeats),
+                    ));
+                }
                 check_pool(c.pool)?;
                 let mut resolved = Resolved::new(
                     "capacity",
@@ -308,6 +318,7 @@ impl Load {
                         max,
                         hold: c.hold,
                         bisections: c.bisections,
+                        repeats: c.repeats,
                         pool: c.pool,
                     }),
                 );

@@ -190,6 +190,7 @@ impl Load {
                     v.push(("max", m.to_string()));
                 }
                 v.push(("bisections", c.bisections.to_string()));
+                v.push(("repeats", c.repeats.to_string()));
                 v.push(("pool", pool(&c.pool)));
             }
         }

@@ -29,15 +29,6 @@ pub(crate) struct CpuUse {
 }
 
 impl CpuUse {
-    /// Adds the measurement of another part of the same load (a capacity step).
-    pub(crate) fn merge(&mut self, other: &CpuUse) {
-        self.cores = self.cores.max(other.cores);
-        self.sampled += other.sampled;
-        self.saturated += other.saturated;
-        self.busy += other.busy;
-        self.peak = self.peak.max(other.peak);
-    }
-
     /// The share of the cores busy over the whole measurement.
     pub(crate) fn mean(&self) -> f64 {
         share(self.busy, self.sampled, self.cores)

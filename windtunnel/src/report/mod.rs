@@ -7,7 +7,7 @@ mod assemble;
 mod exact;
 mod findings;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 mod html;
 mod junit;
 mod merge;

@@ -417,14 +417,36 @@ pub struct InjectedFault {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CapacityReport {
-    /// The highest rate (iterations per second) at which every objective held; `None` when
-    /// even the start rate broke one.
+    /// The knee: the highest rate (iterations per second) at which the objectives held (in
+    /// most of its repeats); `None` when even the start rate broke one.
     pub rate: Option<f64>,
+    /// Where the capacity lies: from the highest rate at which every repeat held (at most the
+    /// knee) to the lowest rate above the knee that failed; `None` when `rate` is `None` or no
+    /// rate above the knee failed (see `at_least`).
+    #[serde(default)]
+    pub interval: Option<[f64; 2]>,
+    /// The capacity is at least `rate`, and how much more is not known: the search reached its
+    /// maximum rate with every objective holding, or the generator became the bottleneck first
+    /// (`generator_bound_from`).
+    #[serde(default)]
+    pub at_least: bool,
+    /// The lowest rate at which the load generator itself was the bottleneck (its CPU
+    /// saturated, or iterations started late); the search stopped there, and no such step can
+    /// be the knee.
+    #[serde(default)]
+    pub generator_bound_from: Option<f64>,
+    /// How many times each rate ran.
+    #[serde(default = "one")]
+    pub repeats: u32,
     /// The first objective that broke, at the lowest failing rate; `None` if none broke up to
     /// the maximum rate.
     pub broke_first: Option<String>,
-    /// Every step, in the order it ran.
+    /// Every step, in the order it ran (each repeat a step).
     pub curve: Vec<CapacityStep>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One step of a capacity search.
@@ -433,8 +455,15 @@ pub struct CapacityReport {
 pub struct CapacityStep {
     /// The rate asked for.
     pub rate: f64,
+    /// Which repeat of the rate this was, from 1.
+    #[serde(default = "one")]
+    pub repeat: u32,
     /// Whether every objective held.
     pub passed: bool,
+    /// Why the load generator, not the SUT, was the bottleneck in this step (its verdict is not
+    /// counted); `None` when it was not.
+    #[serde(default)]
+    pub generator_bound: Option<String>,
     /// Its start, in seconds from the start of the search.
     pub from_s: f64,
     /// Iterations started and dropped.

@@ -1,5 +1,6 @@
 //! Text that came from outside (a SUT's bodies and headers, names a user wrote, a report file)
-//! made safe for where it is written: XML 1.0 ([`for_xml`]) and a terminal ([`for_terminal`]).
+//! made safe for where it is written: XML 1.0 ([`for_xml`]), a terminal ([`for_terminal`]) and
+//! GitHub-flavoured Markdown ([`for_markdown`]).
 //! Neither drops information silently: a character that cannot be written is shown as its
 //! escape (`\x1b`, `\u{fffe}`), so a reader still sees that it was there.
 
@@ -83,6 +84,31 @@ pub fn for_terminal(text: &str) -> Cow<'_, str> {
 /// escape: a name that fits on one line of `--list`, JUnit and the terminal.
 pub fn for_name(text: &str) -> Cow<'_, str> {
     replace(text, name_allows)
+}
+
+/// `text` as literal GitHub-flavoured Markdown on one line (a paragraph or a table cell): every
+/// ASCII punctuation character backslash-escaped, so nothing in it becomes markup, HTML, a link,
+/// an image or an autolink, or ends a table cell; every control character (newline included)
+/// as a visible escape.
+///
+/// ```
+/// use windtunnel::report::untrusted::for_markdown;
+/// assert_eq!(for_markdown("a|b <img> [x](y)"), r"a\|b \<img\> \[x\]\(y\)");
+/// assert_eq!(for_markdown("see https://x.io\n"), r"see https\:\/\/x\.io\x0a");
+/// ```
+pub fn for_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+            out.push(c);
+        } else if name_allows(c) {
+            out.push(c);
+        } else {
+            escape(c, &mut out);
+        }
+    }
+    out
 }
 
 /// Whether a name may hold `c`: no control character, nothing XML forbids.

@@ -72,6 +72,22 @@ impl ScenarioReport {
                 ),
             ));
         }
+        if let Some(c) = &load.capacity
+            && let Some(from) = c.generator_bound_from
+        {
+            let found = c.rate.map_or("no rate held before it".to_owned(), |r| {
+                format!("the capacity is at least {}/s", crate::text::trim_float(r))
+            });
+            doubts.push(Doubt::new(
+                "generator bound",
+                format!(
+                    "the capacity search stopped at {}/s, where the load generator itself became \
+                     the bottleneck: {found}, and how much more is not known; use a release build \
+                     or more machines (`--segment` does not split a search)",
+                    crate::text::trim_float(from)
+                ),
+            ));
+        }
         if let Some(schedule) = &load.schedule
             && schedule.started > 0
         {
@@ -309,6 +325,10 @@ mod tests {
         load.schedule.as_mut().unwrap().dropped = 50;
         load.capacity = Some(CapacityReport {
             rate: Some(100.0),
+            interval: Some([100.0, 110.0]),
+            at_least: false,
+            generator_bound_from: None,
+            repeats: 1,
             broke_first: None,
             curve: vec![],
         });

@@ -15,10 +15,10 @@ use crate::executor::{self, Executed, Run};
 use crate::http::{DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpClient};
 use crate::load::{Plan, Resolved};
 use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
-use crate::objectives::{ABORT_GRACE, Objective};
+use crate::objectives::{ABORT_GRACE, Objective, ObjectiveResult};
 use crate::progress::Progress;
 use crate::report::{AgentAssignment, ExactMetrics, GeneratorReport, PoolConfig, StageConfig};
-use crate::report::{LoadConfig, LoadReport};
+use crate::report::{LoadConfig, LoadReport, ScenarioReport, SeriesReport, StopInfo, StopReason};
 use crate::turbulence;
 
 impl Scenario {
@@ -142,21 +142,47 @@ impl Scenario {
                 job.report(config, run, &recorder.snapshot())
             }
             Plan::Capacity(plan) => {
-                let searched =
-                    executor::run_capacity(plan, &settings, &objectives, job.start, |recorder| {
+                // A step whose measurement the verdict would doubt (the generator's CPU, its
+                // start lateness) says nothing about the SUT.
+                let generator_bound = |step: &executor::Step, results: &[ObjectiveResult]| {
+                    let mut judged = LoadReport::build(
+                        config.clone(),
+                        StopInfo::new(StopReason::Duration, None),
+                        step.elapsed,
+                        0,
+                        &step.metrics,
+                        results.to_vec(),
+                    );
+                    judged.generator = Some(GeneratorReport::of(&step.cpu));
+                    ScenarioReport::doubts_of(Some(&judged))
+                        .into_iter()
+                        .next()
+                        .map(|d| d.text)
+                };
+                let searched = executor::run_capacity(
+                    plan,
+                    &settings,
+                    &objectives,
+                    job.start,
+                    generator_bound,
+                    |recorder| {
                         self.ctx.set_recorder(recorder);
                         job.run(recorder, None, tokio::time::Instant::now())
-                    })
-                    .await;
+                    },
+                )
+                .await;
+                // The tables are the shown step's (the knee's); the series spans the search.
                 let mut report = LoadReport::build(
                     config,
                     searched.stop,
-                    job.start.elapsed(),
+                    searched.shown.elapsed,
                     searched.cancelled,
-                    &searched.total,
+                    &searched.shown.metrics,
                     searched.objectives,
                 );
-                report.generator = Some(GeneratorReport::of(&searched.cpu));
+                report.elapsed_s = job.start.elapsed().as_secs_f64();
+                report.series = SeriesReport::of(&searched.total.series, true);
+                report.generator = Some(GeneratorReport::of(&searched.shown.cpu));
                 report.capacity = Some(searched.capacity);
                 report
             }

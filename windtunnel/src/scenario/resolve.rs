@@ -68,6 +68,13 @@ impl Scenario {
             ),
             None => String::new(),
         };
+        if matches!(load.plan, Plan::Capacity(_)) && self.objectives.is_empty() {
+            return Err(invalid(
+                "a capacity search needs at least one objective (`.slo(..)`): the objectives \
+                 decide where the capacity ends; without one every rate would hold"
+                    .to_owned(),
+            ));
+        }
         let mut windows: Vec<TimeSet> = Vec::new();
         let mut bound = Vec::new();
         for o in &self.objectives {
