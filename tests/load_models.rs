@@ -244,6 +244,139 @@ async fn the_capacity_search_finds_the_knee_of_a_single_connection_backend() {
     assert!(report.objectives[0].passed);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_capacity_search_gives_an_interval_and_shows_the_knee_step() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let shop = demo_shop::spawn(ShopConfig::instant()).await.unwrap();
+    let report = Scenario::new("capacity-repeats")
+        .seed(1)
+        .target(shop.url())
+        .agents([report_page])
+        .load(
+            Load::capacity(per_sec(100))
+                .step(per_sec(50))
+                .hold(secs(1))
+                .max(per_sec(400))
+                .bisections(1)
+                .repeats(2)
+                .pool(20, 400),
+        )
+        .graceful_stop(ms(200))
+        .slo(p99("report").below(ms(100)))
+        .run()
+        .await
+        .unwrap();
+    let c = report.capacity.as_ref().unwrap();
+    assert_eq!(c.repeats, 2);
+    // Each rate ran twice, one repeat after the other.
+    for pair in c.curve.chunks(2) {
+        assert_eq!(pair.len(), 2, "{c:?}");
+        assert_eq!((pair[0].rate, pair[0].repeat), (pair[1].rate, 1), "{c:?}");
+        assert_eq!(pair[1].repeat, 2, "{c:?}");
+    }
+    let rate = c.rate.expect("100/s is within capacity");
+    let [lo, hi] = c.interval.expect("a rate above the knee failed");
+    assert!(lo <= rate && rate < hi, "{c:?}");
+    assert!(!c.at_least && c.generator_bound_from.is_none(), "{c:?}");
+    // The tables are the knee step's (one second at its rate), not the sum of every step.
+    let started: u64 = c.curve.iter().map(|s| s.started).sum();
+    let shown = report.total.count as f64;
+    assert!(shown < started as f64 / 2.0, "{shown} of {started}");
+    assert!(
+        (shown - rate).abs() <= rate * 0.3 + 5.0,
+        "{shown} at {rate}/s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capacity_search_that_reaches_its_maximum_says_at_least() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let shop = demo_shop::spawn(ShopConfig::instant()).await.unwrap();
+    let report = Scenario::new("capacity-max")
+        .seed(1)
+        .target(shop.url())
+        .agents([browse])
+        .load(
+            Load::capacity(per_sec(20))
+                .step(per_sec(20))
+                .hold(ms(500))
+                .max(per_sec(40)),
+        )
+        .slo(p99(ALL).below(secs(1)))
+        .run()
+        .await
+        .unwrap();
+    let c = report.capacity.as_ref().unwrap();
+    assert_eq!(c.rate, Some(40.0), "{c:?}");
+    assert!(
+        c.at_least && c.interval.is_none() && c.broke_first.is_none(),
+        "{c:?}"
+    );
+}
+
+/// Agent code that blocks its thread: the generator, not the SUT, is then what is slow.
+#[agent]
+async fn blocks_its_thread(a: &mut Agent) -> Result<()> {
+    std::thread::sleep(Duration::from_millis(40));
+    a.get("/products")
+        .name("list")
+        .send()
+        .await?
+        .expect_status(200)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capacity_step_limited_by_the_generator_is_not_a_knee() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let shop = demo_shop::spawn(ShopConfig::instant()).await.unwrap();
+    let report = Scenario::new("capacity-generator")
+        .seed(1)
+        .target(shop.url())
+        .agents([blocks_its_thread])
+        .load(
+            Load::capacity(per_sec(200))
+                .hold(secs(1))
+                .max(per_sec(1000))
+                .pool(50, 200),
+        )
+        .graceful_stop(ms(500))
+        .slo(p99(ALL).below(ms(50)))
+        .run()
+        .await
+        .unwrap();
+    let c = report.capacity.as_ref().unwrap();
+    assert_eq!(c.curve.len(), 1, "the search stops at the bound: {c:?}");
+    let why = c.curve[0].generator_bound.as_deref().expect("bound");
+    assert!(why.contains("started late"), "{why}");
+    assert_eq!(c.generator_bound_from, Some(200.0));
+    assert_eq!(c.rate, None);
+    assert!(
+        c.broke_first.is_none(),
+        "a bound step breaks nothing: {c:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_capacity_search_without_an_objective_is_an_error() {
+    let err = Scenario::new("capacity-blind")
+        .target("http://127.0.0.1:9")
+        .agents([browse])
+        .load(Load::capacity(per_sec(10)))
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ScenarioError::InvalidObjective { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("a capacity search needs at least one objective"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn bad_load_settings_fail_before_any_request_naming_the_field() {
     let err = |load: Load| async move {
@@ -272,6 +405,10 @@ async fn bad_load_settings_fail_before_any_request_naming_the_field() {
         (
             Load::rate(per_sec(2_000_000)).duration(secs(1)).into(),
             "more than any agent pool can sustain",
+        ),
+        (
+            Load::capacity(per_sec(10)).repeats(0).into(),
+            "`repeats` 0 is not between 1 and 100",
         ),
     ] {
         let e = err(load).await;

@@ -1,7 +1,7 @@
 //! The report model: plain serde data, versioned ([`SCHEMA_VERSION`]). Every output — JSON, JUnit,
 //! the terminal summary — is a function of it, so reports render outside a test run too.
 //!
-//! The JSON Schema of [`Report`] is published at `windtunnel/schemas/report.v5.schema.json`.
+//! The JSON Schema of [`Report`] is published at `windtunnel/schemas/report.v6.schema.json`.
 
 mod assemble;
 mod exact;

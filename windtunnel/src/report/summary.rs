@@ -174,6 +174,35 @@ pub(super) fn load_label(load: &crate::report::LoadReport) -> String {
     }
 }
 
+/// A capacity search's result in words: "150/s (125–175/s)", "at least 400/s (the maximum)".
+pub(crate) fn capacity_found(c: &crate::report::CapacityReport) -> String {
+    let repeats = if c.repeats > 1 {
+        format!(", each rate {} times", c.repeats)
+    } else {
+        String::new()
+    };
+    match (c.rate, c.interval) {
+        (None, _) => "none".into(),
+        (Some(r), Some([lo, hi])) => {
+            format!(
+                "{}/s (between {}/s and {}/s{repeats})",
+                sig(r),
+                sig(lo),
+                sig(hi)
+            )
+        }
+        (Some(r), None) => match c.generator_bound_from {
+            Some(g) => format!(
+                "at least {}/s (the generator became the bottleneck at {}/s{repeats})",
+                sig(r),
+                sig(g)
+            ),
+            None if c.at_least => format!("at least {}/s (the maximum tried{repeats})", sig(r)),
+            None => format!("{}/s{repeats}", sig(r)),
+        },
+    }
+}
+
 /// The table printed on the terminal after a scenario.
 pub fn scenario_summary(s: &ScenarioReport) -> String {
     let mut out = String::new();
@@ -231,20 +260,27 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
         );
     }
     if let Some(c) = &load.capacity {
-        let found = match c.rate {
-            Some(r) => format!("{}/s", sig(r)),
-            None => "none".into(),
-        };
         let _ = writeln!(
             out,
-            "  capacity: {found} · first broken: {} · steps: {}",
+            "  capacity: {} · first broken: {} · steps: {}",
+            capacity_found(c),
             c.broke_first.as_deref().unwrap_or("none"),
             c.curve
                 .iter()
-                .map(|s| format!("{}/s {}", sig(s.rate), if s.passed { "ok" } else { "FAIL" }))
+                .map(|s| {
+                    let verdict = match (&s.generator_bound, s.passed) {
+                        (Some(_), _) => "generator-bound",
+                        (None, true) => "ok",
+                        (None, false) => "FAIL",
+                    };
+                    format!("{}/s {verdict}", sig(s.rate))
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if c.rate.is_some() {
+            let _ = writeln!(out, "  the tables below are the knee step's");
+        }
     }
     if let Some(t) = &load.turbulence {
         turbulence_lines(&mut out, t);
