@@ -67,6 +67,53 @@ fn a_passing_run_writes_a_schema_valid_report_and_valid_junit() {
 }
 
 #[test]
+fn a_run_writes_a_markdown_summary_and_the_gitlab_load_performance_file() {
+    let out = out_dir("markdown");
+    let summary = out.join("github-summary.md");
+    std::fs::write(&summary, "# earlier step\n").unwrap();
+    let run = fixture_in(
+        &out,
+        &["--exact", "passes", "--seed", "7"],
+        &[("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let md = std::fs::read_to_string(out.join("latest").join("report.md")).unwrap();
+    assert!(md.starts_with("## windtunnel run "), "{md}");
+    assert!(md.contains("1 passed, 0 failed, 0 inconclusive"), "{md}");
+    assert!(md.contains("### ✅ passes passed"), "{md}");
+    assert!(
+        md.contains("| objective | expected | actual | verdict |"),
+        "{md}"
+    );
+    assert!(md.contains("| list | 60 | 0 |"), "{md}");
+    assert!(
+        md.contains("Replay: ") && md.contains(r"\-\-seed 7"),
+        "{md}"
+    );
+    // The job summary got the scenario's section, after what was there.
+    let appended = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        appended.starts_with("# earlier step\n### ✅ passes passed"),
+        "{appended}"
+    );
+    // What GitLab's Load Performance widget reads.
+    let lp = common::read_json(&out.join("latest").join("load-performance.json"));
+    let m = &lp["metrics"];
+    let report = run.report();
+    let load = &report["scenarios"][0]["load"];
+    assert_eq!(m["http_reqs"]["count"], 60);
+    assert_eq!(m["http_reqs"]["rate"], load["total"]["throughput_rps"]);
+    for p in ["p(90)", "p(95)"] {
+        assert!(m["http_req_waiting"][p].as_f64().unwrap() > 0.0, "{lp}");
+    }
+    assert_eq!(
+        m["http_req_waiting"]["p(95)"],
+        load["total"]["latency_ms"]["p95"]
+    );
+    assert_eq!(lp["windtunnel"]["scenarios"][0], "passes");
+}
+
+#[test]
 fn an_open_model_reports_its_schedule_series_and_both_latencies() {
     let run = fixture("open-model", &["--exact", "open_model", "--seed", "3"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);

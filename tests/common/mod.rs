@@ -62,7 +62,11 @@ pub fn command(bin: &str, out: &Path) -> Command {
     let mut cmd = Command::new(bin);
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
-        if k.starts_with("WINDTUNNEL_") || k.starts_with("NEXTEST") || k == "RUST_LOG" {
+        if k.starts_with("WINDTUNNEL_")
+            || k.starts_with("NEXTEST")
+            || k == "RUST_LOG"
+            || k == "GITHUB_STEP_SUMMARY"
+        {
             cmd.env_remove(&*k);
         }
     }

@@ -469,6 +469,9 @@ impl Session {
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert(e);
         }
+        if !matches!(report.outcome, Outcome::Running | Outcome::Skipped) {
+            append_step_summary(&report);
+        }
     }
 
     /// Prints every scenario's summary and where the reports are. Returns `false` when a report
@@ -567,5 +570,28 @@ fn init_logging(filter: Option<&str>) {
                 .try_init();
         }
         Err(e) => eprintln!("warning: ignoring the log filter `{filter}`: {e}"),
+    }
+}
+
+/// The file GitHub Actions names for a job's summary page (GitHub's variable, not a setting).
+const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+
+/// Appends a finished scenario's Markdown to the file GITHUB_STEP_SUMMARY names, when it is set.
+/// The summary is a courtesy to the CI page, not a report: a failure to write it is a warning.
+fn append_step_summary(report: &ScenarioReport) {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os(GITHUB_STEP_SUMMARY).filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| writeln!(f, "{}", crate::report::scenario_markdown(report)));
+    if let Err(e) = written {
+        eprintln!(
+            "warning: cannot append to GITHUB_STEP_SUMMARY `{}`: {e}",
+            std::path::Path::new(&path).display()
+        );
     }
 }

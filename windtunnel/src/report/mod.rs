@@ -8,8 +8,10 @@ mod exact;
 mod findings;
 #[cfg(test)]
 pub(crate) mod fixture;
+mod gitlab;
 mod html;
 mod junit;
+mod markdown;
 mod merge;
 mod model;
 mod rerun;
@@ -20,8 +22,10 @@ mod verdict;
 
 pub use exact::ExactMetrics;
 pub use findings::{Evidence, Finding, FindingType, Severity, findings};
+pub use gitlab::to_load_performance;
 pub use html::to_html;
 pub use junit::to_junit_xml;
+pub use markdown::{scenario_markdown, to_markdown};
 pub use merge::{MergeError, Part, merge};
 pub(crate) use model::MAX_LISTED_FAULTS;
 pub use model::{

@@ -12,8 +12,10 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::gitlab::to_load_performance;
 use super::html::to_html;
 use super::junit::to_junit_xml;
+use super::markdown::to_markdown;
 use super::model::{Outcome, Report, SCHEMA_VERSION, ScenarioReport, ToolInfo};
 
 /// A report could not be written or read.
@@ -198,6 +200,11 @@ impl ReportStore {
         let xml = to_junit_xml(&report).map_err(ReportError::Junit)?;
         write_atomically(&self.dir.join("junit.xml"), &xml)?;
         write_atomically(&self.dir.join("report.html"), to_html(&report).as_bytes())?;
+        write_atomically(&self.dir.join("report.md"), to_markdown(&report).as_bytes())?;
+        if let Some(summary) = to_load_performance(&report) {
+            let json = serde_json::to_vec_pretty(&summary).expect("summaries serialize");
+            write_atomically(&self.dir.join("load-performance.json"), &json)?;
+        }
         self.point_latest()?;
         drop(lock);
         Ok(report)
@@ -255,7 +262,7 @@ impl ReportStore {
         }
         #[cfg(not(unix))]
         {
-            for name in ["report.json", "junit.xml", "report.html"] {
+            for name in ["report.json", "junit.xml", "report.html", "report.md"] {
                 let bytes = fs::read(self.dir.join(name)).map_err(io("read", &self.dir))?;
                 write_atomically(&latest.join(name), &bytes)?;
             }
