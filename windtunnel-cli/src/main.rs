@@ -18,6 +18,7 @@ mod aggregate;
 mod compare;
 mod merge;
 mod replay;
+mod trend;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -74,7 +75,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Lists the stored runs, newest first.
+    /// Lists the stored runs, newest first; with `--trend`, one scenario's metric over them,
+    /// oldest first, with significant shifts in its level marked.
     Runs {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -82,6 +84,15 @@ enum Command {
         /// Delete the oldest runs so that N remain (0 deletes nothing).
         #[arg(long, value_name = "N")]
         keep: Option<usize>,
+        /// Follow this scenario's metric over the stored runs.
+        #[arg(long, value_name = "SCENARIO")]
+        trend: Option<String>,
+        /// The metric `--trend` follows.
+        #[arg(long, value_enum, default_value = "p99", requires = "trend")]
+        metric: trend::Metric,
+        /// The request name `--trend` follows (default: all requests).
+        #[arg(long, value_name = "NAME", default_value = "*", requires = "trend")]
+        request: String,
     },
     /// Gathers the findings of many runs into one table, grouped by scenario, type and severity.
     Findings {
@@ -182,7 +193,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run { .. } => unreachable!("handled above"),
         Command::Report { run, html, json } => show(&root, &run, html, json),
-        Command::Runs { json, keep } => runs(&root, json, keep),
+        Command::Runs {
+            json,
+            keep,
+            trend: Some(scenario),
+            metric,
+            request,
+        } => {
+            if keep.is_some() {
+                bail!("--trend reads the runs; prune them with `--keep` separately");
+            }
+            trend::run(&root, &scenario, metric, &request, json)
+        }
+        Command::Runs { json, keep, .. } => runs(&root, json, keep),
         Command::Findings { dirs, json } => aggregate::run(&dirs, json),
         Command::Merge { runs, out } => merge::run(&root, &runs, out),
         Command::Compare {

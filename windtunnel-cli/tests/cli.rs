@@ -432,3 +432,43 @@ fn replay_never_runs_text_or_untrusted_fields_from_a_report() {
     bad["run_id"] = json!("../../escape");
     refused("run-id", bad, "which is not a directory name");
 }
+
+#[test]
+fn runs_trend_marks_where_a_metric_shifted() {
+    let root = scratch("trend");
+    for i in 0..12u32 {
+        let mut r = read("passing");
+        r["started_at"] = json!(format!("2026-11-01T00:{i:02}:00Z"));
+        let total = &mut r["scenarios"][0]["load"]["total"];
+        let p99 = total["latency_ms"]["p99"].as_f64().unwrap();
+        // ±2% of wobble, and from the seventh run on, 40% slower.
+        let wobble = 1.0 + 0.02 * f64::from(i % 3) - 0.02;
+        let step = if i < 6 { 1.0 } else { 1.4 };
+        total["latency_ms"]["p99"] = json!(p99 * wobble * step);
+        store(&root, &format!("run-{i:02}"), r);
+    }
+    let (code, out, err) = windtunnel(&["--root", s(&root), "runs", "--trend", "passes", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 12);
+    assert_eq!(v["runs"][0]["id"], "run-00", "oldest first");
+    let shifts = v["shifts"].as_array().unwrap();
+    assert_eq!(shifts.len(), 1, "{out}");
+    assert_eq!(shifts[0]["run"], "run-06");
+    let change = shifts[0]["change"].as_f64().unwrap();
+    assert!((change - 0.4).abs() < 0.05, "{change}");
+    let (code, table, _) = windtunnel(&["--root", s(&root), "runs", "--trend", "passes"]);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("run-06") && table.contains("← shift +"),
+        "{table}"
+    );
+    let (code, _, err) = windtunnel(&["--root", s(&root), "runs", "--trend", "nope"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no stored run under") && err.contains("`nope`"),
+        "{err}"
+    );
+    let (code, _, err) = windtunnel(&["--root", s(&root), "runs", "--metric", "p50"]);
+    assert_eq!(code, 2, "{err}");
+}
