@@ -93,6 +93,15 @@ pub(crate) fn run(root: &Path, args: Args) -> Result<ExitCode> {
         }
         bases.extend(found);
     }
+    // A run named twice (given, and among the last N) counts once.
+    let mut seen = std::collections::BTreeSet::new();
+    bases.retain(|b| seen.insert(b.run_id.clone()));
+    if bases.iter().any(|b| b.run_id == new.run_id) {
+        bail!(
+            "`{}` is both the baseline and the run under test",
+            new.run_id
+        );
+    }
     if bases.is_empty() {
         bail!("no baseline: `windtunnel compare BASE NEW`, `--baseline RUN NEW` or `--last N NEW`");
     }
@@ -255,9 +264,9 @@ fn print_table(c: &Comparison) {
     );
     for l in &c.lines {
         let verdict = if l.verdict.is_regression() {
-            "REGRESSION".to_owned()
+            l.verdict_text().to_uppercase()
         } else {
-            l.verdict.as_str().to_owned()
+            l.verdict_text().to_owned()
         };
         say!(
             "{:<20} {:<28} {:<24} {:>11} {:>11}  {:<30} {verdict}",
@@ -310,9 +319,9 @@ pub(crate) fn to_markdown(c: &Comparison) -> String {
     let _ = writeln!(out, "|---|---|---|--:|--:|---|---|");
     for l in &c.lines {
         let verdict = if l.verdict.is_regression() {
-            "**regression**".to_owned()
+            format!("**{}**", md(l.verdict_text()))
         } else {
-            md(l.verdict.as_str())
+            md(l.verdict_text())
         };
         let _ = writeln!(
             out,

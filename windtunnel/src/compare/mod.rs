@@ -3,8 +3,9 @@
 //!
 //! For each scenario both sides ran, per request name (and `*` for all requests): p50, p95 and
 //! p99 of the service time (and, in open models, of the latency from the intended start), the
-//! error rate and the throughput. Each change is an estimate with an interval at the chosen
-//! confidence:
+//! error rate and the throughput. Each change is an estimate with a simultaneous interval: each
+//! line's confidence is `1 − (1 − confidence) / lines` (Bonferroni), so that two runs of
+//! identical code show no significant line at all with the chosen confidence (95%):
 //!
 //! - Within a run, a percentile's uncertainty comes from its exact histogram (the
 //!   distribution-free interval of an order statistic), an error rate's from the binomial, a
@@ -18,11 +19,13 @@
 //! reported as significant and within tolerance, not failed. An objective held in every baseline
 //! run and lost in the new run is a regression too.
 //!
-//! ```
+//! ```no_run
 //! use windtunnel::compare::{Options, compare};
-//! # fn reports() -> (windtunnel::report::Report, windtunnel::report::Report) { unimplemented!() }
-//! # fn run() -> Result<(), windtunnel::compare::CompareError> {
-//! let (base, new) = reports();
+//! use windtunnel::report::read_report;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let base = read_report("target/windtunnel/runs/before/report.json".as_ref())?;
+//! let new = read_report("target/windtunnel/latest/report.json".as_ref())?;
 //! let result = compare(&[&base], &new, &Options::default())?;
 //! for line in result.lines.iter().filter(|l| l.verdict.is_regression()) {
 //!     println!("{}", line.sentence());
@@ -221,11 +224,25 @@ impl Verdict {
 }
 
 impl Line {
+    /// The verdict in words: [`Verdict::as_str`], or for an objective `lost`, `now met` or `as
+    /// in the baseline`.
+    pub fn verdict_text(&self) -> &'static str {
+        if self.metric != "objective" {
+            return self.verdict.as_str();
+        }
+        match self.verdict {
+            Verdict::Regression => "lost (held in every baseline run)",
+            Verdict::Improvement => "now met (not met in any baseline run)",
+            _ => "as in the baseline",
+        }
+    }
+
     /// The line as a sentence: "p99 of `checkout` +21% (+14% to +28%), regression".
     pub fn sentence(&self) -> String {
-        let what = if self.metric == "objective" {
-            format!("objective `{}`", self.subject)
-        } else if self.subject == "*" {
+        if self.metric == "objective" {
+            return format!("objective `{}`: {}", self.subject, self.verdict_text());
+        }
+        let what = if self.subject == "*" {
             format!("{} of all requests", self.metric)
         } else {
             format!("{} of `{}`", self.metric, self.subject)
@@ -371,7 +388,7 @@ fn compare_scenario(
                      4 whole seconds after the ramp-up); its intervals rest on its samples alone"
                 ));
             }
-            compare_metrics(name, bases, new, &options.tolerance, lines)
+            compare_metrics(name, bases, new, &options.tolerance, lines, &mut out.notes)
         }
         (Err(why), _) | (_, Err(why)) => out.notes.push(format!(
             "`{name}`: its requests are not compared: {why}; there is nothing to estimate their \
@@ -619,6 +636,7 @@ fn compare_metrics(
     new: &Measured,
     tol: &Tolerance,
     lines: &mut Vec<Pending>,
+    notes: &mut Vec<String>,
 ) {
     let mut subjects: Vec<&String> = new.subjects.keys().collect();
     for b in bases {
@@ -630,6 +648,24 @@ fn compare_metrics(
     }
     // All requests first, then by name.
     subjects.sort_by_key(|s| (s.as_str() != "*", s.as_str()));
+    for subject in &subjects {
+        let in_new = new.subjects.get(*subject).is_some_and(|s| s.count > 0);
+        let in_bases = bases
+            .iter()
+            .filter(|b| b.subjects.get(*subject).is_some_and(|s| s.count > 0))
+            .count();
+        if !in_new {
+            notes.push(format!(
+                "`{scenario}`: `{subject}` was requested in the baseline but not in the new run"
+            ));
+        } else if in_bases < bases.len() {
+            notes.push(format!(
+                "`{scenario}`: `{subject}` is new: {} of {} baseline run(s) never requested it",
+                bases.len() - in_bases,
+                bases.len()
+            ));
+        }
+    }
     for subject in subjects {
         let latency_beyond = |b: f64, n: f64| n - b > (b * tol.latency).max(tol.latency_slack_ms);
         let intended = new.has_intended(subject) && bases.iter().all(|b| b.has_intended(subject));
