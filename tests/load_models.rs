@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use demo_shop::{Pauses, ShopConfig};
+use windtunnel::Rate;
 use windtunnel::ScenarioError;
 use windtunnel::prelude::*;
 use windtunnel::report::StopReason;
@@ -199,28 +200,35 @@ async fn a_lost_objective_marked_abort_on_fail_ends_the_run_early() {
     assert!(!report.objectives[0].passed);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_capacity_search_finds_the_knee_of_a_single_connection_backend() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    // `/serial` serves one request at a time for 5 ms: at most ~200/s, less with timer slack.
+/// A capacity search on `/serial`, which serves one request at a time for 5 ms (at most ~200/s,
+/// less with timer slack): from `start` by 50/s, 1 s steps, one bisection, each rate `repeats`
+/// times, judged by p99 below 100 ms.
+async fn search_serial(name: &str, start: Rate, repeats: u32) -> windtunnel::report::LoadReport {
     let shop = demo_shop::spawn(ShopConfig::instant()).await.unwrap();
-    let report = Scenario::new("capacity")
+    Scenario::new(name)
         .seed(1)
         .target(shop.url())
         .agents([report_page])
         .load(
-            Load::capacity(per_sec(50))
+            Load::capacity(start)
                 .step(per_sec(50))
                 .hold(secs(1))
                 .max(per_sec(400))
                 .bisections(1)
+                .repeats(repeats)
                 .pool(20, 400),
         )
         .graceful_stop(ms(200))
         .slo(p99("report").below(ms(100)))
         .run()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_capacity_search_finds_the_knee_of_a_single_connection_backend() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let report = search_serial("capacity", per_sec(50), 1).await;
     let c = report.capacity.as_ref().unwrap();
     let rate = c.rate.expect("50/s is well within capacity");
     assert!((50.0..250.0).contains(&rate), "capacity {rate}/s: {c:?}");
@@ -247,25 +255,7 @@ async fn the_capacity_search_finds_the_knee_of_a_single_connection_backend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_capacity_search_gives_an_interval_and_shows_the_knee_step() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let shop = demo_shop::spawn(ShopConfig::instant()).await.unwrap();
-    let report = Scenario::new("capacity-repeats")
-        .seed(1)
-        .target(shop.url())
-        .agents([report_page])
-        .load(
-            Load::capacity(per_sec(100))
-                .step(per_sec(50))
-                .hold(secs(1))
-                .max(per_sec(400))
-                .bisections(1)
-                .repeats(2)
-                .pool(20, 400),
-        )
-        .graceful_stop(ms(200))
-        .slo(p99("report").below(ms(100)))
-        .run()
-        .await
-        .unwrap();
+    let report = search_serial("capacity-repeats", per_sec(100), 2).await;
     let c = report.capacity.as_ref().unwrap();
     assert_eq!(c.repeats, 2);
     // Each rate ran twice, one repeat after the other.

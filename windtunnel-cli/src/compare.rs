@@ -181,29 +181,6 @@ fn append(path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("cannot write GITHUB_STEP_SUMMARY `{}`", path.display()))
 }
 
-fn value(l: &Line, v: Option<f64>) -> String {
-    match v {
-        None => "—".into(),
-        Some(v) if l.unit == "ratio" => format!("{:.2}%", v * 100.0),
-        Some(v) if l.unit.is_empty() => windtunnel_number(v),
-        Some(v) => format!("{} {}", windtunnel_number(v), l.unit),
-    }
-}
-
-/// Three significant digits, without trailing zeros.
-fn windtunnel_number(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
-    let s = format!("{v:.digits$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
-}
-
 fn change(l: &Line) -> String {
     match (l.change, l.interval) {
         (Some(c), Some([lo, hi])) => format!(
@@ -254,7 +231,7 @@ fn outcome(c: &Comparison) -> String {
 fn print_table(c: &Comparison) {
     say!("{}", headline(c));
     say!(
-        "{:<20} {:<28} {:<24} {:>11} {:>11}  {:<30} verdict",
+        "{:<20} {:<28} {:<24} {:>11} {:>11}  {:<44} verdict",
         "scenario",
         "request / objective",
         "metric",
@@ -269,12 +246,12 @@ fn print_table(c: &Comparison) {
             l.verdict_text().to_owned()
         };
         say!(
-            "{:<20} {:<28} {:<24} {:>11} {:>11}  {:<30} {verdict}",
+            "{:<20} {:<28} {:<24} {:>11} {:>11}  {:<44} {verdict}",
             l.scenario,
             l.subject,
             l.metric,
-            value(l, l.base),
-            value(l, l.new),
+            l.format_value(l.base),
+            l.format_value(l.new),
             change(l),
         );
     }
@@ -329,8 +306,8 @@ pub(crate) fn to_markdown(c: &Comparison) -> String {
             md(&l.scenario),
             md(&l.subject),
             md(&l.metric),
-            md(&value(l, l.base)),
-            md(&value(l, l.new)),
+            md(&l.format_value(l.base)),
+            md(&l.format_value(l.new)),
             md(&change(l)),
         );
     }
@@ -362,13 +339,5 @@ mod tests {
         assert_eq!(parse_ms("500us"), Ok(0.5));
         assert_eq!(parse_ms("0.5s"), Ok(500.0));
         assert!(parse_ms("1").unwrap_err().contains("needs a unit"));
-    }
-
-    #[test]
-    fn numbers_have_three_significant_digits() {
-        assert_eq!(windtunnel_number(27.519), "27.5");
-        assert_eq!(windtunnel_number(1265.7), "1266");
-        assert_eq!(windtunnel_number(0.0123), "0.0123");
-        assert_eq!(windtunnel_number(5.0), "5");
     }
 }

@@ -170,7 +170,8 @@ pub struct Line {
     /// `p50`, `p95`, `p99` (service time), `p50 from intended start`, ..., `error rate`,
     /// `throughput` or `objective`.
     pub metric: String,
-    /// `ms`, `ratio` (error rates), `req/s`, or empty for objectives.
+    /// `ms`, `ratio` (error rates and other shares), `req/s`, or empty (an objective counted
+    /// in iterations).
     pub unit: &'static str,
     /// The baseline's value: one run's, or the geometric mean (the mean, for error rates) of
     /// several runs'.
@@ -261,6 +262,15 @@ impl Line {
                 self.verdict.as_str()
             ),
             _ => format!("{what}: {}", self.verdict.as_str()),
+        }
+    }
+
+    /// A value of this line's metric for people: `27.5 ms`, `1.55%`, `1266 req/s`, `—` for none.
+    pub fn format_value(&self, v: Option<f64>) -> String {
+        match v {
+            None => "—".into(),
+            Some(v) if self.unit.is_empty() => crate::text::trim_float(v),
+            Some(v) => crate::report::format_value(v, self.unit),
         }
     }
 
@@ -776,11 +786,17 @@ fn objective_lines(
         let base = before.iter().filter_map(|b| b.actual).collect::<Vec<_>>();
         let base = (base.len() == before.len() && !base.is_empty())
             .then(|| base.iter().sum::<f64>() / base.len() as f64);
+        let unit = match o.unit.as_str() {
+            "ms" => "ms",
+            "ratio" => "ratio",
+            "req/s" => "req/s",
+            _ => "",
+        };
         let line = Line {
             scenario: scenario.to_owned(),
             subject: o.objective.clone(),
             metric: "objective".into(),
-            unit: "",
+            unit,
             base,
             new: o.actual,
             change: None,

@@ -41,4 +41,5 @@ pub use store::{
     write_atomically,
 };
 pub(crate) use store::{ReportStore, now_rfc3339, resolve_root};
+pub(crate) use summary::value as format_value;
 pub use summary::{failure_message, scenario_summary};

@@ -6,7 +6,7 @@ use super::model::{Outcome, RequestReport, ScenarioReport, TurbulenceReport};
 use crate::objectives::ObjectiveResult;
 
 /// A value with its unit, for people: `12.3 ms`, `0.52%`, `410.2 req/s`.
-pub(super) fn value(v: f64, unit: &str) -> String {
+pub(crate) fn value(v: f64, unit: &str) -> String {
     match unit {
         "ms" => latency(v),
         "ratio" => format!("{}%", sig(v * 100.0)),
