@@ -499,7 +499,7 @@ impl Session {
         }
         if !finished.is_empty() {
             println!(
-                "windtunnel: reports in {} (report.json, junit.xml, report.html); newest run: {}",
+                "windtunnel: reports in {} (report.json, junit.xml, report.html, report.md); newest run: {}",
                 self.store.dir().display(),
                 self.store.latest().display()
             );

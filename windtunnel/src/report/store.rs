@@ -5,8 +5,8 @@
 //! complete, and concurrent nextest processes of one run merge into one report.
 //!
 //! Layout under the root (`WINDTUNNEL_OUT`, else `<target dir>/windtunnel`):
-//! `runs/<run id>/{report.json, junit.xml, report.html, scenarios/*.json}` and `latest` → the
-//! newest run.
+//! `runs/<run id>/{report.json, junit.xml, report.html, report.md, load-performance.json,
+//! scenarios/*.json}` and `latest` → the newest run.
 
 use std::fs::{self, File};
 use std::io::Write;
