@@ -116,9 +116,7 @@ pub(crate) fn run(root: &Path, args: Args) -> Result<ExitCode> {
             report::write_atomically(path, markdown.as_bytes())?;
         }
     }
-    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
-        append(Path::new(&summary), &markdown)?;
-    }
+    report::append_to_step_summary(&markdown)?;
     if args.json {
         let mut v = serde_json::to_value(&result)?;
         v["regressions"] = regressions.into();
@@ -168,17 +166,6 @@ fn last_runs(root: &Path, new: &Report, n: usize) -> Result<Vec<Report>> {
         })
         .take(n)
         .collect())
-}
-
-fn append(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY `{}`", path.display()))?;
-    writeln!(f, "{text}")
-        .with_context(|| format!("cannot write GITHUB_STEP_SUMMARY `{}`", path.display()))
 }
 
 fn change(l: &Line) -> String {

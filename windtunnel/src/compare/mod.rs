@@ -459,20 +459,12 @@ fn setup_of(load: &LoadReport) -> Vec<(&'static str, String)> {
 /// demo's embedded shop) listens on a fresh port every run.
 fn comparable_target(target: &str) -> String {
     match url::Url::parse(target) {
-        Ok(mut u) if is_loopback(u.host_str().unwrap_or("")) => {
+        Ok(mut u) if crate::http::is_loopback(&u) => {
             let _ = u.set_port(None);
             format!("{u} (loopback, any port)")
         }
         _ => target.to_owned(),
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn setup_warnings(name: &str, bases: &[&LoadReport], new: &LoadReport, warnings: &mut Vec<String>) {
@@ -525,12 +517,20 @@ struct Raw {
     beyond: bool,
 }
 
-fn raw_change(base: &[Estimate], new: Estimate, log: bool) -> (f64, f64, Option<usize>, String) {
+/// The change, its standard error, the degrees of freedom (see [`Raw`]), what the noise rests on,
+/// and the baseline's value: the mean of the runs' values (on the log scale: their geometric
+/// mean).
+fn raw_change(
+    base: &[Estimate],
+    new: Estimate,
+    log: bool,
+) -> (f64, f64, Option<usize>, String, f64) {
     let t = |v: f64| if log { v.ln() } else { v };
     let k = base.len() as f64;
     let values: Vec<f64> = base.iter().map(|e| t(e.value)).collect();
     let mean = values.iter().sum::<f64>() / k;
     let d = t(new.value) - mean;
+    let shown = if log { mean.exp() } else { mean };
     let within = new.se.powi(2) + base.iter().map(|e| e.se.powi(2)).sum::<f64>() / k / k;
     let between = noise::variance(&values) * (1.0 + 1.0 / k);
     if base.len() >= 2 && between > within {
@@ -539,9 +539,10 @@ fn raw_change(base: &[Estimate], new: Estimate, log: bool) -> (f64, f64, Option<
             between.sqrt(),
             Some(base.len() - 1),
             format!("between {} baseline runs", base.len()),
+            shown,
         )
     } else {
-        (d, within.sqrt(), None, "within runs".to_owned())
+        (d, within.sqrt(), None, "within runs".to_owned(), shown)
     }
 }
 
@@ -581,17 +582,6 @@ impl Pending {
     }
 }
 
-/// The baseline value a line shows: the geometric mean of the runs' values (the mean when not
-/// on the log scale).
-fn base_value(base: &[Estimate], log: bool) -> f64 {
-    let k = base.len() as f64;
-    if log {
-        (base.iter().map(|e| e.value.ln()).sum::<f64>() / k).exp()
-    } else {
-        base.iter().map(|e| e.value).sum::<f64>() / k
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn judged_line(
     scenario: &str,
@@ -623,8 +613,7 @@ fn judged_line(
     if log && (new.value <= 0.0 || base.iter().any(|e| e.value <= 0.0)) {
         return Pending { line, raw: None };
     }
-    let b = base_value(&base, log);
-    let (d, sd, df, noise) = raw_change(&base, new, log);
+    let (d, sd, df, noise, b) = raw_change(&base, new, log);
     line.base = Some(b);
     line.noise = noise;
     Pending {

@@ -64,15 +64,15 @@ impl Measured {
                 "the report has no exact histograms (written by an older windtunnel)".to_owned()
             }
         })?;
-        let snap = exact.snapshot(load, 0).map_err(|e| e.to_string())?;
-        let mut subjects: BTreeMap<String, Subject> = snap
-            .requests
-            .iter()
-            .map(|(name, m)| (name.clone(), Subject::of(m)))
-            .collect();
-        subjects.insert("*".to_owned(), Subject::of(&snap.total()));
+        let mut snap = exact.snapshot(load, 0).map_err(|e| e.to_string())?;
         let ramp = load.config.ramp_up_s.unwrap_or(0.0);
         let batches = Batches::of(&snap, ramp, load.elapsed_s);
+        let total = Subject::from(snap.total());
+        let mut subjects: BTreeMap<String, Subject> = std::mem::take(&mut snap.requests)
+            .into_iter()
+            .map(|(name, m)| (name, Subject::from(m)))
+            .collect();
+        subjects.insert("*".to_owned(), total);
         Ok(Measured {
             subjects,
             elapsed_s: load.elapsed_s.max(f64::MIN_POSITIVE),
@@ -132,13 +132,13 @@ impl Measured {
     }
 }
 
-impl Subject {
-    fn of(m: &RequestMetrics) -> Self {
+impl From<RequestMetrics> for Subject {
+    fn from(m: RequestMetrics) -> Self {
         Subject {
             count: m.count,
             failed: m.failed,
-            service: m.histogram.clone(),
-            intended: m.intended.clone(),
+            service: m.histogram,
+            intended: m.intended,
         }
     }
 }

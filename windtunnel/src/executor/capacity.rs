@@ -157,14 +157,15 @@ pub(crate) async fn run_capacity<'r>(
         search.record(rate, holds);
     }
     let knee = search.capacity();
+    // The highest rate at which every repeat held, else the knee itself.
     let lower = knee.map(|k| {
         tallies
             .iter()
             .filter(|t| t.rate <= k && t.held == plan.repeats)
             .map(|t| t.rate)
-            .fold(f64::NAN, f64::max)
+            .max_by(f64::total_cmp)
+            .unwrap_or(k)
     });
-    let lower = lower.map(|l| if l.is_nan() { knee.unwrap_or(l) } else { l });
     let above = |all_failed: bool| {
         let k = knee?;
         tallies

@@ -573,25 +573,15 @@ fn init_logging(filter: Option<&str>) {
     }
 }
 
-/// The file GitHub Actions names for a job's summary page (GitHub's variable, not a setting).
-const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
-
-/// Appends a finished scenario's Markdown to the file GITHUB_STEP_SUMMARY names, when it is set.
-/// The summary is a courtesy to the CI page, not a report: a failure to write it is a warning.
+/// Appends a finished scenario's Markdown to the job's summary page, when GITHUB_STEP_SUMMARY is
+/// set. The summary is a courtesy to the CI page, not a report: a failure to write it is a
+/// warning.
 fn append_step_summary(report: &ScenarioReport) {
-    use std::io::Write as _;
-    let Some(path) = std::env::var_os(GITHUB_STEP_SUMMARY).filter(|p| !p.is_empty()) else {
-        return;
-    };
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| writeln!(f, "{}", crate::report::scenario_markdown(report)));
-    if let Err(e) = written {
+    if let Err(e) = crate::report::append_to_step_summary(&crate::report::scenario_markdown(report))
+    {
         eprintln!(
-            "warning: cannot append to GITHUB_STEP_SUMMARY `{}`: {e}",
-            std::path::Path::new(&path).display()
+            "warning: cannot add to the GitHub job summary: {}",
+            error_chain(&e)
         );
     }
 }

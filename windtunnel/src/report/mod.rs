@@ -37,8 +37,8 @@ pub use model::{
 };
 pub use rerun::{Program, REPLAY_FLAGS, Rerun, RerunError, Runner, is_valid_run_id};
 pub use store::{
-    OLDEST_READABLE_SCHEMA, ReadError, ReportError, StoredRun, list_runs, prune_runs, read_report,
-    write_atomically,
+    GITHUB_STEP_SUMMARY, OLDEST_READABLE_SCHEMA, ReadError, ReportError, StoredRun,
+    append_to_step_summary, list_runs, prune_runs, read_report, write_atomically,
 };
 pub(crate) use store::{ReportStore, now_rfc3339, resolve_root};
 pub(crate) use summary::value as format_value;

@@ -55,6 +55,25 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
+/// The variable GitHub Actions sets to the file of a job's summary page.
+pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+
+/// Appends `markdown` to the job's summary page when [`GITHUB_STEP_SUMMARY`] names a file;
+/// returns that file, or `None` when the variable is not set.
+pub fn append_to_step_summary(markdown: &str) -> Result<Option<PathBuf>, ReportError> {
+    let Some(path) = std::env::var_os(GITHUB_STEP_SUMMARY).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io("open", &path))?;
+    writeln!(f, "{markdown}").map_err(io("append to", &path))?;
+    Ok(Some(path))
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to disk,
 /// then renamed over `path`. Readers see the old file or the new one, never half of one.
 ///
