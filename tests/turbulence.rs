@@ -313,3 +313,79 @@ async fn bad_turbulence_is_refused_before_any_request() {
         .unwrap_err();
     assert!(err.to_string().contains("needs an `http` target"), "{err}");
 }
+
+/// The demo shop on a runtime of its own, which `kill` drops: every socket closes at once, as
+/// a killed process's would.
+struct Doomed {
+    url: String,
+    kill: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn doomed_shop() -> Doomed {
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let (kill, killed) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let shop = rt
+            .block_on(demo_shop::spawn(ShopConfig::instant()))
+            .unwrap();
+        url_tx.send(shop.url()).unwrap();
+        let _ = killed.recv();
+        drop(shop);
+        rt.shutdown_background();
+    });
+    Doomed {
+        url: url_rx.recv().unwrap(),
+        kill,
+        thread,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxied_load_ends_on_time_when_its_upstream_dies_mid_run() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    // 20 times, the SUT behind the proxy dies at a different moment of a 1 s load: no request
+    // may wait for an upstream that is gone, so the load ends on time and no iteration is left
+    // to cancel after the graceful stop.
+    for round in 0..20u64 {
+        let shop = doomed_shop();
+        let kill = shop.kill.clone();
+        let killer = tokio::spawn(async move {
+            tokio::time::sleep(ms(300 + 20 * round)).await;
+            let _ = kill.send(());
+        });
+        let started = std::time::Instant::now();
+        let run = Scenario::new("upstream dies")
+            .seed(round)
+            .target(shop.url.as_str())
+            .agents([browse])
+            .users(4)
+            .duration(secs(1))
+            .request_timeout(secs(20))
+            .graceful_stop(secs(3))
+            .through_proxy()
+            .run()
+            .await;
+        let took = started.elapsed();
+        killer.await.unwrap();
+        shop.thread.join().unwrap();
+        let report = match run {
+            Ok(report) => report,
+            Err(e) => panic!("round {round}: {e:#}"),
+        };
+        assert_eq!(report.cancelled_iterations, 0, "round {round}: {report:?}");
+        assert!(
+            took < ms(1800),
+            "round {round}: a 1 s load took {took:?} after its upstream died"
+        );
+        assert!(
+            report.total.failed > 0,
+            "round {round}: the SUT died mid-run"
+        );
+    }
+}

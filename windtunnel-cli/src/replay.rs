@@ -1,16 +1,24 @@
 //! `windtunnel replay RUN`: runs each scenario again (the same test binary, `--exact` name,
 //! seed, target and turbulence flags), with the new run's reports under the same root and a run
 //! id of its own, then says where the new run differs from the stored one: outcome, objectives,
-//! and per request name the count, failures and p99.
+//! per request name the count, failures and error kinds, and the faults.
+//!
+//! A scenario with a fault tape is replayed from it (`--tape`): the faults fire on the requests
+//! and connections the tape names, whatever the clock says, and the replay's own tape is
+//! compared with it decision by decision. It matches only when every taped fault fired again and
+//! no other did. A report without a tape (from an older windtunnel) is replayed from its seed,
+//! and the faults are then not compared: the replay says so.
 //!
 //! A report is untrusted input: the command is rebuilt from the report's checked `rerun`
-//! fields and started without a shell; the `replay` text is never run.
+//! fields and started without a shell; the `replay` text is never run; a tape is read only from
+//! the run's own `tapes/` directory, and only if its hash is the one the report names.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
-use windtunnel::report::{self, Outcome, Program, Report, ScenarioReport};
+use windtunnel::report::{self, Outcome, Program, Report, ScenarioReport, TapeRef};
+use windtunnel::turbulence::Tape;
 
 pub(crate) fn run(
     root: &Path,
@@ -48,13 +56,19 @@ pub(crate) fn run(
             stored.run_id.escape_default()
         );
     }
-    // Check every scenario's command before running any.
+    // Check every scenario's command and tape before running any.
     let mut commands = Vec::with_capacity(chosen.len());
     for s in &chosen {
-        commands.push(command(path, s)?);
+        let (mut shown, mut command) = command(path, s)?;
+        let tape = taped(path, s)?;
+        if let Some((file, _)) = &tape {
+            command.arg("--tape").arg(file);
+            shown = format!("{shown} --tape {}", file.display());
+        }
+        commands.push((shown, command, tape));
     }
     let mut differs = false;
-    for (i, (s, (shown, mut command))) in chosen.iter().zip(commands).enumerate() {
+    for (i, (s, (shown, mut command, tape))) in chosen.iter().zip(commands).enumerate() {
         say!("$ {shown}");
         if dry_run {
             continue;
@@ -80,7 +94,26 @@ pub(crate) fn run(
                 s.name
             );
         };
-        let diffs = differences(s, again);
+        let mut diffs = differences(s, again);
+        let faults = match &tape {
+            Some((_, tape)) => Some(compare_tapes(tape, &new_path, again)?),
+            None => None,
+        };
+        if let Some((line, same)) = &faults {
+            if !same {
+                diffs.push(line.clone());
+            }
+        } else if has_turbulence(s) {
+            say!(
+                "{}: the report has no fault tape (it is from an older windtunnel): replayed \
+                 from seed {}, and its faults are not compared",
+                s.name,
+                s.seed
+            );
+        }
+        if let Some((line, true)) = &faults {
+            say!("{}: {line}", s.name);
+        }
         if diffs.is_empty() {
             say!("{}: the replay matches (seed {})", s.name, s.seed);
         } else {
@@ -97,6 +130,107 @@ pub(crate) fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn has_turbulence(s: &ScenarioReport) -> bool {
+    s.load.as_ref().is_some_and(|l| l.turbulence.is_some())
+}
+
+/// The tape of `s`, if its report names one: the file in the run's `tapes/` directory, read and
+/// checked against the hash the report gives.
+fn taped(report: &Path, s: &ScenarioReport) -> Result<Option<(std::path::PathBuf, Tape)>> {
+    let Some(tape) = s
+        .load
+        .as_ref()
+        .and_then(|l| l.turbulence.as_ref())
+        .and_then(|t| t.tape.as_ref())
+    else {
+        return Ok(None);
+    };
+    let TapeRef { file, sha256, .. } = tape;
+    let name = file.strip_prefix("tapes/").unwrap_or("");
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name.ends_with(".json")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain {
+        bail!(
+            "`{}`: scenario `{}` names the fault tape `{}`, which is not a file of the run's \
+             `tapes/` directory",
+            report.display(),
+            s.name.escape_default(),
+            file.escape_default()
+        );
+    }
+    let dir = report.parent().unwrap_or(Path::new("."));
+    let path = dir.join(file);
+    let tape = Tape::read(&path).with_context(|| {
+        format!(
+            "scenario `{}`: cannot use its fault tape",
+            s.name.escape_default()
+        )
+    })?;
+    let actual = tape.sha256();
+    if &actual != sha256 {
+        bail!(
+            "scenario `{}`: the fault tape `{}` is not the one the report names (its SHA-256 is \
+             {actual}, the report says {}): it was changed after the run",
+            s.name.escape_default(),
+            path.display(),
+            sha256.escape_default()
+        );
+    }
+    if !tape.complete {
+        bail!(
+            "scenario `{}`: its fault tape `{}` is incomplete (the run made more than {} \
+             decisions), so it cannot be replayed exactly; run it again from its seed: {}",
+            s.name.escape_default(),
+            path.display(),
+            windtunnel::turbulence::MAX_TAPE_ENTRIES,
+            s.replay.escape_default()
+        );
+    }
+    Ok(Some((path, tape)))
+}
+
+/// The replay's tape against the original's: a line that says how they compare, and whether
+/// they hold the same decisions.
+fn compare_tapes(original: &Tape, report: &Path, again: &ScenarioReport) -> Result<(String, bool)> {
+    let Some(path) = again
+        .load
+        .as_ref()
+        .and_then(|l| l.turbulence.as_ref())
+        .and_then(|t| t.tape.as_ref())
+        .map(|t| report.parent().unwrap_or(Path::new(".")).join(&t.file))
+    else {
+        return Ok((
+            format!(
+                "faults: the replay wrote no fault tape, so none of the {} taped faults can be \
+                 shown to have fired again",
+                original.len()
+            ),
+            false,
+        ));
+    };
+    let replayed = Tape::read(&path)?;
+    let d = original.diff(&replayed);
+    let line = if d.matches() {
+        format!(
+            "the faults match: all {} taped faults fired again, and no other",
+            d.refired
+        )
+    } else {
+        format!(
+            "faults: {} of {} taped faults fired again, {} went missing, {} were new",
+            d.refired,
+            original.len(),
+            d.missing,
+            d.new
+        )
+    };
+    Ok((line, d.matches()))
 }
 
 /// The command that runs `s` again, shown and ready to start, built from its checked fields.

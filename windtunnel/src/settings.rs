@@ -128,6 +128,13 @@ settings! {
         help: "replace every scenario's turbulence, like `brownout@10s..20s: delay=300ms p=0.2`, \
                or `off` (see Turbulence)",
     };
+    TAPE = Def {
+        flag: Some("--tape"), value: Some("<FILE>"), env: "WINDTUNNEL_TAPE", also: "",
+        file: None,
+        help: "replay a run's fault tape (`runs/<id>/tapes/<binary>--<scenario>.json`, which \
+               `windtunnel replay` passes): the faults fire on the requests and connections it names, not \
+               by the clock, and nowhere else (see Turbulence)",
+    };
     KEEP_RUNS = Def {
         flag: Some("--keep-runs"), value: Some("<N>"), env: "WINDTUNNEL_KEEP_RUNS", also: "",
         file: Some("`report.keep_runs`"),

@@ -43,6 +43,18 @@ impl Timing {
         (t < end).then_some((start, end))
     }
 
+    /// The number of the last occurrence that starts at or before `t` (0 for a timing without
+    /// `every`): what tells the occurrences of a flapping phase apart.
+    pub(crate) fn occurrence_index(&self, t: Duration) -> u64 {
+        match self.every {
+            None => 0,
+            Some((period, _)) => {
+                let k = t.saturating_sub(self.from).as_nanos() / period.as_nanos();
+                u64::try_from(k).unwrap_or(u64::MAX)
+            }
+        }
+    }
+
     /// The next instant after `t` at which the timing starts or ends an occurrence.
     pub(crate) fn next_change(&self, t: Duration) -> Option<Duration> {
         if t < self.from {

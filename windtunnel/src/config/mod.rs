@@ -6,7 +6,7 @@
 //! report can say where each setting of a scenario came from.
 
 mod catalog;
-mod file;
+pub(crate) mod file;
 mod values;
 
 use std::borrow::Cow;
@@ -171,6 +171,8 @@ pub(crate) struct RunConfig {
     pub(crate) redact: Vec<String>,
     /// What an inconclusive measurement does to a scenario.
     pub(crate) inconclusive: Set<Inconclusive>,
+    /// The fault tape to replay (`--tape`), read and checked.
+    pub(crate) tape: Option<Arc<crate::turbulence::Tape>>,
 }
 
 /// What a scenario whose measurement cannot be trusted (but that failed nothing) comes to.
@@ -444,6 +446,16 @@ impl RunConfig {
         if let Some(found) = pick(&settings::INCONCLUSIVE) {
             config.inconclusive = parsed(found, Inconclusive::parse)?;
         }
+        config.tape = pick(&settings::TAPE)
+            .map(|found| {
+                parsed(found, |v| {
+                    crate::turbulence::Tape::read(Path::new(v))
+                        .map(Arc::new)
+                        .map_err(|e| e.reason)
+                })
+            })
+            .transpose()?
+            .map(|set| set.value);
         if let Some((v, source)) = pick(&settings::RUN_ID) {
             if !crate::report::is_valid_run_id(&v) {
                 return Err(invalid(

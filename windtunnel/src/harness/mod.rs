@@ -455,14 +455,15 @@ impl Session {
 
     /// Stores a scenario's report and rebuilds the run's reports. A write failure is kept and
     /// reported at the end (and makes the run fail), never lost silently.
-    fn record(&self, report: ScenarioReport) {
+    fn record(&self, mut report: ScenarioReport) {
+        let stored = self.store.record(&mut report);
         if report.outcome != Outcome::Running {
             self.finished
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(report.clone());
         }
-        if let Err(e) = self.store.record(&report) {
+        if let Err(e) = stored {
             tracing::error!(error = %e, "cannot write the report");
             self.report_error
                 .lock()

@@ -147,6 +147,7 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     );
     ctx.progress = true;
     ctx.segment = session.config.segment.clone();
+    ctx.tape = session.config.tape.clone();
     if session.plan.is_some() {
         ctx.origin = Origin::Plan;
     }

@@ -579,6 +579,9 @@ mod tests {
             warnings: vec![],
             faults: vec![],
             faults_not_listed: 0,
+            tape: None,
+            replayed_tape: None,
+            tape_bytes: None,
         });
         // Turbulence made each of checkout's 20 failures.
         load.requests[0].errors[0].injected = 20;

@@ -1,7 +1,7 @@
 //! The report model: plain serde data, versioned ([`SCHEMA_VERSION`]). Every output — JSON, JUnit,
 //! the terminal summary — is a function of it, so reports render outside a test run too.
 //!
-//! The JSON Schema of [`Report`] is published at `windtunnel/schemas/report.v6.schema.json`.
+//! The JSON Schema of [`Report`] is published at `windtunnel/schemas/report.v7.schema.json`.
 
 mod assemble;
 mod exact;
@@ -33,7 +33,7 @@ pub use model::{
     InjectedFault, IterationReport, LatencyReport, LoadConfig, LoadReport, Outcome, PanicReport,
     Percentiles, PhaseReport, PoolConfig, Report, RequestReport, RuleReport, SCHEMA_VERSION,
     ScenarioReport, ScheduleReport, SeriesPoint, SeriesReport, Setting, StageConfig, StopInfo,
-    StopReason, ToolInfo, ToxicReport, TurbulenceReport,
+    StopReason, TapeRef, ToolInfo, ToxicReport, TurbulenceReport,
 };
 pub use rerun::{Program, REPLAY_FLAGS, Rerun, RerunError, Runner, is_valid_run_id};
 pub use store::{

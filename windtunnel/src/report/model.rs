@@ -11,7 +11,7 @@ use crate::objectives::ObjectiveResult;
 pub(crate) const MAX_LISTED_FAULTS: usize = 10_000;
 
 /// The version of the report format. It changes when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// One run of a test binary (or, under nextest, of every binary sharing `NEXTEST_RUN_ID`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -325,6 +325,33 @@ pub struct TurbulenceReport {
     pub faults: Vec<InjectedFault>,
     /// Injected faults past those listed.
     pub faults_not_listed: u64,
+    /// The run's fault tape: every decision by identity, written next to the report, which
+    /// `windtunnel replay` injects again (`None` in reports before schema 7 and in merged runs).
+    #[serde(default)]
+    pub tape: Option<TapeRef>,
+    /// The SHA-256 of the tape this run replayed (`--tape`), if it replayed one.
+    #[serde(default)]
+    pub replayed_tape: Option<String>,
+    /// The tape's bytes, until the store writes them.
+    #[serde(skip)]
+    pub(crate) tape_bytes: Option<std::sync::Arc<Vec<u8>>>,
+}
+
+/// Where a run's fault tape is, and what it holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TapeRef {
+    /// The file, relative to the run's directory (`tapes/<scenario>.json`).
+    pub file: String,
+    /// The SHA-256 of its bytes, in hex.
+    pub sha256: String,
+    /// HTTP faults it holds.
+    pub requests: u64,
+    /// Toxic decisions (connection, occurrence, direction) it holds.
+    pub connections: u64,
+    /// `false` when the run made more decisions than a tape holds: it cannot be replayed
+    /// exactly.
+    pub complete: bool,
 }
 
 /// One turbulence phase.

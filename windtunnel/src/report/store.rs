@@ -186,22 +186,25 @@ impl ReportStore {
     }
 
     fn scenario_path(&self, s: &ScenarioReport) -> PathBuf {
-        let safe: String = format!("{}--{}", s.binary, s.name)
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.dir.join("scenarios").join(format!("{safe}.json"))
+        self.dir
+            .join("scenarios")
+            .join(format!("{}.json", file_stem(s)))
     }
 
-    /// Records one scenario's report and rebuilds the run's combined reports.
-    pub(crate) fn record(&self, s: &ScenarioReport) -> Result<Report, ReportError> {
-        let json = serde_json::to_vec_pretty(s).expect("reports serialize");
+    /// Records one scenario's report and rebuilds the run's combined reports. A fault tape the
+    /// report carries is written first, to `tapes/`, and the report names its file.
+    pub(crate) fn record(&self, s: &mut ScenarioReport) -> Result<Report, ReportError> {
+        let turbulence = s.load.as_mut().and_then(|l| l.turbulence.as_mut());
+        if let Some(t) = turbulence
+            && let Some(bytes) = t.tape_bytes.take()
+        {
+            let file = format!("tapes/{}.json", file_stem_of(&s.binary, &s.name));
+            write_atomically(&self.dir.join(&file), &bytes)?;
+            if let Some(tape) = &mut t.tape {
+                tape.file = file;
+            }
+        }
+        let json = serde_json::to_vec_pretty(&*s).expect("reports serialize");
         write_atomically(&self.scenario_path(s), &json)?;
         self.publish()
     }
@@ -288,6 +291,25 @@ impl ReportStore {
             Ok(())
         }
     }
+}
+
+/// A scenario's files' name: its binary and name, with anything but letters, digits, `-`, `_`
+/// and `.` replaced.
+fn file_stem(s: &ScenarioReport) -> String {
+    file_stem_of(&s.binary, &s.name)
+}
+
+fn file_stem_of(binary: &str, name: &str) -> String {
+    format!("{binary}--{name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The oldest report schema this windtunnel reads (older ones lack fields it needs).

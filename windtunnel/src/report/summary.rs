@@ -152,6 +152,14 @@ pub fn failure_message(s: &ScenarioReport) -> String {
         );
     }
     let _ = write!(out, "replay: {}", s.replay);
+    let turbulence = s.load.as_ref().and_then(|l| l.turbulence.as_ref());
+    if let Some(tape) = turbulence.and_then(|t| t.tape.as_ref()) {
+        let _ = write!(
+            out,
+            "\n{}",
+            tape_line(tape, turbulence.and_then(|t| t.replayed_tape.as_deref()))
+        );
+    }
     out
 }
 
@@ -435,9 +443,34 @@ fn turbulence_lines(out: &mut String, t: &TurbulenceReport) {
             injected.join(", ")
         );
     }
+    if let Some(tape) = &t.tape {
+        let _ = writeln!(out, "  {}", tape_line(tape, t.replayed_tape.as_deref()));
+    }
     for w in &t.warnings {
         let _ = writeln!(out, "  warning: {w}");
     }
+}
+
+/// The fault tape in one line: where, its hash, what it holds, and whether this run replayed one.
+fn tape_line(tape: &crate::report::TapeRef, replayed: Option<&str>) -> String {
+    let short = |h: &str| h.chars().take(16).collect::<String>();
+    let mut line = format!(
+        "fault tape {} (sha256 {}…): {} HTTP faults, {} toxic decisions",
+        tape.file,
+        short(&tape.sha256),
+        tape.requests,
+        tape.connections
+    );
+    if !tape.complete {
+        line.push_str(", incomplete (cannot be replayed exactly)");
+    }
+    match replayed {
+        Some(h) => {
+            let _ = write!(line, "; this run replayed tape {}…", short(h));
+        }
+        None => line.push_str("; `windtunnel replay` injects exactly these"),
+    }
+    line
 }
 
 #[cfg(test)]

@@ -65,6 +65,8 @@ pub(crate) struct ScenarioContext {
     /// Whether a load may show the live progress line: under the harness, which runs one
     /// scenario at a time by default, not in a user's own tests, which libtest runs in parallel.
     pub(crate) progress: bool,
+    /// The fault tape to replay (`--tape`), if one was given.
+    pub(crate) tape: Option<Arc<turbulence::Tape>>,
     /// Set by [`Scenario::without_load`]: the body runs no load on purpose.
     pub(super) without_load: std::sync::atomic::AtomicBool,
     pub(super) state: Mutex<LoadState>,
@@ -107,6 +109,7 @@ impl ScenarioContext {
             interrupt,
             segment: Set::default(),
             progress: false,
+            tape: None,
             without_load: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(LoadState::default()),
         }
@@ -168,7 +171,7 @@ impl ScenarioContext {
             &started.objectives,
         ));
         if let Some(t) = &started.turbulence {
-            report.turbulence = Some(turbulence_report(t, &report, elapsed));
+            report.turbulence = Some(turbulence_report(t, &self.name, &report, elapsed));
         }
         Some(report)
     }
@@ -184,10 +187,10 @@ impl ScenarioContext {
 /// The turbulence report of a load, with the names of the requests it saw.
 pub(super) fn turbulence_report(
     t: &turbulence::Turbulence,
+    scenario: &str,
     report: &LoadReport,
     elapsed: Duration,
 ) -> crate::report::TurbulenceReport {
     let names: Vec<&str> = report.requests.iter().map(|r| r.name.as_str()).collect();
-    t.ledger
-        .report(&t.plan, elapsed, report.total.failed, &names)
+    t.report(scenario, elapsed, report.total.failed, &names)
 }

@@ -44,6 +44,7 @@ impl Scenario {
         let segment = self.ctx.segment.value;
         let mut url = reqwest::Url::parse(&target.url).expect("validated above");
         let (mut plan, proxy) = self.resolve_turbulence(&load, &mut url).await?;
+        let replaying = self.replaying(&plan, seed)?;
         // A fault's budget is cut like the load, so that the segments together inject it at
         // most as often as one process would.
         for (_, fault) in &mut plan.rules {
@@ -76,7 +77,11 @@ impl Scenario {
         };
         let recorder = Recorder::with(settings.clone());
         let turbulence = (!plan.phases.is_empty()).then(|| {
-            Arc::new(turbulence::Turbulence::new(Arc::new(plan), start, seed).in_segment(segment))
+            let t = turbulence::Turbulence::new(Arc::new(plan), start, seed).in_segment(segment);
+            Arc::new(match replaying {
+                Some(tape) => t.replaying(tape),
+                None => t,
+            })
         });
         // Also with toxics alone: the client counts each phase's requests and failures.
         let client = match &turbulence {
@@ -191,7 +196,7 @@ impl Scenario {
         recorder.finished();
         if let Some(t) = &turbulence {
             let elapsed = Duration::from_secs_f64(report.elapsed_s);
-            report.turbulence = Some(turbulence_report(t, &report, elapsed));
+            report.turbulence = Some(turbulence_report(t, &self.ctx.name, &report, elapsed));
         }
         tracing::info!(scenario = %self.ctx.name, requests = report.total.count, "load finished");
         self.ctx.lock().finished = Some(report.clone());

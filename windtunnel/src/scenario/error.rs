@@ -63,6 +63,15 @@ pub enum ScenarioError {
         /// Which phase and rule, and what is wrong.
         error: TurbulenceError,
     },
+    /// The fault tape given with `--tape` does not fit the scenario: another scenario's, other
+    /// turbulence, another seed, or incomplete.
+    #[error("scenario `{name}`: cannot replay the fault tape: {reason}")]
+    Tape {
+        /// The scenario.
+        name: String,
+        /// Why not.
+        reason: String,
+    },
     /// The load cannot be cut into the segment this process runs (`--segment`).
     #[error("scenario `{name}`: cannot run segment {segment}: {reason}")]
     Segment {

@@ -245,6 +245,31 @@ impl Scenario {
         Ok((plan, front))
     }
 
+    /// The tape to replay (`--tape`), checked against the scenario's turbulence and seed.
+    pub(super) fn replaying(
+        &self,
+        plan: &turbulence::Plan,
+        seed: u64,
+    ) -> Result<Option<turbulence::Replaying>, ScenarioError> {
+        let Some(tape) = &self.ctx.tape else {
+            return Ok(None);
+        };
+        let fail = |reason: String| ScenarioError::Tape {
+            name: self.ctx.name.clone(),
+            reason,
+        };
+        if tape.seed != seed {
+            return Err(fail(format!(
+                "the tape was recorded with seed {}, and this run's seed is {seed}: give the \
+                 tape's seed (`--seed {}`) so that delays and jitter are drawn alike",
+                tape.seed, tape.seed
+            )));
+        }
+        turbulence::Replaying::new(tape, &self.ctx.name, plan)
+            .map(Some)
+            .map_err(fail)
+    }
+
     /// Checks that the load can be cut into the segment this process runs: the seed is fixed
     /// (every segment must draw the same decisions) and the load is not a capacity search
     /// (its steps follow the objectives of the whole).

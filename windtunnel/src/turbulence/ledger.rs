@@ -6,10 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::fault::Fault;
+use super::tape::Recording;
 use super::toxic::Direction;
 use super::{Plan, RequestKey};
 use crate::report::MAX_LISTED_FAULTS;
-use crate::report::{InjectedFault, PhaseReport, RuleReport, ToxicReport, TurbulenceReport};
+use crate::report::{
+    InjectedFault, PhaseReport, RuleReport, TapeRef, ToxicReport, TurbulenceReport,
+};
 use crate::text::list_or_none;
 use crate::timeset::TimeSet;
 
@@ -38,6 +41,8 @@ pub(crate) struct Ledger {
     injected_failures: AtomicU64,
     listed: Mutex<Vec<InjectedFault>>,
     not_listed: AtomicU64,
+    /// Every decision, for the fault tape.
+    pub(crate) recording: Recording,
 }
 
 impl Ledger {
@@ -53,6 +58,7 @@ impl Ledger {
             injected_failures: AtomicU64::new(0),
             listed: Mutex::new(Vec::new()),
             not_listed: AtomicU64::new(0),
+            recording: Recording::default(),
         }
     }
 
@@ -86,6 +92,7 @@ impl Ledger {
         key: RequestKey,
         detail: Option<String>,
     ) {
+        self.recording.request(key, rule);
         let (phase, fault) = &plan.rules[rule];
         let open = key.stream == super::OPEN_STREAM;
         self.list(|| InjectedFault {
@@ -104,16 +111,20 @@ impl Ledger {
         });
     }
 
-    /// Counts and lists a toxic applying to a connection in one direction.
+    /// Counts, lists and tapes a toxic that acted on a connection in one direction, in one
+    /// occurrence of its phase.
     pub(crate) fn injected_toxic(
         &self,
         toxic: usize,
         plan: &Plan,
         at: Duration,
         connection: u64,
+        occurrence: u64,
         direction: Option<Direction>,
     ) {
         self.toxics[toxic].fetch_add(1, Ordering::Relaxed);
+        self.recording
+            .connection(toxic, connection, occurrence, direction);
         let t = &plan.toxics[toxic];
         self.list(|| InjectedFault {
             at_s: at.as_secs_f64(),
@@ -165,11 +176,13 @@ impl Ledger {
     /// `failed` is the run's count of failed requests; `names` the request names it saw.
     pub(crate) fn report(
         &self,
-        plan: &Plan,
+        turbulence: &super::Turbulence,
+        scenario: &str,
         elapsed: Duration,
         failed: u64,
         names: &[&str],
     ) -> TurbulenceReport {
+        let plan = &*turbulence.plan;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut warnings = Vec::new();
         let phases = plan
@@ -248,7 +261,18 @@ impl Ledger {
         // Threads list faults in the order they get the lock; the report lists them in time.
         faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
         let injected_failures = load(&self.injected_failures);
+        let tape = self.recording.tape(scenario, turbulence.seed, plan);
+        let bytes = tape.to_bytes();
         TurbulenceReport {
+            tape: Some(TapeRef {
+                file: String::new(),
+                sha256: super::tape::sha256(&bytes),
+                requests: tape.requests.len() as u64,
+                connections: tape.connections.len() as u64,
+                complete: tape.complete,
+            }),
+            replayed_tape: turbulence.replaying.as_ref().map(|r| r.sha256.clone()),
+            tape_bytes: Some(std::sync::Arc::new(bytes)),
             overridden_by: plan.spec.clone(),
             phases,
             injected_failures,

@@ -57,6 +57,7 @@ mod fault;
 mod ledger;
 mod proxy;
 pub(crate) mod spec;
+mod tape;
 mod toxic;
 
 use std::fmt;
@@ -69,10 +70,15 @@ use tokio::time::Instant;
 pub use draw::Jitter;
 pub use fault::Fault;
 pub use proxy::{Proxy, ProxyBuilder, ProxyError};
+pub use tape::{
+    MAX_TAPE_ENTRIES, TAPE_FORMAT, TAPE_VERSION, Tape, TapeDiff, TapeError, TapedConnection,
+    TapedDirection, TapedRequest,
+};
 pub use toxic::{Direction, Toxic};
 
 pub(crate) use fault::Action;
 pub(crate) use ledger::Ledger;
+pub(crate) use tape::Replaying;
 
 use crate::timeset::Timing;
 use draw::{Domain, Draws};
@@ -441,6 +447,9 @@ pub(crate) struct Turbulence {
     /// The segment of the load this process runs: proxy connections are numbered apart in
     /// each segment, so that no two segments draw the same decisions for theirs.
     pub(crate) segment: crate::segment::Segment,
+    /// The tape this run replays, if it replays one: then it, not the clock, the seed and the
+    /// probabilities, decides which requests and connections get faults.
+    pub(crate) replaying: Option<Replaying>,
 }
 
 /// What the active rules decided for one request.
@@ -462,7 +471,25 @@ impl Turbulence {
             seed,
             ledger,
             segment: crate::segment::Segment::WHOLE,
+            replaying: None,
         }
+    }
+
+    /// The report of what this turbulence injected (see [`Ledger::report`]), with its tape.
+    pub(crate) fn report(
+        &self,
+        scenario: &str,
+        elapsed: Duration,
+        failed: u64,
+        names: &[&str],
+    ) -> crate::report::TurbulenceReport {
+        self.ledger.report(self, scenario, elapsed, failed, names)
+    }
+
+    /// This turbulence replaying `tape` instead of drawing its decisions.
+    pub(crate) fn replaying(mut self, tape: Replaying) -> Self {
+        self.replaying = Some(tape);
+        self
     }
 
     /// This turbulence in segment `segment` of a load.
@@ -488,22 +515,33 @@ impl Turbulence {
             phases: 0,
         };
         for (p, phase) in self.plan.phases.iter().enumerate() {
-            let Some(factor) = phase.factor(t) else {
+            let factor = phase.factor(t);
+            if factor.is_some() {
+                decision.phases |= 1 << p;
+            }
+            // A replay fires what its tape names, whenever it comes; otherwise only an active
+            // phase's rules fire.
+            if factor.is_none() && self.replaying.is_none() {
                 continue;
-            };
-            decision.phases |= 1 << p;
+            }
             for r in phase.rules.clone() {
                 let fault = &self.plan.rules[r].1;
                 if !fault.matches(name, method, path) {
                     continue;
                 }
-                self.ledger.matched(r);
+                if factor.is_some() {
+                    self.ledger.matched(r);
+                }
                 let mut draws = Draws::new(
                     self.seed,
                     Domain::Request,
                     &[key.stream, key.iteration, key.request, r as u64],
                 );
-                let fires = draws.unit() < fault.probability * factor;
+                let drawn = draws.unit();
+                let fires = match &self.replaying {
+                    Some(tape) => tape.fires(key, r),
+                    None => drawn < fault.probability * factor.unwrap_or(0.0),
+                };
                 // A second abort, hang or drop could not happen: the first one ends the request.
                 let terminal = !matches!(fault.action, Action::Delay { .. });
                 if !fires || (terminal && decision.action.is_some()) || !self.ledger.claim(r, fault)

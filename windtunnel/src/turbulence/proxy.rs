@@ -7,6 +7,7 @@
 //! pipes at each phase change, so that a black hole lets go and `down` closes idle connections
 //! when their phase starts or ends.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +25,13 @@ use super::toxic::{Direction, Kind};
 
 /// How long [`Proxy::start`] waits for the upstream to accept a connection.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a proxied connection waits for its upstream to accept it; then the client is reset.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The buffer of each direction of a connection.
 const BUFFER: usize = 16 * 1024;
+/// The most chunks a latency toxic holds per direction of a connection (toxiproxy's latency
+/// toxic buffers 1,024): at most 16 MiB. Past it, reading waits.
+const MAX_HELD: usize = 1024;
 
 /// An in-process TCP proxy between agents and the SUT (or between the SUT and a dependency)
 /// that applies the toxics of a scenario's turbulence phases.
@@ -325,19 +331,46 @@ impl Drop for Attached {
     }
 }
 
-/// The toxics that apply to one direction of one connection at one moment.
+/// The toxics that apply to one direction of one connection at one moment, each with its slot
+/// (its place in the attachment), by which it is counted and taped once it acts. Of two toxics
+/// of one kind, the first applies.
 #[derive(Default)]
 struct Now {
-    /// Bits of the toxics (by their place in the attachment) that apply.
-    applied: u64,
-    down: bool,
-    timeout: Option<Duration>,
-    reset: Option<Duration>,
-    latency: Option<(Duration, Jitter)>,
-    bandwidth: Option<u64>,
-    slow_close: Option<Duration>,
-    limit: Option<u64>,
-    slicer: Option<(usize, usize, Duration)>,
+    down: Option<usize>,
+    timeout: Option<(Duration, usize)>,
+    reset: Option<(Duration, usize)>,
+    latency: Option<((Duration, Jitter), usize)>,
+    bandwidth: Option<(u64, usize)>,
+    slow_close: Option<(Duration, usize)>,
+    limit: Option<(u64, usize)>,
+    slicer: Option<((usize, usize, Duration), usize)>,
+}
+
+/// Per slot, what a toxic has acted on in this pipe: the occurrence (plus one) of its phase in
+/// which it was last counted, as a toxic counts once per connection, direction and occurrence;
+/// and, replaying a tape, how many of the tape's occurrences for it are done.
+#[derive(Default)]
+struct Counted(Vec<(u64, usize)>);
+
+impl Counted {
+    /// Whether the toxic in `slot` was counted here in `occurrence`.
+    fn has(&self, slot: usize, occurrence: u64) -> bool {
+        self.0
+            .get(slot)
+            .is_some_and(|c| c.0 == occurrence.saturating_add(1))
+    }
+
+    /// How many of the tape's occurrences for `slot` are done.
+    fn replayed(&self, slot: usize) -> usize {
+        self.0.get(slot).map_or(0, |c| c.1)
+    }
+
+    fn slot(&mut self, slot: usize) -> &mut (u64, usize) {
+        if self.0.len() <= slot {
+            self.0.resize(slot + 1, (0, 0));
+        }
+        &mut self.0[slot]
+    }
 }
 
 impl Shared {
@@ -351,12 +384,19 @@ impl Shared {
     }
 
     /// What applies now to `connection` in `direction` (`None`: when it is accepted, where
-    /// only `down` matters). Of two toxics of one kind, the first applies.
+    /// only `down` matters). Which connections a toxic applies to is drawn from the seed by
+    /// connection number.
+    ///
+    /// Replaying a tape, the tape decides instead, by connection and occurrence of the phase:
+    /// a taped toxic applies while its occurrence lasts, and, if the connection carried nothing
+    /// then, to its next data after it, so that it acts in every taped occurrence however the
+    /// traffic's timing moved. `counted` tells which taped occurrences it has acted in.
     fn now(
         &self,
         attachment: Option<&Arc<Attachment>>,
         direction: Option<Direction>,
         connection: u64,
+        counted: &Counted,
     ) -> Now {
         let Some(attachment) = attachment.filter(|a| !a.toxics.is_empty()) else {
             return Now::default();
@@ -364,11 +404,15 @@ impl Shared {
         let turbulence = &attachment.turbulence;
         let plan = &turbulence.plan;
         let t = Instant::now().saturating_duration_since(turbulence.origin);
+        let connection = turbulence.segment.global(connection);
         let mut now = Now::default();
-        for (bit, &index) in attachment.toxics.iter().enumerate() {
+        for (slot, &index) in attachment.toxics.iter().enumerate() {
             let spec = &plan.toxics[index];
             let toxic = &spec.toxic;
-            if plan.phases[spec.phase].timing.occurrence(t).is_none() {
+            let timing = &plan.phases[spec.phase].timing;
+            let active = timing.occurrence(t).is_some();
+            let replaying = turbulence.replaying.as_ref();
+            if !active && (replaying.is_none() || t < timing.from) {
                 continue;
             }
             let applies_here = match direction {
@@ -378,96 +422,130 @@ impl Shared {
             if !applies_here {
                 continue;
             }
-            if toxic.toxicity < 1.0 {
-                let mut draws = Draws::new(
-                    turbulence.seed,
-                    Domain::Connection,
-                    &[
-                        self.name_hash,
-                        turbulence.segment.global(connection),
-                        index as u64,
-                    ],
-                );
-                if draws.unit() >= toxic.toxicity {
-                    continue;
+            let decided = match replaying {
+                Some(tape) => {
+                    let current = timing.occurrence_index(t);
+                    let taped = tape.occurrences(index, connection, direction);
+                    let pending = taped
+                        .get(counted.replayed(slot))
+                        .is_some_and(|&k| k <= current);
+                    pending || (active && taped.binary_search(&current).is_ok())
                 }
+                None if toxic.toxicity >= 1.0 => true,
+                None => {
+                    let mut draws = Draws::new(
+                        turbulence.seed,
+                        Domain::Connection,
+                        &[self.name_hash, connection, index as u64],
+                    );
+                    draws.unit() < toxic.toxicity
+                }
+            };
+            if !decided {
+                continue;
             }
-            now.applied |= 1 << bit;
             match toxic.kind {
-                Kind::Down => now.down = true,
+                Kind::Down => {
+                    now.down.get_or_insert(slot);
+                }
                 Kind::Timeout { after } => {
-                    now.timeout.get_or_insert(after);
+                    now.timeout.get_or_insert((after, slot));
                 }
                 Kind::ResetPeer { after } => {
-                    now.reset.get_or_insert(after);
+                    now.reset.get_or_insert((after, slot));
                 }
                 Kind::Latency { latency, jitter } => {
-                    now.latency.get_or_insert((latency, jitter));
+                    now.latency.get_or_insert(((latency, jitter), slot));
                 }
                 Kind::Bandwidth { bytes_per_sec } => {
-                    now.bandwidth.get_or_insert(bytes_per_sec);
+                    now.bandwidth.get_or_insert((bytes_per_sec, slot));
                 }
                 Kind::SlowClose { delay } => {
-                    now.slow_close.get_or_insert(delay);
+                    now.slow_close.get_or_insert((delay, slot));
                 }
                 Kind::LimitData { bytes } => {
-                    now.limit.get_or_insert(bytes);
+                    now.limit.get_or_insert((bytes, slot));
                 }
                 Kind::Slicer {
                     average,
                     variation,
                     delay,
                 } => {
-                    now.slicer.get_or_insert((average, variation, delay));
+                    now.slicer
+                        .get_or_insert(((average, variation, delay), slot));
                 }
             }
         }
         now
     }
 
-    /// Counts and lists the toxics in `now` not yet counted for this pipe (`logged`).
-    fn log(
+    /// Counts, lists and tapes the toxic in `slot` as having acted on `connection` in
+    /// `direction`, once per occurrence of its phase; replaying a tape, once for each taped
+    /// occurrence up to now that it had not acted in yet.
+    fn acted(
         &self,
         attachment: Option<&Arc<Attachment>>,
-        now: &Now,
-        logged: &mut u64,
+        slot: usize,
+        counted: &mut Counted,
         connection: u64,
         direction: Option<Direction>,
     ) {
-        let fresh = now.applied & !*logged;
-        let Some(attachment) = attachment.filter(|_| fresh != 0) else {
-            return;
-        };
-        *logged |= fresh;
+        let Some(attachment) = attachment else { return };
         let turbulence = &attachment.turbulence;
+        let index = attachment.toxics[slot];
         let t = Instant::now().saturating_duration_since(turbulence.origin);
-        let mut bits = fresh;
-        while bits != 0 {
-            let bit = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        let current = turbulence.plan.phases[turbulence.plan.toxics[index].phase]
+            .timing
+            .occurrence_index(t);
+        let global = turbulence.segment.global(connection);
+        let record = |occurrence: u64| {
             turbulence.ledger.injected_toxic(
-                attachment.toxics[bit],
+                index,
                 &turbulence.plan,
                 t,
-                connection,
+                global,
+                occurrence,
                 direction,
             );
+        };
+        if let Some(tape) = &turbulence.replaying {
+            let taped = tape.occurrences(index, global, direction);
+            let done = counted.replayed(slot);
+            let due = taped[done.min(taped.len())..]
+                .iter()
+                .take_while(|&&k| k <= current)
+                .count();
+            for &k in &taped[done..done + due] {
+                record(k);
+            }
+            let entry = counted.slot(slot);
+            entry.1 = done + due;
+            if let Some(&last) = taped[..done + due].last() {
+                entry.0 = last.saturating_add(1);
+            }
+            return;
         }
+        if counted.has(slot, current) {
+            return;
+        }
+        counted.slot(slot).0 = current.saturating_add(1);
+        record(current);
     }
 
-    /// A chunk's own random stream (latency jitter, slice sizes).
+    /// A chunk's own random stream: `use_` tells the latency draw (0) from the slicer's (1).
     fn chunk_draws(
         &self,
         attachment: Option<&Arc<Attachment>>,
         connection: u64,
         direction: Direction,
         chunk: u64,
+        use_: u64,
     ) -> Draws {
         let seed = attachment.map_or(0, |a| a.turbulence.seed);
         Draws::new(
             seed,
             Domain::Chunk,
-            &[self.name_hash, connection, direction as u64, chunk],
+            &[self.name_hash, connection, direction as u64, chunk, use_],
         )
     }
 }
@@ -501,18 +579,31 @@ enum End {
 
 async fn serve(mut client: TcpStream, connection: u64, shared: Arc<Shared>) {
     let attachment = shared.attachment();
-    let at_accept = shared.now(attachment.as_ref(), None, connection);
-    if at_accept.down {
-        shared.log(attachment.as_ref(), &at_accept, &mut 0, connection, None);
+    let at_accept = shared.now(attachment.as_ref(), None, connection, &Counted::default());
+    if let Some(slot) = at_accept.down {
+        shared.acted(
+            attachment.as_ref(),
+            slot,
+            &mut Counted::default(),
+            connection,
+            None,
+        );
         // Refused: reset at once rather than wait for a request.
         let _ = client.set_zero_linger();
         return;
     }
     drop(attachment);
-    let mut upstream = match TcpStream::connect(&shared.upstream).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(proxy = %shared.name, upstream = %shared.upstream, error = %e, "proxy cannot reach its upstream");
+    let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&shared.upstream));
+    let mut upstream = match connect.await {
+        Ok(Ok(s)) => s,
+        failed => {
+            let error = match failed {
+                Ok(Err(e)) => e.to_string(),
+                _ => format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()),
+            };
+            tracing::warn!(proxy = %shared.name, upstream = %shared.upstream, %error, "proxy cannot reach its upstream");
+            // The client learns at once, as it would from the upstream itself: a reset.
+            let _ = client.set_zero_linger();
             return;
         }
     };
@@ -536,13 +627,15 @@ async fn serve(mut client: TcpStream, connection: u64, shared: Arc<Shared>) {
             &shared,
         );
         tokio::pin!(up, down);
-        let (mut up_done, mut down_done) = (false, false);
+        let mut up_done = false;
         loop {
             let end = tokio::select! {
                 end = &mut up, if !up_done => { up_done = true; end }
-                end = &mut down, if !down_done => { down_done = true; end }
+                // The upstream closing ends the connection: what the client sends after it
+                // could reach no one, and a request waiting for an answer would hang.
+                end = &mut down => break end,
             };
-            if end != End::Eof || (up_done && down_done) {
+            if end != End::Eof {
                 break end;
             }
         }
@@ -561,7 +654,14 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Forwards `src` to `dst`, applying the toxics of the moment before each chunk.
+/// A chunk held by a latency toxic: when it is due, its number, its bytes.
+type Held = (Instant, u64, bytes::Bytes);
+
+/// Forwards `src` to `dst`, applying the toxics of the moment to each chunk.
+///
+/// As in toxiproxy, a latency toxic delays each chunk from the moment it arrived, not from the
+/// previous chunk's delivery: chunks are held in arrival order (up to [`MAX_HELD`]) while more
+/// are read, so that latency adds to a transfer once instead of once per chunk.
 async fn pipe(
     src: &mut (impl AsyncRead + Unpin),
     dst: &mut (impl AsyncWrite + Unpin),
@@ -573,36 +673,70 @@ async fn pipe(
     // Until the proxy is gone and nothing can change any more.
     let mut live = true;
     let mut buf = vec![0u8; BUFFER];
-    let (mut chunk, mut passed, mut logged) = (0u64, 0u64, 0u64);
-    let mut reset_at: Option<Instant> = None;
+    let (mut chunk, mut passed) = (0u64, 0u64);
+    let mut counted = Counted::default();
+    let mut held: VecDeque<Held> = VecDeque::new();
+    // The sender closed (`Eof`), or a limit cut the data (`Close`): ends once `held` is out.
+    let mut ending: Option<End> = None;
+    let mut reset_at: Option<(Instant, usize)> = None;
     let mut close_at: Option<Instant> = None;
     let mut attachment = shared.attachment();
     loop {
-        let now = shared.now(attachment.as_ref(), Some(direction), connection);
-        shared.log(
-            attachment.as_ref(),
-            &now,
-            &mut logged,
-            connection,
-            Some(direction),
-        );
-        if now.down {
+        let now = shared.now(attachment.as_ref(), Some(direction), connection, &counted);
+        // Counts a toxic as having acted here (a macro: `attachment` changes in the loop).
+        macro_rules! act {
+            ($slot:expr) => {
+                shared.acted(
+                    attachment.as_ref(),
+                    $slot,
+                    &mut counted,
+                    connection,
+                    Some(direction),
+                )
+            };
+        }
+        if let Some(slot) = now.down {
+            act!(slot);
             return End::Close;
         }
-        if let Some(limit) = now.limit
+        if let Some((limit, slot)) = now.limit
             && passed >= limit
         {
+            act!(slot);
             return End::Close;
         }
-        reset_at = now
-            .reset
-            .map(|after| reset_at.unwrap_or_else(|| Instant::now() + after));
+        // A reset waits for data; one armed is disarmed if its toxic stops applying first.
+        if now.reset.is_none() {
+            reset_at = None;
+        }
         close_at = match now.timeout {
-            Some(after) if !after.is_zero() => {
+            Some((after, _)) if !after.is_zero() => {
                 Some(close_at.unwrap_or_else(|| Instant::now() + after))
             }
             _ => None,
         };
+        if let Some((at, slot)) = reset_at
+            && at <= Instant::now()
+        {
+            act!(slot);
+            return End::Reset;
+        }
+        // A reset under way comes even if the sender closes first.
+        if held.is_empty()
+            && reset_at.is_none()
+            && let Some(end) = ending.take()
+        {
+            if end == End::Eof {
+                if let Some((delay, slot)) = now.slow_close {
+                    act!(slot);
+                    tokio::time::sleep(delay).await;
+                }
+                let _ = dst.shutdown().await;
+            }
+            return end;
+        }
+        let due = held.front().map(|h| h.0);
+        let room = ending.is_none() && held.len() < MAX_HELD;
         let read = tokio::select! {
             biased;
             changed = changes.changed(), if live => {
@@ -610,57 +744,97 @@ async fn pipe(
                 attachment = shared.attachment();
                 continue;
             }
-            () = sleep_until(reset_at) => return End::Reset,
-            () = sleep_until(close_at) => return End::Close,
-            read = src.read(&mut buf) => read,
+            () = sleep_until(reset_at.map(|r| r.0)) => {
+                act!(reset_at.expect("armed").1);
+                return End::Reset;
+            }
+            () = sleep_until(close_at) => {
+                if let Some((_, slot)) = now.timeout {
+                    act!(slot);
+                }
+                return End::Close;
+            }
+            read = src.read(&mut buf), if room => read,
+            () = sleep_until(due), if due.is_some() => {
+                let (_, number, data) = held.pop_front().expect("a held chunk");
+                let mut draws = shared.chunk_draws(attachment.as_ref(), connection, direction, number, 1);
+                if deliver(dst, &data, &now, &mut draws, &mut |slot| act!(slot)).await.is_err() {
+                    return End::Close;
+                }
+                continue;
+            }
         };
         let n = match read {
             Ok(0) => {
-                let at_close = shared.now(attachment.as_ref(), Some(direction), connection);
-                if let Some(delay) = at_close.slow_close {
-                    tokio::time::sleep(delay).await;
-                }
-                let _ = dst.shutdown().await;
-                return End::Eof;
+                ending = Some(End::Eof);
+                continue;
             }
             Ok(n) => n,
             Err(_) => return End::Close,
         };
-        if now.timeout.is_some() {
-            // A black hole (or a timeout under way): the data goes nowhere.
+        if let Some((after, slot)) = now.reset {
+            // As toxiproxy's reset_peer: the data goes nowhere, and the connection is reset
+            // `after` the first of it came, so no byte of an answer reaches the client.
+            reset_at.get_or_insert((Instant::now() + after, slot));
             continue;
         }
-        // Only a latency toxic needs to know when the chunk arrived.
-        let read_at = now.latency.map(|_| Instant::now());
+        if let Some((_, slot)) = now.timeout {
+            // A black hole (or a timeout under way): the data goes nowhere.
+            act!(slot);
+            continue;
+        }
         let mut data = &buf[..n];
-        let mut cut = false;
-        if let Some(limit) = now.limit {
+        if let Some((limit, slot)) = now.limit {
             let room = usize::try_from(limit - passed).unwrap_or(usize::MAX);
             if n >= room {
                 data = &buf[..room];
-                cut = true;
+                act!(slot);
+                ending = Some(End::Close);
             }
         }
-        let mut draws = shared.chunk_draws(attachment.as_ref(), connection, direction, chunk);
-        if let (Some((latency, jitter)), Some(read_at)) = (now.latency, read_at) {
-            tokio::time::sleep_until(read_at + jitter.apply(latency, &mut draws)).await;
-        }
-        if let Some(rate) = now.bandwidth {
-            tokio::time::sleep(Duration::from_secs_f64(data.len() as f64 / rate as f64)).await;
-        }
-        let written = match now.slicer {
-            None => dst.write_all(data).await,
-            Some((average, variation, delay)) => {
-                write_sliced(dst, data, (average, variation, delay), &mut draws).await
+        let delay = now.latency.map(|((latency, jitter), slot)| {
+            act!(slot);
+            let mut draws =
+                shared.chunk_draws(attachment.as_ref(), connection, direction, chunk, 0);
+            jitter.apply(latency, &mut draws)
+        });
+        if delay.is_some() || !held.is_empty() {
+            // In order: a chunk is never due before the one ahead of it.
+            let due = Instant::now() + delay.unwrap_or_default();
+            let due = held.back().map_or(due, |h| due.max(h.0));
+            held.push_back((due, chunk, bytes::Bytes::copy_from_slice(data)));
+        } else {
+            let mut draws =
+                shared.chunk_draws(attachment.as_ref(), connection, direction, chunk, 1);
+            if deliver(dst, data, &now, &mut draws, &mut |slot| act!(slot))
+                .await
+                .is_err()
+            {
+                return End::Close;
             }
-        };
-        if written.is_err() {
-            return End::Close;
         }
         passed += data.len() as u64;
         chunk += 1;
-        if cut {
-            return End::Close;
+    }
+}
+
+/// Writes one chunk through the bandwidth and slicer toxics of the moment.
+async fn deliver(
+    dst: &mut (impl AsyncWrite + Unpin),
+    data: &[u8],
+    now: &Now,
+    draws: &mut Draws,
+    act: &mut impl FnMut(usize),
+) -> std::io::Result<()> {
+    if let Some((rate, slot)) = now.bandwidth {
+        act(slot);
+        tokio::time::sleep(Duration::from_secs_f64(data.len() as f64 / rate as f64)).await;
+    }
+    match now.slicer {
+        None => dst.write_all(data).await,
+        Some((slicer, slot)) => {
+            act(slot);
+            write_sliced(dst, data, slicer, draws).await
         }
     }
 }

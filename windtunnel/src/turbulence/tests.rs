@@ -42,7 +42,7 @@ async fn a_probability_fires_on_its_share_of_requests() {
         (2_800..=3_200).contains(&hits),
         "{hits} of 10,000 fired, expected 3,000 ± 200"
     );
-    let report = t.ledger.report(&t.plan, secs(1), 0, &["list"]);
+    let report = t.report("s", secs(1), 0, &["list"]);
     assert_eq!(report.phases[0].rules[0].matched, 10_000);
     assert_eq!(report.phases[0].rules[0].injected, hits as u64);
     assert_eq!(report.faults.len(), hits);
@@ -70,7 +70,7 @@ async fn a_count_is_exact_and_a_zero_probability_never_fires() {
             .action
             .is_none()
     );
-    let report = t.ledger.report(&t.plan, secs(1), 0, &["list", "other"]);
+    let report = t.report("s", secs(1), 0, &["list", "other"]);
     assert_eq!(report.phases[0].rules[0].injected, 3);
     assert_eq!(report.phases[0].rules[1].injected, 0);
     assert_eq!(report.phases[0].rules[1].matched, 101);
@@ -257,7 +257,7 @@ async fn a_rule_that_matches_nothing_is_a_warning() {
         1,
     );
     let _ = t.decide("checkout", "GET", "/", key(0), Instant::now());
-    let report = t.ledger.report(&t.plan, secs(1), 0, &["checkout"]);
+    let report = t.report("s", secs(1), 0, &["checkout"]);
     assert_eq!(
         report.warnings,
         vec!["phase `p`: rule `hang on `chekout`` matched no request (request names: checkout)"]
@@ -269,7 +269,7 @@ async fn a_rule_that_matches_nothing_is_a_warning() {
         None,
         1,
     );
-    let report = late.ledger.report(&late.plan, secs(10), 0, &[]);
+    let report = late.report("s", secs(10), 0, &[]);
     assert_eq!(
         report.warnings,
         vec!["phase `late` never started: the load ended at 10.0 s"]
@@ -366,7 +366,7 @@ mod toxics {
         let (got, took) = round_trip(proxy.addr(), b"ping", 4).await;
         assert_eq!(got.unwrap(), b"ping");
         assert!(took >= ms(150), "took {took:?}");
-        let report = t.ledger.report(&t.plan, secs(1), 0, &[]);
+        let report = t.report("s", secs(1), 0, &[]);
         assert_eq!(report.phases[0].toxics[0].applied, 1, "downstream only");
         assert_eq!(report.faults[0].direction.as_deref(), Some("downstream"));
     }
@@ -437,7 +437,7 @@ mod toxics {
             got.map(|b| b.is_empty()).unwrap_or(true),
             "nothing comes back from a proxy that is down"
         );
-        let report = t.ledger.report(&t.plan, secs(1), 0, &[]);
+        let report = t.report("s", secs(1), 0, &[]);
         assert_eq!(report.phases[0].toxics[0].applied, 1);
         assert_eq!(report.faults[0].direction, None);
     }
@@ -478,6 +478,239 @@ mod toxics {
             .collect();
         assert_eq!(refused, expected);
         drop(t);
+    }
+
+    /// An upstream that answers each connection with `parts`, `gap` apart, then closes.
+    async fn writes(parts: Vec<Vec<u8>>, gap: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let parts = parts.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    let _ = s.read(&mut buf).await;
+                    for (i, part) in parts.iter().enumerate() {
+                        if i > 0 {
+                            tokio::time::sleep(gap).await;
+                        }
+                        if s.write_all(part).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn latency_delays_each_chunk_from_its_arrival_not_each_read() {
+        // 1 MiB arrives in 64 or more reads: toxiproxy's latency adds 100 ms once, not per
+        // read (which took 6.9 s before).
+        let mib = vec![9u8; 1 << 20];
+        let up = writes(vec![mib], Duration::ZERO).await;
+        let direct = {
+            let addr = up.parse().unwrap();
+            round_trip(addr, b"go", 1 << 20).await.1
+        };
+        let (proxy, _t, _g) = proxy_with(&up, Toxic::latency(ms(100))).await;
+        let (got, took) = round_trip(proxy.addr(), b"go", 1 << 20).await;
+        assert_eq!(got.unwrap().len(), 1 << 20);
+        assert!(took >= ms(100), "took {took:?}");
+        assert!(
+            took < ms(100) + 2 * direct + ms(150),
+            "1 MiB through 100 ms of latency took {took:?} (direct {direct:?})"
+        );
+        // An answer written in two writes 50 ms apart gets the latency once: about 150 ms.
+        let up = writes(vec![b"one".to_vec(), b"two".to_vec()], ms(50)).await;
+        let (proxy, _t, _g) = proxy_with(&up, Toxic::latency(ms(100))).await;
+        let (got, took) = round_trip(proxy.addr(), b"go", 6).await;
+        assert_eq!(got.unwrap(), b"onetwo");
+        assert!(took >= ms(150) && took < ms(240), "took {took:?}");
+    }
+
+    #[tokio::test]
+    async fn reset_peer_lets_no_byte_of_an_answer_through() {
+        let up = writes(vec![b"answer".to_vec()], Duration::ZERO).await;
+        let (proxy, t, _g) = proxy_with(&up, Toxic::reset_peer(Duration::ZERO)).await;
+        for _ in 0..20 {
+            let (got, _) = round_trip(proxy.addr(), b"ask", usize::MAX).await;
+            let err = got.expect_err("every connection is reset");
+            assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+        }
+        let report = t.report("s", secs(1), 0, &[]);
+        assert_eq!(report.phases[0].toxics[0].applied, 20);
+        // With toxicity 0.5, the connections the ledger lists are exactly those reset, and
+        // none of them got a byte.
+        let (proxy, t, _g) = proxy_with(&up, Toxic::reset_peer(Duration::ZERO).toxicity(0.5)).await;
+        let mut reset = Vec::new();
+        for _ in 0..20 {
+            match round_trip(proxy.addr(), b"ask", usize::MAX).await.0 {
+                Ok(bytes) => assert_eq!(bytes, b"answer"),
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+                    reset.push(reset.len());
+                }
+            }
+        }
+        let report = t.report("s", secs(1), 0, &[]);
+        let listed = report
+            .faults
+            .iter()
+            .filter(|f| f.kind == "reset_peer")
+            .count();
+        assert!(
+            (4..=16).contains(&reset.len()),
+            "{} of 20 reset",
+            reset.len()
+        );
+        assert_eq!(listed, reset.len(), "{:?}", report.faults);
+    }
+
+    #[tokio::test]
+    async fn a_flapping_toxic_counts_each_occurrence_it_acted_in() {
+        let up = upstream(None).await;
+        let proxy = Proxy::start("p", up.as_str()).await.unwrap();
+        let plan = Plan::resolve(
+            &[Phase::new("flap")
+                .every(ms(200), ms(100))
+                .toxic("p", Toxic::latency(ms(1)))],
+            None,
+            std::slice::from_ref(&proxy),
+        )
+        .unwrap();
+        let t = Arc::new(Turbulence::new(Arc::new(plan), Instant::now(), 5));
+        let _g = proxy.attach(Arc::clone(&t), 0);
+        // One connection, used in the first three occurrences (at 20, 220 and 420 ms).
+        let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+        let mut buf = [0u8; 8];
+        for at in [20, 220, 420] {
+            tokio::time::sleep_until(t.origin + ms(at)).await;
+            s.write_all(b"x").await.unwrap();
+            s.read_exact(&mut buf[..1]).await.unwrap();
+        }
+        let report = t.report("s", ms(500), 0, &[]);
+        assert_eq!(report.phases[0].toxics[0].applied, 3, "{:?}", report.faults);
+        let tape = t.ledger.recording.tape("s", 5, &t.plan);
+        let occurrences: Vec<u64> = tape.connections.iter().map(|c| c.2).collect();
+        assert_eq!(occurrences, [0, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_replayed_tape_decides_which_connections_get_a_toxic() {
+        let up = upstream(None).await;
+        let proxy = Proxy::start("p", up.as_str()).await.unwrap();
+        let phases = [Phase::new("always").toxic("p", Toxic::down().toxicity(0.5))];
+        let record = |seed| {
+            let plan = Plan::resolve(&phases, None, std::slice::from_ref(&proxy)).unwrap();
+            Turbulence::new(Arc::new(plan), Instant::now(), seed)
+        };
+        let refused = |proxy: &Proxy| {
+            let addr = proxy.addr();
+            async move {
+                let mut refused = Vec::new();
+                for _ in 0..20 {
+                    let (got, _) = round_trip(addr, b"x", 1).await;
+                    refused.push(got.map(|b| b.is_empty()).unwrap_or(true));
+                }
+                refused
+            }
+        };
+        let original = Arc::new(record(5));
+        let g = proxy.attach(Arc::clone(&original), 0);
+        let first = refused(&proxy).await;
+        drop(g);
+        let tape = original.ledger.recording.tape("s", 5, &original.plan);
+        assert_eq!(tape.connections.len(), first.iter().filter(|r| **r).count());
+        // Another proxy (its connections numbered from 0 again) replaying the tape under
+        // another seed: the tape, not the seed, decides.
+        let again = Proxy::start("p", up.as_str()).await.unwrap();
+        let plan = Plan::resolve(&phases, None, std::slice::from_ref(&again)).unwrap();
+        let replaying = super::super::Replaying::new(&tape, "s", &plan).unwrap();
+        let replay =
+            Arc::new(Turbulence::new(Arc::new(plan), Instant::now(), 6).replaying(replaying));
+        let _g = again.attach(Arc::clone(&replay), 0);
+        assert_eq!(refused(&again).await, first);
+        let replayed = replay.ledger.recording.tape("s", 5, &replay.plan);
+        assert!(tape.diff(&replayed).matches(), "{:?}", tape.diff(&replayed));
+    }
+
+    #[tokio::test]
+    async fn a_taped_toxic_acts_on_its_connection_even_when_the_replay_is_late() {
+        let up = upstream(None).await;
+        let proxy = Proxy::start("p", up.as_str()).await.unwrap();
+        let phases = [Phase::new("early")
+            .during(Duration::ZERO..ms(100))
+            .toxic("p", Toxic::latency(ms(80)))];
+        let plan = Plan::resolve(&phases, None, std::slice::from_ref(&proxy)).unwrap();
+        // The original run used connection 0 in the window.
+        let tape = Tape {
+            connections: vec![TapedConnection(0, 0, 0, Some(TapedDirection::Downstream))],
+            ..Turbulence::new(
+                Arc::new(Plan::resolve(&phases, None, std::slice::from_ref(&proxy)).unwrap()),
+                Instant::now(),
+                5,
+            )
+            .ledger
+            .recording
+            .tape("s", 5, &plan)
+        };
+        let replaying = super::super::Replaying::new(&tape, "s", &plan).unwrap();
+        let t = Arc::new(Turbulence::new(Arc::new(plan), Instant::now(), 5).replaying(replaying));
+        let _g = proxy.attach(Arc::clone(&t), 0);
+        // The replay's connection 0 carries its first data after the window: the taped
+        // latency still acts on it, once; connection 1, not on the tape, gets none.
+        tokio::time::sleep(ms(150)).await;
+        let (got, took) = round_trip(proxy.addr(), b"late", 4).await;
+        assert_eq!(got.unwrap(), b"late");
+        assert!(took >= ms(80), "took {took:?}");
+        let (_, took) = round_trip(proxy.addr(), b"next", 4).await;
+        assert!(took < ms(60), "took {took:?}");
+        let replayed = t.ledger.recording.tape("s", 5, &t.plan);
+        assert!(tape.diff(&replayed).matches(), "{:?}", replayed.connections);
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_dies_or_refuses_ends_the_client_connection_at_once() {
+        // The upstream reads the request and closes without an answer (as a killed process
+        // would): the client sees the end at once, not after its own timeout.
+        let up = writes(vec![], Duration::ZERO).await;
+        let proxy = Proxy::start("p", up.as_str()).await.unwrap();
+        let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(secs(1), s.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+        // An upstream that is gone: the client is reset at once.
+        let gone = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap().to_string();
+            let proxy = Proxy::start("p", addr.as_str()).await.unwrap();
+            drop(l);
+            proxy
+        };
+        let (got, took) = round_trip(gone.addr(), b"x", 1).await;
+        assert!(got.map(|b| b.is_empty()).unwrap_or(true));
+        assert!(took < secs(1), "took {took:?}");
+        // An upstream whose listening socket is still open but no longer accepts (a process
+        // dying, or frozen): its backlog full, a connection to it would wait in SYN-SENT for
+        // minutes. The proxy gives up after its connect timeout and resets the client.
+        let stuck = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = stuck.local_addr().unwrap();
+        let proxy = Proxy::start("p", addr.to_string()).await.unwrap();
+        let mut backlog = Vec::new();
+        while let Ok(s) = std::net::TcpStream::connect_timeout(&addr, ms(200)) {
+            backlog.push(s);
+            assert!(backlog.len() < 10_000, "the backlog never filled");
+        }
+        let (got, took) = round_trip(proxy.addr(), b"x", 1).await;
+        assert!(got.map(|b| b.is_empty()).unwrap_or(true));
+        assert!(
+            took >= ms(1500) && took < ms(3500),
+            "the client waited {took:?} for an upstream that does not accept"
+        );
+        drop(stuck);
     }
 
     #[tokio::test]
