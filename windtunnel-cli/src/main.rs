@@ -1,6 +1,6 @@
 //! `windtunnel`: what happens outside a test run. Runs a declarative plan, renders a stored
-//! run, lists runs, gathers findings across runs, compares two runs for CI, replays a run, and
-//! merges the segments of a run.
+//! run, lists runs, gathers findings across runs, compares two runs for CI, replays a run,
+//! merges the segments of a run, and serves the proxy with Toxiproxy's API.
 //!
 //! Exit codes: 0 fine, 1 a regression (`compare`), a replay that differs (`replay`) or a
 //! merged run that failed (`merge`), 2 bad input (a missing, malformed or newer report, an unknown run, bad flags, a bad plan);
@@ -17,6 +17,7 @@ macro_rules! say {
 mod aggregate;
 mod compare;
 mod merge;
+mod proxy;
 mod replay;
 mod trend;
 
@@ -155,6 +156,23 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Serves windtunnel's TCP proxy with Toxiproxy's HTTP API, so that Toxiproxy clients drive
+    /// it unchanged; adds a seed for toxicity and the fault tape (`GET /windtunnel/tape`). Runs
+    /// until Ctrl-C or SIGTERM.
+    Proxy {
+        /// Where the API listens (Toxiproxy's default port).
+        #[arg(long, default_value = "127.0.0.1:8474", value_name = "ADDR")]
+        listen: String,
+        /// The seed toxicity is drawn from, per connection.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        seed: u64,
+        /// Allow the API and proxies on addresses other than loopback.
+        #[arg(long)]
+        allow_non_loopback: bool,
+        /// Write the fault tape of every proxy to FILE when stopped.
+        #[arg(long, value_name = "FILE")]
+        tape: Option<PathBuf>,
+    },
     /// Runs a stored run's scenarios again with their seeds and configuration (the recorded
     /// replay commands, run from the current directory) and says where the new run differs.
     Replay {
@@ -236,6 +254,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 markdown,
             },
         ),
+        Command::Proxy {
+            listen,
+            seed,
+            allow_non_loopback,
+            tape,
+        } => proxy::run(proxy::Args {
+            listen,
+            seed,
+            allow_non_loopback,
+            tape,
+        }),
         Command::Replay {
             run,
             scenario,

@@ -60,6 +60,21 @@ struct Inner {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: tokio::task::AbortHandle,
+    standalone: std::sync::Mutex<Standalone>,
+}
+
+/// How many times [`Proxy::set_toxics`] keeps what the toxics did, for the tape.
+const MAX_GENERATIONS: usize = 100_000;
+
+/// The toxics of a proxy driven outside any scenario, and what earlier ones did.
+#[derive(Default)]
+struct Standalone {
+    /// When the first toxics were set: every generation's clock starts there.
+    origin: Option<Instant>,
+    current: Option<Attached>,
+    generations: Vec<Arc<Turbulence>>,
+    /// `false` once generations were dropped past [`MAX_GENERATIONS`].
+    complete: bool,
 }
 
 impl Drop for Inner {
@@ -134,8 +149,9 @@ pub struct ProxyBuilder {
 }
 
 impl ProxyBuilder {
-    /// Starts without checking the upstream (`--check-config` connects to nothing).
-    pub(crate) fn unchecked(mut self) -> Self {
+    /// Starts without checking that the upstream accepts connections (as toxiproxy does; a
+    /// scenario's `--check-config` connects to nothing).
+    pub fn unchecked(mut self) -> Self {
         self.check = false;
         self
     }
@@ -196,6 +212,10 @@ impl ProxyBuilder {
                 addr,
                 shared,
                 accept,
+                standalone: std::sync::Mutex::new(Standalone {
+                    complete: true,
+                    ..Standalone::default()
+                }),
             }),
         })
     }
@@ -277,8 +297,8 @@ impl Proxy {
         let phases: Vec<usize> = toxics.iter().map(|&t| plan.toxics[t].phase).collect();
         let origin = turbulence.origin;
         let shared = Arc::clone(&self.inner.shared);
-        *shared.attached.write().unwrap_or_else(|e| e.into_inner()) =
-            Some(Arc::new(Attachment { turbulence, toxics }));
+        let attachment = Arc::new(Attachment { turbulence, toxics });
+        *shared.attached.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&attachment));
         shared.changes.send_modify(|v| *v += 1);
         // Wake the pipes at every start and end of a phase with toxics for this proxy.
         let notifier = tokio::spawn({
@@ -298,8 +318,74 @@ impl Proxy {
         });
         Attached {
             shared,
+            attachment,
             notifier: notifier.abort_handle(),
         }
+    }
+
+    /// Applies `toxics`, each with its name, from now on and until the next call, outside any
+    /// scenario: what `windtunnel proxy` does for its HTTP API. Which connections a toxic with a
+    /// toxicity below 1 acts on is drawn from `seed` by connection number, so one seed gives the
+    /// same decisions in every run; what the toxics did is kept for [`tape`](Self::tape).
+    ///
+    /// The change takes a pointer swap: connections see it before their next chunk, and no
+    /// lock is held across I/O, so toxics can change under load without stalling traffic.
+    ///
+    /// # Errors
+    ///
+    /// A [`TurbulenceError`](super::TurbulenceError) naming the toxic that cannot be used, or
+    /// two toxics of one name.
+    pub fn set_toxics(
+        &self,
+        toxics: &[(String, super::Toxic)],
+        seed: u64,
+    ) -> Result<(), super::TurbulenceError> {
+        let phases: Vec<super::Phase> = toxics
+            .iter()
+            .map(|(name, toxic)| super::Phase::new(name.clone()).toxic(self.name(), toxic.clone()))
+            .collect();
+        let mut standalone = self
+            .inner
+            .standalone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let plan = if phases.is_empty() {
+            super::Plan::default()
+        } else {
+            super::Plan::resolve(&phases, None, std::slice::from_ref(self))?
+        };
+        let origin = *standalone.origin.get_or_insert_with(Instant::now);
+        let turbulence = Arc::new(Turbulence::new(Arc::new(plan), origin, seed));
+        let attached = self.attach(Arc::clone(&turbulence), 0);
+        // The new toxics are in place before the old guard goes: there is no moment without.
+        standalone.current = Some(attached);
+        if standalone.generations.len() >= MAX_GENERATIONS {
+            standalone.generations.remove(0);
+            standalone.complete = false;
+        }
+        standalone.generations.push(turbulence);
+        Ok(())
+    }
+
+    /// The fault tape of what the toxics given with [`set_toxics`](Self::set_toxics) did so far:
+    /// every toxic (by its name and setting) with the connections it acted on.
+    pub fn tape(&self) -> super::Tape {
+        let standalone = self
+            .inner
+            .standalone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let seed = standalone.generations.last().map_or(0, |t| t.seed);
+        let mut tape = super::tape::merged(
+            &format!("windtunnel proxy `{}`", self.name()),
+            seed,
+            standalone
+                .generations
+                .iter()
+                .map(|t| t.ledger.recording.tape("", t.seed, &t.plan)),
+        );
+        tape.complete &= standalone.complete;
+        tape
     }
 }
 
@@ -316,18 +402,27 @@ impl fmt::Debug for Proxy {
 /// Keeps a scenario's toxics applied to a proxy; dropping it lifts them.
 pub(crate) struct Attached {
     shared: Arc<Shared>,
+    attachment: Arc<Attachment>,
     notifier: tokio::task::AbortHandle,
 }
 
 impl Drop for Attached {
     fn drop(&mut self) {
         self.notifier.abort();
-        *self
+        let mut attached = self
             .shared
             .attached
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = None;
-        self.shared.changes.send_modify(|v| *v += 1);
+            .unwrap_or_else(|e| e.into_inner());
+        // Only its own: a newer attachment that replaced it stays.
+        if attached
+            .as_ref()
+            .is_some_and(|a| Arc::ptr_eq(a, &self.attachment))
+        {
+            *attached = None;
+            drop(attached);
+            self.shared.changes.send_modify(|v| *v += 1);
+        }
     }
 }
 

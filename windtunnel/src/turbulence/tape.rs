@@ -328,6 +328,47 @@ fn taped_request(key: RequestKey, rule: usize) -> TapedRequest {
     TapedRequest(agent, key.iteration, key.request, rule as u32)
 }
 
+/// One tape of the decisions of several `tapes` (the generations of a proxy's toxics), their
+/// rules and toxics listed once each by label.
+pub(crate) fn merged(scenario: &str, seed: u64, tapes: impl Iterator<Item = Tape>) -> Tape {
+    let mut out = Tape {
+        format: TAPE_FORMAT.into(),
+        version: TAPE_VERSION,
+        scenario: scenario.to_owned(),
+        seed,
+        rules: Vec::new(),
+        toxics: Vec::new(),
+        complete: true,
+        requests: Vec::new(),
+        connections: Vec::new(),
+    };
+    let index = |labels: &mut Vec<String>, label: &String| -> u32 {
+        match labels.iter().position(|l| l == label) {
+            Some(i) => i as u32,
+            None => {
+                labels.push(label.clone());
+                (labels.len() - 1) as u32
+            }
+        }
+    };
+    for tape in tapes {
+        out.complete &= tape.complete;
+        for r in &tape.requests {
+            let rule = index(&mut out.rules, &tape.rules[r.3 as usize]);
+            out.requests.push(TapedRequest(r.0, r.1, r.2, rule));
+        }
+        for c in &tape.connections {
+            let toxic = index(&mut out.toxics, &tape.toxics[c.0 as usize]);
+            out.connections.push(TapedConnection(toxic, c.1, c.2, c.3));
+        }
+    }
+    out.requests.sort_unstable();
+    out.requests.dedup();
+    out.connections.sort_unstable();
+    out.connections.dedup();
+    out
+}
+
 /// The SHA-256 of `bytes`, in hex.
 pub(crate) fn sha256(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
