@@ -487,16 +487,20 @@ async fn add_toxic(
     })
 }
 
+/// The place of the toxic named `name` in a proxy's list.
+fn toxic_index(e: &Entry, name: &str) -> Result<usize, ApiError> {
+    e.toxics
+        .iter()
+        .position(|t| t.name == name)
+        .ok_or_else(|| not_found("toxic"))
+}
+
 async fn show_toxic(
     State(s): State<Shared>,
     Path((name, toxic)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     s.with_entry(&name, |_, e| {
-        let t = e
-            .toxics
-            .iter()
-            .find(|t| t.name == toxic)
-            .ok_or_else(|| not_found("toxic"))?;
+        let t = &e.toxics[toxic_index(e, &toxic)?];
         Ok(json_response(StatusCode::OK, json!(t)))
     })
 }
@@ -520,11 +524,7 @@ async fn update_toxic(
 ) -> Result<Response, ApiError> {
     let u: ToxicUpdate = parse(&body)?;
     s.with_entry(&name, |server, e| {
-        let i = e
-            .toxics
-            .iter()
-            .position(|t| t.name == toxic)
-            .ok_or_else(|| not_found("toxic"))?;
+        let i = toxic_index(e, &toxic)?;
         let mut t = e.toxics[i].clone();
         if u.name.as_ref().is_some_and(|n| *n != t.name)
             || u.kind.as_ref().is_some_and(|k| *k != t.kind)
@@ -557,11 +557,7 @@ async fn delete_toxic(
     Path((name, toxic)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     s.with_entry(&name, |server, e| {
-        let i = e
-            .toxics
-            .iter()
-            .position(|t| t.name == toxic)
-            .ok_or_else(|| not_found("toxic"))?;
+        let i = toxic_index(e, &toxic)?;
         e.toxics.remove(i);
         server.apply(e)?;
         Ok(StatusCode::NO_CONTENT)

@@ -114,11 +114,16 @@ pub(crate) fn run(
         if let Some((line, true)) = &faults {
             say!("{}: {line}", s.name);
         }
+        // What was replayed: the seed, and the tape by its hash.
+        let replayed = match &tape {
+            Some((_, t)) => format!("seed {}, fault tape {}…", s.seed, &t.sha256()[..16]),
+            None => format!("seed {}", s.seed),
+        };
         if diffs.is_empty() {
-            say!("{}: the replay matches (seed {})", s.name, s.seed);
+            say!("{}: the replay matches ({replayed})", s.name);
         } else {
             differs = true;
-            say!("{}: the replay differs (seed {}):", s.name, s.seed);
+            say!("{}: the replay differs ({replayed}):", s.name);
             for d in diffs {
                 say!("  {d}");
             }
@@ -148,24 +153,7 @@ fn taped(report: &Path, s: &ScenarioReport) -> Result<Option<(std::path::PathBuf
         return Ok(None);
     };
     let TapeRef { file, sha256, .. } = tape;
-    let name = file.strip_prefix("tapes/").unwrap_or("");
-    let plain = !name.is_empty()
-        && !name.starts_with('.')
-        && name.ends_with(".json")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !plain {
-        bail!(
-            "`{}`: scenario `{}` names the fault tape `{}`, which is not a file of the run's \
-             `tapes/` directory",
-            report.display(),
-            s.name.escape_default(),
-            file.escape_default()
-        );
-    }
-    let dir = report.parent().unwrap_or(Path::new("."));
-    let path = dir.join(file);
+    let path = tape_path(report, s, file)?;
     let tape = Tape::read(&path).with_context(|| {
         format!(
             "scenario `{}`: cannot use its fault tape",
@@ -195,15 +183,36 @@ fn taped(report: &Path, s: &ScenarioReport) -> Result<Option<(std::path::PathBuf
     Ok(Some((path, tape)))
 }
 
+/// The file of a tape a report names: only a plain file name in the run's own `tapes/`.
+fn tape_path(report: &Path, s: &ScenarioReport, file: &str) -> Result<std::path::PathBuf> {
+    let name = file.strip_prefix("tapes/").unwrap_or("");
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name.ends_with(".json")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain {
+        bail!(
+            "`{}`: scenario `{}` names the fault tape `{}`, which is not a file of the run's \
+             `tapes/` directory",
+            report.display(),
+            s.name.escape_default(),
+            file.escape_default()
+        );
+    }
+    Ok(report.parent().unwrap_or(Path::new(".")).join(file))
+}
+
 /// The replay's tape against the original's: a line that says how they compare, and whether
 /// they hold the same decisions.
 fn compare_tapes(original: &Tape, report: &Path, again: &ScenarioReport) -> Result<(String, bool)> {
-    let Some(path) = again
+    let Some(file) = again
         .load
         .as_ref()
         .and_then(|l| l.turbulence.as_ref())
         .and_then(|t| t.tape.as_ref())
-        .map(|t| report.parent().unwrap_or(Path::new(".")).join(&t.file))
+        .map(|t| t.file.as_str())
     else {
         return Ok((
             format!(
@@ -214,7 +223,7 @@ fn compare_tapes(original: &Tape, report: &Path, again: &ScenarioReport) -> Resu
             false,
         ));
     };
-    let replayed = Tape::read(&path)?;
+    let replayed = Tape::read(&tape_path(report, again, file)?)?;
     let d = original.diff(&replayed);
     let line = if d.matches() {
         format!(

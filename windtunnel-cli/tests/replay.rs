@@ -110,7 +110,8 @@ fn a_replay_injects_exactly_the_taped_faults_and_compares_them() {
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
         assert!(r.stdout.contains(&line), "{}", r.stdout);
         assert!(
-            r.stdout.contains("windowed: the replay matches (seed 11)"),
+            r.stdout
+                .contains("windowed: the replay matches (seed 11, fault tape "),
             "{}",
             r.stdout
         );
@@ -145,7 +146,7 @@ fn a_replay_that_cannot_fire_the_taped_faults_says_how_many_went_missing() {
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout
-            .contains("windowed: the replay differs (seed 11):"),
+            .contains("windowed: the replay differs (seed 11, fault tape "),
         "{}",
         out.stdout
     );
