@@ -88,6 +88,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod agent;
+mod bounded;
 mod capacity;
 pub mod compare;
 mod config;

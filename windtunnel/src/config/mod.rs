@@ -6,7 +6,7 @@
 //! report can say where each setting of a scenario came from.
 
 mod catalog;
-pub(crate) mod file;
+mod file;
 mod values;
 
 use std::borrow::Cow;
@@ -18,11 +18,12 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
+pub(crate) use crate::bounded::read_bounded;
 pub(crate) use crate::settings::Flags;
 use crate::settings::{self, Def};
 pub(crate) use catalog::{Catalog, Target};
 pub(crate) use file::FileError;
-pub(crate) use file::{Document, KeyPath, did_you_mean, read_bounded};
+pub(crate) use file::{Document, KeyPath, did_you_mean};
 pub(crate) use values::{Dur, ObjectiveSpec, RateText, StageSpec, parse_duration, parse_rate};
 
 use crate::load::{self, MAX_AGENTS};

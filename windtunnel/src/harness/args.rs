@@ -223,7 +223,7 @@ mod tests {
     /// The settings read where they are used rather than by `RunConfig`, each with its reader.
     const READ_ELSEWHERE: &[(&str, &str)] = &[
         ("WINDTUNNEL_PROGRESS", "Progress::start"),
-        ("WINDTUNNEL_MAX_FILE_SIZE", "config::file::max_file_size"),
+        ("WINDTUNNEL_MAX_FILE_SIZE", "bounded::max_file_size"),
         ("WINDTUNNEL_ALLOW_DATA_OUTSIDE_PLAN", "plan::data_path"),
     ];
 

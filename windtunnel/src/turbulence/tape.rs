@@ -127,7 +127,7 @@ impl Tape {
             path: path.display().to_string(),
             reason,
         };
-        let bytes = crate::config::file::read_bounded(path).map_err(fail)?;
+        let bytes = crate::bounded::read_bounded(path).map_err(fail)?;
         let tape: Tape =
             serde_json::from_slice(&bytes).map_err(|e| fail(format!("not a fault tape: {e}")))?;
         tape.check().map_err(fail)?;
