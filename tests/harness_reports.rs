@@ -578,3 +578,51 @@ fn runs_are_named_by_windtunnel_run_id_and_old_ones_pruned() {
         run.stderr
     );
 }
+
+#[test]
+fn a_segment_replays_its_own_tape_with_its_cut_fault_budget() {
+    // A fault with a budget (`count=6`) in segment 1 of 2: the segment's share is cut to 3,
+    // and its tape names the rule as cut. Replayed from that tape, the segment finds the same
+    // rules, fires the same 3 faults, and names the tape it replayed.
+    let spec = "errors: abort=500 p=1 name=list count=6";
+    let args = [
+        "--exact",
+        "turbulent",
+        "--seed",
+        "3",
+        "--segment",
+        "1/2",
+        "--turbulence",
+        spec,
+    ];
+    let run = fixture("tape-segment", &args);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let t = &run.scenario("turbulent")["load"]["turbulence"];
+    assert_eq!(t["phases"][0]["rules"][0]["injected"], 3, "{t}");
+    let tape = run
+        .out
+        .join("latest")
+        .join(t["tape"]["file"].as_str().unwrap());
+    let tape = tape.to_str().unwrap();
+    let mut again = args.to_vec();
+    again.extend(["--tape", tape]);
+    let replay = fixture("tape-segment-replay", &again);
+    assert_eq!(replay.code, 0, "{}\n{}", replay.stdout, replay.stderr);
+    let r = &replay.scenario("turbulent")["load"]["turbulence"];
+    assert_eq!(r["replayed_tape"], t["tape"]["sha256"], "{r}");
+    let requests = |run: &common::Run, t: &serde_json::Value| {
+        let path = run
+            .out
+            .join("latest")
+            .join(t["tape"]["file"].as_str().unwrap());
+        common::read_json(&path)["requests"].clone()
+    };
+    let fired = requests(&run, t);
+    assert_eq!(fired.as_array().unwrap().len(), 3, "{fired}");
+    assert_eq!(requests(&replay, r), fired, "the same HTTP faults");
+    assert!(
+        replay.stdout.contains("this run replayed tape "),
+        "{}",
+        replay.stdout
+    );
+}

@@ -44,12 +44,13 @@ impl Scenario {
         let segment = self.ctx.segment.value;
         let mut url = reqwest::Url::parse(&target.url).expect("validated above");
         let (mut plan, proxy) = self.resolve_turbulence(&load, &mut url).await?;
-        let replaying = self.replaying(&plan, seed)?;
         // A fault's budget is cut like the load, so that the segments together inject it at
         // most as often as one process would.
         for (_, fault) in &mut plan.rules {
             fault.count = fault.count.map(|n| segment.share(n));
         }
+        // Checked against the rules as the tape's run had them: with their budgets cut.
+        let replaying = self.replaying(&plan, seed)?;
         let (objectives, windows) = self.resolve_windows(&load, &plan)?;
         let request_timeout = self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let mut client = HttpClient::new(&url, request_timeout, &target)?;
