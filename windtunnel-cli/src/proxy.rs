@@ -168,6 +168,11 @@ fn number(attributes: &Map<String, Value>, key: &str) -> Result<u64, ApiError> {
     }
 }
 
+/// The first address `host:port` resolves to (`localhost:8474` as well as `127.0.0.1:0`).
+fn socket_addr(host_port: &str) -> Option<SocketAddr> {
+    host_port.to_socket_addrs().ok()?.next()
+}
+
 /// The windtunnel toxic for an API toxic.
 fn toxic_of(t: &ApiToxic) -> Result<Toxic, ApiError> {
     let known = |keys: &[&str]| -> Result<(), ApiError> {
@@ -261,16 +266,12 @@ impl Server {
             .filter(|u| !u.is_empty())
             .ok_or_else(|| bad("missing required field: upstream"))?;
         let listen = p.listen.unwrap_or_else(|| "127.0.0.1:0".into());
-        let addr: SocketAddr = listen
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| {
-                bad(format!(
-                    "listen address `{}` is not host:port",
-                    listen.escape_default()
-                ))
-            })?;
+        let addr = socket_addr(&listen).ok_or_else(|| {
+            bad(format!(
+                "listen address `{}` is not host:port",
+                listen.escape_default()
+            ))
+        })?;
         {
             let proxies = self.proxies.lock().unwrap_or_else(|e| e.into_inner());
             if proxies.contains_key(&name) {
@@ -427,12 +428,9 @@ async fn update(
             ));
         }
         if p.upstream.as_ref().is_some_and(|u| *u != e.upstream)
-            || p.listen.as_ref().is_some_and(|l| {
-                l.to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .is_none_or(|a| a != e.proxy.addr())
-            })
+            || p.listen
+                .as_ref()
+                .is_some_and(|l| socket_addr(l).is_none_or(|a| a != e.proxy.addr()))
         {
             return Err(bad(
                 "windtunnel proxy cannot change a proxy's listen address or upstream in place: \
@@ -585,11 +583,7 @@ async fn tape(State(s): State<Shared>) -> Response {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let addr: SocketAddr = args
-        .listen
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
+    let addr = socket_addr(&args.listen)
         .with_context(|| format!("--listen `{}` is not host:port", args.listen))?;
     if !addr.ip().is_loopback() && !args.allow_non_loopback {
         bail!(

@@ -116,7 +116,15 @@ pub(crate) fn run(
         }
         // What was replayed: the seed, and the tape by its hash.
         let replayed = match &tape {
-            Some((_, t)) => format!("seed {}, fault tape {}…", s.seed, &t.sha256()[..16]),
+            // The report's hash, which `taped` checked the tape against.
+            Some(_) => {
+                let sha = tape_ref(s).map_or("", |t| t.sha256.as_str());
+                format!(
+                    "seed {}, fault tape {}…",
+                    s.seed,
+                    sha.get(..16).unwrap_or(sha)
+                )
+            }
             None => format!("seed {}", s.seed),
         };
         if diffs.is_empty() {
@@ -141,15 +149,15 @@ fn has_turbulence(s: &ScenarioReport) -> bool {
     s.load.as_ref().is_some_and(|l| l.turbulence.is_some())
 }
 
+/// The fault tape a scenario's report names, if any.
+fn tape_ref(s: &ScenarioReport) -> Option<&TapeRef> {
+    s.load.as_ref()?.turbulence.as_ref()?.tape.as_ref()
+}
+
 /// The tape of `s`, if its report names one: the file in the run's `tapes/` directory, read and
 /// checked against the hash the report gives.
 fn taped(report: &Path, s: &ScenarioReport) -> Result<Option<(std::path::PathBuf, Tape)>> {
-    let Some(tape) = s
-        .load
-        .as_ref()
-        .and_then(|l| l.turbulence.as_ref())
-        .and_then(|t| t.tape.as_ref())
-    else {
+    let Some(tape) = tape_ref(s) else {
         return Ok(None);
     };
     let TapeRef { file, sha256, .. } = tape;
@@ -207,13 +215,7 @@ fn tape_path(report: &Path, s: &ScenarioReport, file: &str) -> Result<std::path:
 /// The replay's tape against the original's: a line that says how they compare, and whether
 /// they hold the same decisions.
 fn compare_tapes(original: &Tape, report: &Path, again: &ScenarioReport) -> Result<(String, bool)> {
-    let Some(file) = again
-        .load
-        .as_ref()
-        .and_then(|l| l.turbulence.as_ref())
-        .and_then(|t| t.tape.as_ref())
-        .map(|t| t.file.as_str())
-    else {
+    let Some(file) = tape_ref(again).map(|t| t.file.as_str()) else {
         return Ok((
             format!(
                 "faults: the replay wrote no fault tape, so none of the {} taped faults can be \

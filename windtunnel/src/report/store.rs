@@ -188,7 +188,7 @@ impl ReportStore {
     fn scenario_path(&self, s: &ScenarioReport) -> PathBuf {
         self.dir
             .join("scenarios")
-            .join(format!("{}.json", file_stem(s)))
+            .join(format!("{}.json", file_stem(&s.binary, &s.name)))
     }
 
     /// Records one scenario's report and rebuilds the run's combined reports. A fault tape the
@@ -198,7 +198,7 @@ impl ReportStore {
         if let Some(t) = turbulence
             && let Some(bytes) = t.tape_bytes.take()
         {
-            let file = format!("tapes/{}.json", file_stem_of(&s.binary, &s.name));
+            let file = format!("tapes/{}.json", file_stem(&s.binary, &s.name));
             write_atomically(&self.dir.join(&file), &bytes)?;
             if let Some(tape) = &mut t.tape {
                 tape.file = file;
@@ -295,11 +295,7 @@ impl ReportStore {
 
 /// A scenario's files' name: its binary and name, with anything but letters, digits, `-`, `_`
 /// and `.` replaced.
-fn file_stem(s: &ScenarioReport) -> String {
-    file_stem_of(&s.binary, &s.name)
-}
-
-fn file_stem_of(binary: &str, name: &str) -> String {
+fn file_stem(binary: &str, name: &str) -> String {
     format!("{binary}--{name}")
         .chars()
         .map(|c| {

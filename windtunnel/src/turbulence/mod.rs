@@ -537,6 +537,8 @@ impl Turbulence {
                     Domain::Request,
                     &[key.stream, key.iteration, key.request, r as u64],
                 );
+                // Drawn also when a tape decides, so that a delay's jitter comes from the same
+                // place in the stream as in the taped run.
                 let drawn = draws.unit();
                 let fires = match &self.replaying {
                     Some(tape) => tape.fires(key, r),

@@ -606,10 +606,7 @@ impl Shared {
         if let Some(tape) = &turbulence.replaying {
             let taped = tape.occurrences(index, global, direction);
             let done = counted.replayed(slot);
-            let due = taped[done.min(taped.len())..]
-                .iter()
-                .take_while(|&&k| k <= current)
-                .count();
+            let due = taped[done..].iter().take_while(|&&k| k <= current).count();
             for &k in &taped[done..done + due] {
                 record(k);
             }

@@ -175,6 +175,33 @@ impl Tape {
         Ok(())
     }
 
+    /// A tape of these decisions, sorted and each once, so that the same decisions give the
+    /// same bytes.
+    fn sorted(
+        scenario: &str,
+        seed: u64,
+        (rules, toxics): (Vec<String>, Vec<String>),
+        complete: bool,
+        mut requests: Vec<TapedRequest>,
+        mut connections: Vec<TapedConnection>,
+    ) -> Tape {
+        requests.sort_unstable();
+        requests.dedup();
+        connections.sort_unstable();
+        connections.dedup();
+        Tape {
+            format: TAPE_FORMAT.into(),
+            version: TAPE_VERSION,
+            scenario: scenario.to_owned(),
+            seed,
+            rules,
+            toxics,
+            complete,
+            requests,
+            connections,
+        }
+    }
+
     /// The tape's bytes as written (compact JSON, sorted decisions): the same decisions give
     /// the same bytes, and so the same hash.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -295,31 +322,24 @@ impl Recording {
     /// The tape of what was recorded.
     pub(crate) fn tape(&self, scenario: &str, seed: u64, plan: &Plan) -> Tape {
         let (rules, toxics) = labels(plan);
-        let mut requests = self
+        let requests = self
             .requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let mut connections = self
+        let connections = self
             .connections
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        requests.sort_unstable();
-        requests.dedup();
-        connections.sort_unstable();
-        connections.dedup();
-        Tape {
-            format: TAPE_FORMAT.into(),
-            version: TAPE_VERSION,
-            scenario: scenario.to_owned(),
+        Tape::sorted(
+            scenario,
             seed,
-            rules,
-            toxics,
-            complete: self.held.load(Ordering::Relaxed) <= MAX_TAPE_ENTRIES,
+            (rules, toxics),
+            self.held.load(Ordering::Relaxed) <= MAX_TAPE_ENTRIES,
             requests,
             connections,
-        }
+        )
     }
 }
 
@@ -331,17 +351,9 @@ fn taped_request(key: RequestKey, rule: usize) -> TapedRequest {
 /// One tape of the decisions of several `tapes` (the generations of a proxy's toxics), their
 /// rules and toxics listed once each by label.
 pub(crate) fn merged(scenario: &str, seed: u64, tapes: impl Iterator<Item = Tape>) -> Tape {
-    let mut out = Tape {
-        format: TAPE_FORMAT.into(),
-        version: TAPE_VERSION,
-        scenario: scenario.to_owned(),
-        seed,
-        rules: Vec::new(),
-        toxics: Vec::new(),
-        complete: true,
-        requests: Vec::new(),
-        connections: Vec::new(),
-    };
+    let (mut rules, mut toxics) = (Vec::new(), Vec::new());
+    let (mut requests, mut connections) = (Vec::new(), Vec::new());
+    let mut complete = true;
     let index = |labels: &mut Vec<String>, label: &String| -> u32 {
         match labels.iter().position(|l| l == label) {
             Some(i) => i as u32,
@@ -352,21 +364,24 @@ pub(crate) fn merged(scenario: &str, seed: u64, tapes: impl Iterator<Item = Tape
         }
     };
     for tape in tapes {
-        out.complete &= tape.complete;
+        complete &= tape.complete;
         for r in &tape.requests {
-            let rule = index(&mut out.rules, &tape.rules[r.3 as usize]);
-            out.requests.push(TapedRequest(r.0, r.1, r.2, rule));
+            let rule = index(&mut rules, &tape.rules[r.3 as usize]);
+            requests.push(TapedRequest(r.0, r.1, r.2, rule));
         }
         for c in &tape.connections {
-            let toxic = index(&mut out.toxics, &tape.toxics[c.0 as usize]);
-            out.connections.push(TapedConnection(toxic, c.1, c.2, c.3));
+            let toxic = index(&mut toxics, &tape.toxics[c.0 as usize]);
+            connections.push(TapedConnection(toxic, c.1, c.2, c.3));
         }
     }
-    out.requests.sort_unstable();
-    out.requests.dedup();
-    out.connections.sort_unstable();
-    out.connections.dedup();
-    out
+    Tape::sorted(
+        scenario,
+        seed,
+        (rules, toxics),
+        complete,
+        requests,
+        connections,
+    )
 }
 
 /// The SHA-256 of `bytes`, in hex.
