@@ -1,6 +1,7 @@
 //! Measures what turbulence costs when it does nothing, for the figures in the README: a closed
 //! load with no turbulence, with turbulence configured but never firing (probability 0), and
-//! through the TCP proxy with no toxic active. It prints one JSON line per run.
+//! through the TCP proxy with no toxic active, and through it with an HTTP toxic that never
+//! fires (every request framed by the proxy's HTTP stage). It prints one JSON line per run.
 //!
 //! ```text
 //! cargo build --release --example turbulence_bench
@@ -8,6 +9,7 @@
 //! $B none USERS SECONDS    # no turbulence
 //! $B idle USERS SECONDS    # three HTTP faults matching every request, at probability 0
 //! $B proxy USERS SECONDS   # through the proxy (`Scenario::through_proxy`), no toxic
+//! $B http USERS SECONDS    # through the proxy, an HTTP toxic on a path never requested
 //! ```
 //!
 //! The target is `BENCH_URL` (e.g. the demo shop run on its own with
@@ -24,7 +26,7 @@ mod bench_common;
 use bench_common::{PATH, cpu_seconds, hello};
 
 fn usage() -> ! {
-    eprintln!("usage: turbulence_bench none|idle|proxy USERS SECONDS");
+    eprintln!("usage: turbulence_bench none|idle|proxy|http USERS SECONDS");
     std::process::exit(2)
 }
 
@@ -58,6 +60,12 @@ async fn bench(args: Vec<String>) -> Result<String> {
             );
         }
         "proxy" => s = s.through_proxy(),
+        "http" => {
+            s = s.through_proxy().turbulence(Phase::new("framed").toxic(
+                "target",
+                Toxic::http(Fault::abort(503).path("/never-requested")),
+            ));
+        }
         _ => usage(),
     }
     let cpu_before = cpu_seconds();

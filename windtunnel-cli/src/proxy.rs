@@ -8,8 +8,12 @@
 //! 409 exists) and toxics (`latency`, `bandwidth`, `slow_close`, `timeout`, `reset_peer`,
 //! `slicer`, `limit_data`, with `stream`, `toxicity` and `attributes` in Toxiproxy's units).
 //!
-//! What it adds: `--seed`, from which the toxicity of every toxic is drawn per connection (so
-//! one seed gives the same connections in every run), the fault tape of what the toxics did
+//! What it adds: HTTP toxics, which act per request on HTTP/1.1 traffic (windtunnel's HTTP
+//! faults: `http_delay` {`delay`, `jitter`: ms}, `http_abort` {`status`, `body`, `headers`},
+//! `http_hang`, `http_drop_request`, `http_drop_response`, each narrowed by `method` and
+//! `path`, with `toxicity` the share of requests); `--seed`, from which the toxicity of every
+//! toxic is drawn per connection, or per request for an HTTP toxic (so one seed gives the same
+//! decisions in every run); the fault tape of what the toxics did
 //! (`GET /windtunnel/tape`, and `--tape FILE` written at exit), and toxics changed under load
 //! by a pointer swap that never waits for traffic. It binds 127.0.0.1 (the API and every proxy)
 //! unless `--allow-non-loopback` is given.
@@ -34,7 +38,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use windtunnel::turbulence::{Proxy, Toxic};
+use windtunnel::turbulence::{Fault, Proxy, Toxic};
 
 /// The version `GET /version` answers: Toxiproxy's API, by windtunnel.
 const VERSION: &str = concat!(
@@ -168,6 +172,76 @@ fn number(attributes: &Map<String, Value>, key: &str) -> Result<u64, ApiError> {
     }
 }
 
+/// A string attribute, if given.
+fn text<'a>(attributes: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, ApiError> {
+    match attributes.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(bad(format!("attribute `{key}` must be a string, not {v}"))),
+    }
+}
+
+/// An HTTP toxic's fault: `kind` is the type without its `http_`.
+fn http_fault(
+    kind: &str,
+    a: &Map<String, Value>,
+) -> Result<(Fault, &'static [&'static str]), ApiError> {
+    let ms = |key| number(a, key).map(Duration::from_millis);
+    let (fault, keys): (Fault, &'static [&'static str]) = match kind {
+        "delay" => (
+            Fault::delay(ms("delay")?).jitter(ms("jitter")?),
+            &["delay", "jitter", "method", "path"],
+        ),
+        "abort" => {
+            let status = match a.get("status") {
+                None => 503,
+                Some(_) => u16::try_from(number(a, "status")?).unwrap_or(u16::MAX),
+            };
+            let mut fault = Fault::abort(status).body(text(a, "body")?.unwrap_or("").to_owned());
+            match a.get("headers") {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(headers)) => {
+                    for (name, value) in headers {
+                        let Value::String(value) = value else {
+                            return Err(bad(format!(
+                                "header `{name}` of attribute `headers` must be a string, not {value}"
+                            )));
+                        };
+                        fault = fault.header(name, value);
+                    }
+                }
+                Some(v) => {
+                    return Err(bad(format!(
+                        "attribute `headers` must be an object of strings, not {v}"
+                    )));
+                }
+            }
+            (fault, &["status", "body", "headers", "method", "path"])
+        }
+        "hang" => (Fault::hang(), &["method", "path"]),
+        "drop_request" => (Fault::drop_request(), &["method", "path"]),
+        "drop_response" => (Fault::drop_response(), &["method", "path"]),
+        _ => return Err(unknown_type(&format!("http_{kind}"))),
+    };
+    let mut fault = fault;
+    if let Some(m) = text(a, "method")? {
+        fault = fault.method(m);
+    }
+    if let Some(p) = text(a, "path")? {
+        fault = fault.path(p);
+    }
+    Ok((fault, keys))
+}
+
+fn unknown_type(kind: &str) -> ApiError {
+    bad(format!(
+        "unknown toxic type `{}` (known: latency, bandwidth, slow_close, timeout, reset_peer, \
+         slicer, limit_data, http_delay, http_abort, http_hang, http_drop_request, \
+         http_drop_response)",
+        kind.escape_default()
+    ))
+}
+
 /// The first address `host:port` resolves to (`localhost:8474` as well as `127.0.0.1:0`).
 fn socket_addr(host_port: &str) -> Option<SocketAddr> {
     host_port.to_socket_addrs().ok()?.next()
@@ -220,13 +294,14 @@ fn toxic_of(t: &ApiToxic) -> Result<Toxic, ApiError> {
                 Duration::from_micros(number(a, "delay")?),
             )
         }
-        other => {
-            return Err(bad(format!(
-                "unknown toxic type `{}` (known: latency, bandwidth, slow_close, timeout, \
-                 reset_peer, slicer, limit_data)",
-                other.escape_default()
-            )));
-        }
+        other => match other.strip_prefix("http_") {
+            Some(kind) => {
+                let (fault, keys) = http_fault(kind, a)?;
+                known(keys)?;
+                Toxic::http(fault)
+            }
+            None => return Err(unknown_type(other)),
+        },
     };
     let toxic = match t.stream.as_str() {
         "downstream" => toxic.downstream(),
@@ -308,7 +383,11 @@ impl Server {
     async fn start(&self, name: &str, upstream: &str, addr: SocketAddr) -> Result<Proxy, ApiError> {
         let mut tries = 0;
         loop {
-            let mut builder = Proxy::builder(name, upstream).listen(addr).unchecked();
+            // HTTP toxics added later act on connections already open.
+            let mut builder = Proxy::builder(name, upstream)
+                .listen(addr)
+                .unchecked()
+                .http();
             if self.allow_non_loopback {
                 builder = builder.allow_non_loopback();
             }

@@ -5,6 +5,8 @@ figures at the end and exits non-zero on the first expectation that does not hol
 is on 127.0.0.1, every loop bounded.
 """
 
+import http.client
+import http.server
 import json
 import socket
 import socketserver
@@ -37,13 +39,43 @@ class Server(socketserver.ThreadingTCPServer):
     request_queue_size = 128
 
 
+class Web(http.server.BaseHTTPRequestHandler):
+    """A keep-alive HTTP/1.1 server that answers every GET with its path, and counts them."""
+
+    protocol_version = "HTTP/1.1"
+    seen = []
+    ports = set()
+
+    def do_GET(self):
+        Web.seen.append(self.path)
+        Web.ports.add(self.client_address[1])
+        body = self.path.encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class WebServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
 def expect(cond, what):
     if not cond:
         print("FAILED: " + what, file=sys.stderr)
         sys.exit(1)
 
 
-def round_trip(addr, payload=b"ping", timeout=5.0):
+# Every payload ends its line: the proxy frames HTTP/1.1 for HTTP toxics, and a first message
+# that is a bare short word (b"ping") could be the start of a request line, so it would wait
+# 200 ms once before passing as bytes.
+PING = b"ping\r\n"
+
+
+def round_trip(addr, payload=PING, timeout=5.0):
     """Seconds for one echo through `addr`."""
     start = time.monotonic()
     with socket.create_connection(addr, timeout=timeout) as s:
@@ -62,14 +94,14 @@ def passes(addr):
     """Whether an echo comes back whole through `addr` within a second."""
     try:
         with socket.create_connection(addr, timeout=1.0) as s:
-            s.sendall(b"ping")
+            s.sendall(PING)
             got = b""
-            while len(got) < 4:
+            while len(got) < len(PING):
                 chunk = s.recv(64)
                 if not chunk:
                     return False
                 got += chunk
-            return got == b"ping"
+            return got == PING
     except OSError:
         return False
 
@@ -135,6 +167,45 @@ def main():
     ]
     expect(len(taped) == reset, "the tape lists the %d resets: %r" % (reset, taped))
     proxy.destroy_toxic("flaky")
+
+    # An HTTP toxic acts per request: on one kept-alive connection, toxicity 0.5 aborts about
+    # half of the requests its path matches and no other, and the upstream never sees them.
+    web = WebServer(("127.0.0.1", 0), Web)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    site = server.create(upstream="127.0.0.1:%d" % web.server_address[1], name="web")
+    site_host, site_port = site.listen.rsplit(":", 1)
+    site.add_toxic(
+        name="busy", type="http_abort", toxicity=0.5,
+        attributes={"status": 503, "body": "busy", "headers": {"retry-after": "1"}, "path": "/api*"},
+    )
+    conn = http.client.HTTPConnection(site_host, int(site_port), timeout=5)
+    statuses = {"api": [], "static": []}
+    for i in range(100):
+        for kind in ("api", "static"):
+            conn.request("GET", "/%s/%d" % (kind, i))
+            r = conn.getresponse()
+            body = r.read()
+            statuses[kind].append(r.status)
+            if r.status == 503:
+                expect(body == b"busy" and r.getheader("retry-after") == "1", "the synthetic answer")
+    conn.close()
+    aborted = statuses["api"].count(503)
+    expect(20 <= aborted <= 80, "toxicity 0.5 aborts about half the /api requests: %d of 100" % aborted)
+    expect(statuses["static"] == [200] * 100, "the path filter spares /static")
+    expect(len(Web.ports) == 1, "one kept-alive connection: %r" % Web.ports)
+    expect(len(Web.seen) == 200 - aborted, "the upstream saw only what was not aborted")
+    tape = requests.get("http://127.0.0.1:%d/windtunnel/tape" % api_port).json()
+    expect(
+        len(tape["proxies"]["web"].get("exchanges", [])) == aborted,
+        "the tape lists the %d aborted requests" % aborted,
+    )
+    r = requests.post(
+        "http://127.0.0.1:%d/proxies/web/toxics" % api_port,
+        json={"type": "http_abort", "attributes": {"status": 503, "count": 2}},
+    )
+    expect(r.status_code == 400 and "no attribute `count`" in r.json()["error"], r.text)
+    site.destroy()
+    web.shutdown()
 
     # Toxics changed 1,000 times while 50 connections stream through the proxy: no exchange
     # may wait longer than the toxic of the moment says (at most 20 ms) plus slack.
@@ -202,6 +273,7 @@ def main():
         "direct_s": round(direct, 4),
         "latency_100ms_s": round(slow, 4),
         "reset_of_40": reset,
+        "http_aborted_of_100": aborted,
         "changes": 1000,
         "changes_s": round(changes_s, 3),
         "exchanges": sum(count),

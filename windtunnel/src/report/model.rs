@@ -347,7 +347,8 @@ pub struct TapeRef {
     pub sha256: String,
     /// HTTP faults it holds.
     pub requests: u64,
-    /// Toxic decisions (connection, occurrence, direction) it holds.
+    /// Toxic decisions it holds: per connection, occurrence and direction, and, for HTTP
+    /// toxics, per request.
     pub connections: u64,
     /// `false` when the run made more decisions than a tape holds: it cannot be replayed
     /// exactly.
@@ -402,10 +403,12 @@ pub struct ToxicReport {
     pub proxy: String,
     /// The toxic, e.g. "latency 100 ms ± 10 ms downstream".
     pub toxic: String,
-    /// `latency`, `bandwidth`, `reset_peer`, `timeout`, `slow_close`, `limit_data`, `down` or
-    /// `slicer`.
+    /// `latency`, `bandwidth`, `reset_peer`, `timeout`, `slow_close`, `limit_data`, `down`,
+    /// `slicer`, or an HTTP toxic's `http_delay`, `http_abort`, `http_hang`,
+    /// `http_drop_request` or `http_drop_response`.
     pub kind: String,
-    /// Connection directions it applied to (a refused connection counts once).
+    /// Connection directions it applied to (a refused connection counts once); for an HTTP
+    /// toxic, the requests it acted on.
     pub applied: u64,
 }
 
@@ -428,15 +431,16 @@ pub struct InjectedFault {
     /// HTTP faults: the agent's iteration (closed model) or the iteration's place in the
     /// schedule (open model).
     pub iteration: Option<u64>,
-    /// HTTP faults: the request's number within its iteration.
+    /// HTTP faults: the request's number within its iteration; HTTP toxics: within its
+    /// connection.
     pub request_number: Option<u64>,
     /// Toxics: the proxy.
     pub proxy: Option<String>,
     /// Toxics: the connection's number on the proxy.
     pub connection: Option<u64>,
-    /// Toxics: `upstream` or `downstream` (`None`: refused at accept).
+    /// Toxics: `upstream` or `downstream` (`None`: refused at accept, or an HTTP toxic).
     pub direction: Option<String>,
-    /// What was drawn, e.g. the delay.
+    /// What was drawn, e.g. the delay; for an HTTP toxic, the request's method and path.
     pub detail: Option<String>,
 }
 

@@ -16,6 +16,8 @@ pub(crate) enum Domain {
     Connection = 2,
     /// A toxic's per-chunk randomness (jitter, slice sizes).
     Chunk = 3,
+    /// Whether an HTTP toxic acts on a request through a proxy, and its delay.
+    Exchange = 4,
 }
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;

@@ -222,6 +222,40 @@ impl Fault {
         }
     }
 
+    /// Why this fault cannot act in a proxy ([`Toxic::http`](super::Toxic::http)), if it
+    /// cannot.
+    pub(crate) fn proxy_problem(&self) -> Option<String> {
+        if let Some(problem) = self.problem() {
+            return Some(problem);
+        }
+        if self.name.is_some() {
+            return Some(
+                "a proxy sees no request names: narrow an HTTP toxic with `method` and `path`"
+                    .into(),
+            );
+        }
+        if self.probability != 1.0 {
+            return Some(
+                "an HTTP toxic's share of requests is its `toxicity`, not a probability".into(),
+            );
+        }
+        if self.count.is_some() {
+            return Some("an HTTP toxic has no count (its toxicity is a share of requests)".into());
+        }
+        if let Action::Abort { headers, .. } = &self.action
+            && let Some((name, _)) = headers.iter().find(|(n, _)| {
+                ["content-length", "transfer-encoding"]
+                    .iter()
+                    .any(|own| n.eq_ignore_ascii_case(own))
+            })
+        {
+            return Some(format!(
+                "an HTTP toxic's answer sets `{name}` itself (from its body)"
+            ));
+        }
+        None
+    }
+
     /// Whether a request matches.
     pub(crate) fn matches(&self, name: &str, method: &str, path: &str) -> bool {
         self.name.as_deref().is_none_or(|n| n == name)

@@ -125,20 +125,29 @@ impl Ledger {
         self.toxics[toxic].fetch_add(1, Ordering::Relaxed);
         self.recording
             .connection(toxic, connection, occurrence, direction);
-        let t = &plan.toxics[toxic];
         self.list(|| InjectedFault {
-            at_s: at.as_secs_f64(),
-            phase: plan.phases[t.phase].name.clone(),
-            fault: t.toxic.to_string(),
-            kind: t.toxic.kind_name().into(),
-            request: None,
-            agent: None,
-            iteration: None,
-            request_number: None,
-            proxy: Some(plan.proxies[t.proxy].name().to_owned()),
-            connection: Some(connection),
             direction: direction.map(|d| d.as_str().to_owned()),
-            detail: None,
+            ..toxic_fault(plan, toxic, at, connection)
+        });
+    }
+
+    /// Counts, lists and tapes an HTTP toxic that acted on request `request` (from 0) of a
+    /// proxy's `connection`.
+    pub(crate) fn injected_exchange(
+        &self,
+        toxic: usize,
+        plan: &Plan,
+        at: Duration,
+        connection: u64,
+        request: u64,
+        what: impl FnOnce() -> String,
+    ) {
+        self.toxics[toxic].fetch_add(1, Ordering::Relaxed);
+        self.recording.exchange(toxic, connection, request);
+        self.list(|| InjectedFault {
+            request_number: Some(request),
+            detail: Some(what()),
+            ..toxic_fault(plan, toxic, at, connection)
         });
     }
 
@@ -268,7 +277,7 @@ impl Ledger {
                 file: String::new(),
                 sha256: super::tape::sha256(&bytes),
                 requests: tape.requests.len() as u64,
-                connections: tape.connections.len() as u64,
+                connections: (tape.connections.len() + tape.exchanges.len()) as u64,
                 complete: tape.complete,
             }),
             replayed_tape: turbulence.replaying.as_ref().map(|r| r.sha256.clone()),
@@ -281,5 +290,24 @@ impl Ledger {
             faults,
             faults_not_listed: load(&self.not_listed),
         }
+    }
+}
+
+/// A toxic's injected fault on a proxy's `connection`, before what is particular to its kind.
+fn toxic_fault(plan: &Plan, toxic: usize, at: Duration, connection: u64) -> InjectedFault {
+    let t = &plan.toxics[toxic];
+    InjectedFault {
+        at_s: at.as_secs_f64(),
+        phase: plan.phases[t.phase].name.clone(),
+        fault: t.toxic.to_string(),
+        kind: t.toxic.kind_name().into(),
+        request: None,
+        agent: None,
+        iteration: None,
+        request_number: None,
+        proxy: Some(plan.proxies[t.proxy].name().to_owned()),
+        connection: Some(connection),
+        direction: None,
+        detail: None,
     }
 }

@@ -5,7 +5,8 @@
 //!   hang, drop the request, drop the response. They match requests by name, method and path.
 //! - Network [`Toxic`]s act in a [`Proxy`]: an in-process TCP proxy on loopback between the agents
 //!   and the SUT, or between the SUT and a dependency (latency, bandwidth, reset, timeout, slow
-//!   close, limit data, down, slicer).
+//!   close, limit data, down, slicer), and, for HTTP/1.1 through the proxy, per request
+//!   ([`Toxic::http`]: a [`Fault`] acting in the proxy, so on traffic no agent sends).
 //! - A [`Phase`] says when its faults and toxics apply: the whole run, a window (absolute or a
 //!   share of the run), repeated (`every 30 s for 5 s`), with the probability ramping up.
 //!   Objectives can be scoped to a phase and to the recovery after it
@@ -53,6 +54,7 @@
 //! ```
 
 pub(crate) mod draw;
+mod exchange;
 mod fault;
 mod ledger;
 mod proxy;
@@ -72,7 +74,7 @@ pub use fault::Fault;
 pub use proxy::{Proxy, ProxyBuilder, ProxyError};
 pub use tape::{
     MAX_TAPE_ENTRIES, TAPE_FORMAT, TAPE_VERSION, Tape, TapeDiff, TapeError, TapedConnection,
-    TapedDirection, TapedRequest,
+    TapedDirection, TapedExchange, TapedRequest,
 };
 pub use toxic::{Direction, Toxic};
 

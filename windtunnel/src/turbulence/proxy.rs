@@ -6,6 +6,10 @@
 //! read lock for a pointer copy and no lock is ever held across I/O. A small task wakes the
 //! pipes at each phase change, so that a black hole lets go and `down` closes idle connections
 //! when their phase starts or ends.
+//!
+//! A connection HTTP toxics may act on (see [`ProxyBuilder::http`]) has a third stage between
+//! the pipes and the upstream: [`exchange::relay`](super::exchange::relay), which frames
+//! HTTP/1.1 and decides per request.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,9 +23,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::Turbulence;
 use super::draw::{Domain, Draws, Jitter, hash_name};
+use super::exchange::{self, Act};
 use super::toxic::{Direction, Kind};
+use super::{Action, Turbulence};
 
 /// How long [`Proxy::start`] waits for the upstream to accept a connection.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -87,6 +92,8 @@ struct Shared {
     name: String,
     name_hash: u64,
     upstream: String,
+    /// Every connection goes through the HTTP stage, for HTTP toxics set later.
+    http: bool,
     attached: RwLock<Option<Arc<Attachment>>>,
     connections: AtomicU64,
     changes: watch::Sender<u64>,
@@ -97,6 +104,8 @@ struct Attachment {
     turbulence: Arc<Turbulence>,
     /// This proxy's toxics' indexes in the plan.
     toxics: Vec<usize>,
+    /// Whether one of them is an HTTP toxic.
+    http: bool,
 }
 
 /// A proxy that could not start.
@@ -146,6 +155,7 @@ pub struct ProxyBuilder {
     listen: SocketAddr,
     non_loopback: bool,
     check: bool,
+    http: bool,
 }
 
 impl ProxyBuilder {
@@ -153,6 +163,16 @@ impl ProxyBuilder {
     /// scenario's `--check-config` connects to nothing).
     pub fn unchecked(mut self) -> Self {
         self.check = false;
+        self
+    }
+
+    /// Frames HTTP/1.1 on every connection from the start, so that HTTP toxics
+    /// ([`Toxic::http`](super::Toxic::http)) given later with [`Proxy::set_toxics`] act on
+    /// connections already open (kept alive by a client's pool). Without it, a connection is
+    /// framed when a scenario's HTTP toxic for this proxy is in place as it is accepted.
+    /// Bytes that are not HTTP/1.x pass unchanged either way.
+    pub fn http(mut self) -> Self {
+        self.http = true;
         self
     }
 
@@ -201,6 +221,7 @@ impl ProxyBuilder {
             name_hash: hash_name(&self.name),
             name: self.name,
             upstream: self.upstream,
+            http: self.http,
             attached: RwLock::new(None),
             connections: AtomicU64::new(0),
             changes: watch::Sender::new(0),
@@ -246,6 +267,7 @@ impl Proxy {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             non_loopback: false,
             check: true,
+            http: false,
         }
     }
 
@@ -295,9 +317,16 @@ impl Proxy {
             .take(64)
             .collect();
         let phases: Vec<usize> = toxics.iter().map(|&t| plan.toxics[t].phase).collect();
+        let http = toxics
+            .iter()
+            .any(|&t| matches!(plan.toxics[t].toxic.kind, Kind::Http(_)));
         let origin = turbulence.origin;
         let shared = Arc::clone(&self.inner.shared);
-        let attachment = Arc::new(Attachment { turbulence, toxics });
+        let attachment = Arc::new(Attachment {
+            turbulence,
+            toxics,
+            http,
+        });
         *shared.attached.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&attachment));
         shared.changes.send_modify(|v| *v += 1);
         // Wake the pipes at every start and end of a phase with toxics for this proxy.
@@ -504,6 +533,10 @@ impl Shared {
         for (slot, &index) in attachment.toxics.iter().enumerate() {
             let spec = &plan.toxics[index];
             let toxic = &spec.toxic;
+            if matches!(toxic.kind, Kind::Http(_)) {
+                // It acts on requests, in the HTTP stage.
+                continue;
+            }
             let timing = &plan.phases[spec.phase].timing;
             let active = timing.occurrence(t).is_some();
             let replaying = turbulence.replaying.as_ref();
@@ -540,6 +573,7 @@ impl Shared {
                 continue;
             }
             match toxic.kind {
+                Kind::Http(_) => {}
                 Kind::Down => {
                     now.down.get_or_insert(slot);
                 }
@@ -642,6 +676,74 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// What the HTTP toxics of the moment do to request `request` (from 0) of `connection`:
+    /// the first one whose method and path match and that is decided on it (by its toxicity,
+    /// drawn from the seed by connection and request number; replaying, by the tape) acts, and
+    /// is counted, listed and taped.
+    fn exchange(&self, connection: u64, request: u64, method: &str, path: &str) -> Act {
+        let Some(attachment) = self.attachment().filter(|a| a.http) else {
+            return Act::Pass;
+        };
+        let turbulence = &attachment.turbulence;
+        let plan = &turbulence.plan;
+        let t = Instant::now().saturating_duration_since(turbulence.origin);
+        let connection = turbulence.segment.global(connection);
+        for &index in &attachment.toxics {
+            let toxic = &plan.toxics[index].toxic;
+            let Kind::Http(fault) = &toxic.kind else {
+                continue;
+            };
+            if !fault.matches("", method, path) {
+                continue;
+            }
+            let draws = |use_: u64| {
+                Draws::new(
+                    turbulence.seed,
+                    Domain::Exchange,
+                    &[self.name_hash, connection, request, index as u64, use_],
+                )
+            };
+            let decided = match &turbulence.replaying {
+                // The tape decides, whenever the request comes.
+                Some(tape) => tape.acts_on(index, connection, request),
+                None => {
+                    plan.phases[plan.toxics[index].phase]
+                        .timing
+                        .occurrence(t)
+                        .is_some()
+                        && (toxic.toxicity >= 1.0 || draws(0).unit() < toxic.toxicity)
+                }
+            };
+            if !decided {
+                continue;
+            }
+            turbulence
+                .ledger
+                .injected_exchange(index, plan, t, connection, request, || {
+                    format!("{method} {path}")
+                });
+            return match &fault.action {
+                Action::Delay { base, jitter } => Act::Delay(jitter.apply(*base, &mut draws(1))),
+                Action::Abort {
+                    status,
+                    headers,
+                    body,
+                } => Act::Answer(exchange::answer(
+                    *status,
+                    headers,
+                    body,
+                    method.eq_ignore_ascii_case("HEAD"),
+                )),
+                Action::Hang => Act::Hang,
+                Action::DropRequest => Act::DropRequest,
+                Action::DropResponse => Act::DropResponse,
+            };
+        }
+        Act::Pass
+    }
+}
+
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
@@ -684,6 +786,7 @@ async fn serve(mut client: TcpStream, connection: u64, shared: Arc<Shared>) {
         let _ = client.set_zero_linger();
         return;
     }
+    let http = shared.http || attachment.as_ref().is_some_and(|a| a.http);
     drop(attachment);
     let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&shared.upstream));
     let mut upstream = match connect.await {
@@ -703,38 +806,88 @@ async fn serve(mut client: TcpStream, connection: u64, shared: Arc<Shared>) {
     let _ = upstream.set_nodelay(true);
     let end = {
         let (mut client_read, mut client_write) = client.split();
-        let (mut upstream_read, mut upstream_write) = upstream.split();
-        let up = pipe(
-            &mut client_read,
-            &mut upstream_write,
-            Direction::Upstream,
-            connection,
-            &shared,
-        );
-        let down = pipe(
-            &mut upstream_read,
-            &mut client_write,
-            Direction::Downstream,
-            connection,
-            &shared,
-        );
-        tokio::pin!(up, down);
-        let mut up_done = false;
-        loop {
-            let end = tokio::select! {
-                end = &mut up, if !up_done => { up_done = true; end }
-                // The upstream closing ends the connection: what the client sends after it
-                // could reach no one, and a request waiting for an answer would hang.
-                end = &mut down => break end,
+        if http {
+            // The pipes' far end is the HTTP stage, which talks to the upstream.
+            let (near, far) = tokio::io::duplex(4 * BUFFER);
+            let (mut near_read, mut near_write) = tokio::io::split(near);
+            let stage = exchange::relay(far, &mut upstream, |request, method, path| {
+                shared.exchange(connection, request, method, path)
+            });
+            let stage = async {
+                match stage.await {
+                    exchange::Ended::Closed => std::future::pending().await,
+                    exchange::Ended::Reset => End::Reset,
+                }
             };
-            if end != End::Eof {
-                break end;
-            }
+            piped(
+                (&mut client_read, &mut client_write),
+                (&mut near_read, &mut near_write),
+                connection,
+                &shared,
+                stage,
+            )
+            .await
+        } else {
+            let (mut upstream_read, mut upstream_write) = upstream.split();
+            piped(
+                (&mut client_read, &mut client_write),
+                (&mut upstream_read, &mut upstream_write),
+                connection,
+                &shared,
+                std::future::pending(),
+            )
+            .await
         }
     };
     if end == End::Reset {
         let _ = client.set_zero_linger();
         let _ = upstream.set_zero_linger();
+    }
+}
+
+/// Runs a connection's two pipes between `client` and `upstream` until it ends: the upstream
+/// ending ends it, the client's end half-closes it; `stage` (the HTTP stage, or nothing)
+/// resolving ends it as it says.
+async fn piped(
+    (client_read, client_write): (
+        &mut (impl AsyncRead + Unpin),
+        &mut (impl AsyncWrite + Unpin),
+    ),
+    (upstream_read, upstream_write): (
+        &mut (impl AsyncRead + Unpin),
+        &mut (impl AsyncWrite + Unpin),
+    ),
+    connection: u64,
+    shared: &Shared,
+    stage: impl std::future::Future<Output = End>,
+) -> End {
+    let up = pipe(
+        client_read,
+        upstream_write,
+        Direction::Upstream,
+        connection,
+        shared,
+    );
+    let down = pipe(
+        upstream_read,
+        client_write,
+        Direction::Downstream,
+        connection,
+        shared,
+    );
+    tokio::pin!(up, down, stage);
+    let mut up_done = false;
+    loop {
+        let end = tokio::select! {
+            end = &mut up, if !up_done => { up_done = true; end }
+            // The upstream closing ends the connection: what the client sends after it could
+            // reach no one, and a request waiting for an answer would hang.
+            end = &mut down => break end,
+            end = &mut stage => break end,
+        };
+        if end != End::Eof {
+            break end;
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! A run records every HTTP fault that fired (agent, iteration, request number, rule) and every
 //! toxic that acted on a connection (toxic, connection number, occurrence of its phase,
-//! direction). The store writes the tape next to `report.json` (`tapes/<scenario>.json`), and the
+//! direction), and every HTTP toxic that acted on a request through a proxy (toxic,
+//! connection number, request number on the connection). The store writes the tape next to `report.json` (`tapes/<scenario>.json`), and the
 //! report names it with its SHA-256. A run given a tape (`--tape FILE`, which `windtunnel replay`
 //! passes) fires a rule on a request only when the tape names that request and rule, and lets a
 //! toxic act on a connection only when the tape names that connection and occurrence: a timed,
@@ -41,6 +42,11 @@ pub struct TapedRequest(pub Option<u64>, pub u64, pub u64, pub u32);
 /// direction is `null` for a connection refused when accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TapedConnection(pub u32, pub u64, pub u64, pub Option<TapedDirection>);
+
+/// One HTTP toxic that acted on a request through a proxy: `[toxic, connection, request]`, the
+/// request numbered from 0 on its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TapedExchange(pub u32, pub u64, pub u64);
 
 /// A direction on a tape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -84,6 +90,9 @@ pub struct Tape {
     pub requests: Vec<TapedRequest>,
     /// The toxics that acted, sorted.
     pub connections: Vec<TapedConnection>,
+    /// The HTTP toxics that acted on requests, sorted (absent when none did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<TapedExchange>,
 }
 
 /// A tape that cannot be used.
@@ -147,7 +156,7 @@ impl Tape {
                 self.version
             ));
         }
-        if self.requests.len() + self.connections.len() > MAX_TAPE_ENTRIES {
+        if self.len() > MAX_TAPE_ENTRIES {
             return Err(format!("it holds more than {MAX_TAPE_ENTRIES} decisions"));
         }
         if let Some(r) = self
@@ -172,6 +181,17 @@ impl Tape {
                 self.toxics.len()
             ));
         }
+        if let Some(x) = self
+            .exchanges
+            .iter()
+            .find(|x| x.0 as usize >= self.toxics.len())
+        {
+            return Err(format!(
+                "a request through a proxy names toxic {}, and the tape lists {} toxics",
+                x.0,
+                self.toxics.len()
+            ));
+        }
         Ok(())
     }
 
@@ -182,13 +202,14 @@ impl Tape {
         seed: u64,
         (rules, toxics): (Vec<String>, Vec<String>),
         complete: bool,
-        mut requests: Vec<TapedRequest>,
-        mut connections: Vec<TapedConnection>,
+        (mut requests, mut connections, mut exchanges): Decisions,
     ) -> Tape {
         requests.sort_unstable();
         requests.dedup();
         connections.sort_unstable();
         connections.dedup();
+        exchanges.sort_unstable();
+        exchanges.dedup();
         Tape {
             format: TAPE_FORMAT.into(),
             version: TAPE_VERSION,
@@ -199,6 +220,7 @@ impl Tape {
             complete,
             requests,
             connections,
+            exchanges,
         }
     }
 
@@ -215,7 +237,7 @@ impl Tape {
 
     /// Every decision: how many there are.
     pub fn len(&self) -> usize {
-        self.requests.len() + self.connections.len()
+        self.requests.len() + self.connections.len() + self.exchanges.len()
     }
 
     /// Whether the run made no decision.
@@ -247,15 +269,28 @@ impl Tape {
                 .map(|c| (t.toxics[c.0 as usize].clone(), c.1, c.2, c.3))
                 .collect()
         };
-        let a = count(&requests(self), &requests(replay));
-        let b = count(&connections(self), &connections(replay));
-        TapeDiff {
+        let exchanges = |t: &Tape| -> HashSet<(String, u64, u64)> {
+            t.exchanges
+                .iter()
+                .map(|x| (t.toxics[x.0 as usize].clone(), x.1, x.2))
+                .collect()
+        };
+        [
+            count(&requests(self), &requests(replay)),
+            count(&connections(self), &connections(replay)),
+            count(&exchanges(self), &exchanges(replay)),
+        ]
+        .into_iter()
+        .fold(TapeDiff::default(), |a, b| TapeDiff {
             refired: a.refired + b.refired,
             missing: a.missing + b.missing,
             new: a.new + b.new,
-        }
+        })
     }
 }
+
+/// A tape's decisions: HTTP faults, toxics on connections, HTTP toxics on requests.
+type Decisions = (Vec<TapedRequest>, Vec<TapedConnection>, Vec<TapedExchange>);
 
 /// The labels a tape lists for a plan's rules and toxics.
 fn labels(plan: &Plan) -> (Vec<String>, Vec<String>) {
@@ -284,6 +319,7 @@ fn labels(plan: &Plan) -> (Vec<String>, Vec<String>) {
 pub(crate) struct Recording {
     requests: Mutex<Vec<TapedRequest>>,
     connections: Mutex<Vec<TapedConnection>>,
+    exchanges: Mutex<Vec<TapedExchange>>,
     /// Decisions recorded or refused so far: past [`MAX_TAPE_ENTRIES`], the tape is incomplete.
     held: AtomicUsize,
 }
@@ -319,6 +355,13 @@ impl Recording {
         }
     }
 
+    pub(crate) fn exchange(&self, toxic: usize, connection: u64, request: u64) {
+        if self.room() {
+            let mut exchanges = self.exchanges.lock().unwrap_or_else(|e| e.into_inner());
+            exchanges.push(TapedExchange(toxic as u32, connection, request));
+        }
+    }
+
     /// The tape of what was recorded.
     pub(crate) fn tape(&self, scenario: &str, seed: u64, plan: &Plan) -> Tape {
         let (rules, toxics) = labels(plan);
@@ -332,13 +375,17 @@ impl Recording {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let exchanges = self
+            .exchanges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         Tape::sorted(
             scenario,
             seed,
             (rules, toxics),
             self.held.load(Ordering::Relaxed) <= MAX_TAPE_ENTRIES,
-            requests,
-            connections,
+            (requests, connections, exchanges),
         )
     }
 }
@@ -352,7 +399,7 @@ fn taped_request(key: RequestKey, rule: usize) -> TapedRequest {
 /// rules and toxics listed once each by label.
 pub(crate) fn merged(scenario: &str, seed: u64, tapes: impl Iterator<Item = Tape>) -> Tape {
     let (mut rules, mut toxics) = (Vec::new(), Vec::new());
-    let (mut requests, mut connections) = (Vec::new(), Vec::new());
+    let (mut requests, mut connections, mut exchanges) = (Vec::new(), Vec::new(), Vec::new());
     let mut complete = true;
     let index = |labels: &mut Vec<String>, label: &String| -> u32 {
         match labels.iter().position(|l| l == label) {
@@ -373,14 +420,17 @@ pub(crate) fn merged(scenario: &str, seed: u64, tapes: impl Iterator<Item = Tape
             let toxic = index(&mut toxics, &tape.toxics[c.0 as usize]);
             connections.push(TapedConnection(toxic, c.1, c.2, c.3));
         }
+        for x in &tape.exchanges {
+            let toxic = index(&mut toxics, &tape.toxics[x.0 as usize]);
+            exchanges.push(TapedExchange(toxic, x.1, x.2));
+        }
     }
     Tape::sorted(
         scenario,
         seed,
         (rules, toxics),
         complete,
-        requests,
-        connections,
+        (requests, connections, exchanges),
     )
 }
 
@@ -402,6 +452,7 @@ pub(crate) struct Replaying {
     requests: HashSet<TapedRequest>,
     /// Per toxic, connection and direction, the occurrences of its phase it acted in, sorted.
     connections: HashMap<(u32, u64, Option<TapedDirection>), Vec<u64>>,
+    exchanges: HashSet<TapedExchange>,
     /// The replayed tape's SHA-256.
     pub(crate) sha256: String,
 }
@@ -454,6 +505,7 @@ impl Replaying {
         Ok(Replaying {
             requests: tape.requests.iter().copied().collect(),
             connections,
+            exchanges: tape.exchanges.iter().copied().collect(),
             sha256: tape.sha256(),
         })
     }
@@ -461,6 +513,12 @@ impl Replaying {
     /// Whether the tape fires `rule` on the request `key`.
     pub(crate) fn fires(&self, key: RequestKey, rule: usize) -> bool {
         self.requests.contains(&taped_request(key, rule))
+    }
+
+    /// Whether the tape has the HTTP toxic `toxic` act on request `request` of `connection`.
+    pub(crate) fn acts_on(&self, toxic: usize, connection: u64, request: u64) -> bool {
+        self.exchanges
+            .contains(&TapedExchange(toxic as u32, connection, request))
     }
 
     /// The occurrences of its phase in which the tape has `toxic` act on `connection` in
@@ -492,6 +550,7 @@ mod tests {
             complete: true,
             requests: requests.to_vec(),
             connections: vec![],
+            exchanges: vec![],
         }
     }
 

@@ -741,3 +741,384 @@ mod toxics {
         );
     }
 }
+
+/// HTTP toxics, observed through the proxy's HTTP stage with a real HTTP client (reqwest) and
+/// with raw bytes for what clients rarely do (pipelining, chunked bodies).
+mod http_toxics {
+    use super::*;
+    use std::sync::Mutex;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A keep-alive HTTP/1.1 server that answers `METHOD PATH BODY-LENGTH` (chunked for
+    /// `/chunked`), and lists the requests it saw.
+    async fn server() -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    let (r, mut w) = s.into_split();
+                    let mut r = BufReader::new(r);
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut parts = line.split_whitespace();
+                        let (method, path) = (
+                            parts.next().unwrap_or("").to_owned(),
+                            parts.next().unwrap_or("").to_owned(),
+                        );
+                        let (mut length, mut chunked) = (0usize, false);
+                        loop {
+                            let mut h = String::new();
+                            r.read_line(&mut h).await.unwrap();
+                            let h = h.trim_end().to_ascii_lowercase();
+                            if h.is_empty() {
+                                break;
+                            }
+                            if let Some(v) = h.strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap();
+                            }
+                            chunked |= h == "transfer-encoding: chunked";
+                        }
+                        let mut body = Vec::new();
+                        if chunked {
+                            loop {
+                                let mut size = String::new();
+                                r.read_line(&mut size).await.unwrap();
+                                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                                let mut chunk = vec![0u8; n + 2];
+                                r.read_exact(&mut chunk).await.unwrap();
+                                if n == 0 {
+                                    break;
+                                }
+                                body.extend_from_slice(&chunk[..n]);
+                            }
+                        } else {
+                            body.resize(length, 0);
+                            r.read_exact(&mut body).await.unwrap();
+                        }
+                        log.lock().unwrap().push(path.clone());
+                        let answer = if path == "/chunked" {
+                            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\n/chu\r\n4\r\nnked\r\n0\r\n\r\n".to_owned()
+                        } else {
+                            let text = format!("{method} {path} {}", body.len());
+                            let body = if method == "HEAD" { "" } else { text.as_str() };
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                                text.len()
+                            )
+                        };
+                        if w.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder().timeout(secs(5)).build().unwrap()
+    }
+
+    async fn http_proxy(upstream: &str, toxics: &[(&str, Toxic)], seed: u64) -> Proxy {
+        let proxy = Proxy::builder("p", upstream).http().start().await.unwrap();
+        let toxics: Vec<(String, Toxic)> = toxics
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), t.clone()))
+            .collect();
+        proxy.set_toxics(&toxics, seed).unwrap();
+        proxy
+    }
+
+    /// The statuses of `n` GETs of `/n` in turn (0 for a failed request).
+    async fn statuses(proxy: &Proxy, n: usize) -> Vec<u16> {
+        let client = client();
+        let mut out = Vec::new();
+        for i in 0..n {
+            let url = format!("http://{}/{i}", proxy.addr());
+            out.push(
+                client
+                    .get(url)
+                    .send()
+                    .await
+                    .map_or(0, |r| r.status().as_u16()),
+            );
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn an_http_toxic_acts_per_request_on_one_kept_alive_connection() {
+        let (up, seen) = server().await;
+        let busy = Toxic::http(Fault::abort(503).body("busy")).toxicity(0.5);
+        let proxy = http_proxy(&up, &[("busy", busy.clone())], 7).await;
+        let got = statuses(&proxy, 200).await;
+        let aborted = got.iter().filter(|s| **s == 503).count();
+        assert_eq!(
+            got.iter().filter(|s| **s == 200).count() + aborted,
+            200,
+            "{got:?}"
+        );
+        assert!((60..=140).contains(&aborted), "{aborted} of 200 aborted");
+        assert_eq!(proxy.connections(), 1, "one kept-alive connection");
+        // The upstream saw exactly the requests that were not aborted.
+        let passed: Vec<String> = (0..200)
+            .filter(|&i| got[i] == 200)
+            .map(|i| format!("/{i}"))
+            .collect();
+        assert_eq!(*seen.lock().unwrap(), passed);
+        let tape = proxy.tape();
+        assert_eq!(tape.exchanges.len(), aborted);
+        assert!(tape.exchanges.iter().all(|x| x.1 == 0), "connection 0");
+        // The seed decides: the same seed, the same requests; another, others.
+        let (up2, _) = server().await;
+        let again = http_proxy(&up2, &[("busy", busy.clone())], 7).await;
+        assert_eq!(statuses(&again, 200).await, got);
+        let (up3, _) = server().await;
+        let other = http_proxy(&up3, &[("busy", busy)], 8).await;
+        assert_ne!(statuses(&other, 200).await, got);
+    }
+
+    #[tokio::test]
+    async fn a_taped_http_toxic_acts_on_exactly_the_taped_requests() {
+        let (up, _) = server().await;
+        let proxy = Proxy::builder("p", up.as_str())
+            .http()
+            .start()
+            .await
+            .unwrap();
+        let phases =
+            [Phase::new("always").toxic("p", Toxic::http(Fault::abort(500)).toxicity(0.3))];
+        let plan = Plan::resolve(&phases, None, std::slice::from_ref(&proxy)).unwrap();
+        let original = Arc::new(Turbulence::new(Arc::new(plan), Instant::now(), 3));
+        let g = proxy.attach(Arc::clone(&original), 0);
+        let first = statuses(&proxy, 50).await;
+        drop(g);
+        let tape = original.ledger.recording.tape("s", 3, &original.plan);
+        assert_eq!(
+            tape.exchanges.len(),
+            first.iter().filter(|s| **s == 500).count()
+        );
+        assert!(!tape.exchanges.is_empty());
+        // Replayed under another seed on a fresh proxy: the tape decides.
+        let (up, _) = server().await;
+        let again = Proxy::builder("p", up.as_str()).start().await.unwrap();
+        let plan = Plan::resolve(&phases, None, std::slice::from_ref(&again)).unwrap();
+        let replaying = super::super::Replaying::new(&tape, "s", &plan).unwrap();
+        let replay =
+            Arc::new(Turbulence::new(Arc::new(plan), Instant::now(), 99).replaying(replaying));
+        let _g = again.attach(Arc::clone(&replay), 0);
+        assert_eq!(statuses(&again, 50).await, first);
+        let replayed = replay.ledger.recording.tape("s", 3, &replay.plan);
+        assert!(tape.diff(&replayed).matches(), "{:?}", tape.diff(&replayed));
+        let report = replay.report("s", secs(1), 0, &[]);
+        assert_eq!(report.phases[0].toxics[0].kind, "http_abort");
+        let first_aborted = first.iter().position(|s| *s == 500).unwrap();
+        assert_eq!(
+            report.faults[0].detail.as_deref(),
+            Some(format!("GET /{first_aborted}").as_str())
+        );
+        assert_eq!(report.faults[0].request_number, Some(first_aborted as u64));
+    }
+
+    /// Writes `requests` at once on one connection and reads until `last` came, or EOF.
+    async fn pipelined(addr: std::net::SocketAddr, requests: &str, last: &str) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(requests.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).ends_with(last) {
+            match tokio::time::timeout(secs(3), s.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) | Err(_) => break,
+                Ok(Ok(k)) => got.extend_from_slice(&buf[..k]),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    #[tokio::test]
+    async fn pipelined_requests_get_their_answers_in_order_with_chunked_bodies_framed() {
+        let (up, seen) = server().await;
+        let abort = Toxic::http(Fault::abort(503).body("busy").method("POST").path("/b"));
+        let proxy = http_proxy(&up, &[("b", abort)], 1).await;
+        let requests = "GET /a HTTP/1.1\r\nhost: x\r\n\r\n\
+             POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello\
+             POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n\
+             GET /chunked HTTP/1.1\r\nhost: x\r\n\r\n\
+             HEAD /d HTTP/1.1\r\nhost: x\r\n\r\n\
+             GET /e HTTP/1.1\r\nhost: x\r\n\r\n";
+        let got = pipelined(proxy.addr(), requests, "GET /e 0").await;
+        let answers: Vec<&str> = got.split("HTTP/1.1 ").skip(1).collect();
+        assert_eq!(answers.len(), 6, "{got:?}");
+        assert!(answers[0].ends_with("\r\n\r\nGET /a 0"), "{got:?}");
+        assert!(
+            answers[1].starts_with("503 ") && answers[1].ends_with("busy"),
+            "{got:?}"
+        );
+        assert!(answers[2].ends_with("POST /c 5"), "{got:?}");
+        assert!(
+            answers[3].ends_with("4\r\n/chu\r\n4\r\nnked\r\n0\r\n\r\n"),
+            "{got:?}"
+        );
+        assert!(
+            answers[4].ends_with("\r\n\r\n"),
+            "a HEAD answer has no body: {got:?}"
+        );
+        assert!(answers[5].ends_with("GET /e 0"), "{got:?}");
+        assert_eq!(*seen.lock().unwrap(), ["/a", "/c", "/chunked", "/d", "/e"]);
+    }
+
+    #[tokio::test]
+    async fn drop_hang_and_delay_toxics_act_as_the_client_side_faults_do() {
+        let (up, seen) = server().await;
+        let proxy = http_proxy(
+            &up,
+            &[
+                (
+                    "dropreq",
+                    Toxic::http(Fault::drop_request().path("/dropreq")),
+                ),
+                (
+                    "dropresp",
+                    Toxic::http(Fault::drop_response().path("/dropresp")),
+                ),
+                ("hang", Toxic::http(Fault::hang().path("/hang"))),
+                ("slow", Toxic::http(Fault::delay(ms(150)).path("/slow"))),
+            ],
+            1,
+        )
+        .await;
+        let client = client();
+        let url = |p: &str| format!("http://{}{p}", proxy.addr());
+        let err = client.get(url("/dropreq")).send().await.unwrap_err();
+        assert!(!err.is_timeout(), "{err}");
+        let err = client.get(url("/dropresp")).send().await.unwrap_err();
+        assert!(!err.is_timeout(), "{err}");
+        let err = client
+            .get(url("/hang"))
+            .timeout(ms(300))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        let start = std::time::Instant::now();
+        let ok = client.get(url("/slow")).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        assert!(start.elapsed() >= ms(150), "took {:?}", start.elapsed());
+        // The upstream saw the dropped answer's request and the delayed one, no other.
+        assert_eq!(*seen.lock().unwrap(), ["/dropresp", "/slow"]);
+        let kinds: Vec<String> = proxy.tape().toxics;
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        assert_eq!(proxy.tape().exchanges.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn byte_toxics_still_act_on_the_answers_of_http_toxics() {
+        let (up, _) = server().await;
+        let proxy = http_proxy(
+            &up,
+            &[
+                ("busy", Toxic::http(Fault::abort(503))),
+                ("slow", Toxic::latency(ms(150))),
+            ],
+            1,
+        )
+        .await;
+        let start = std::time::Instant::now();
+        assert_eq!(statuses(&proxy, 1).await, [503]);
+        assert!(start.elapsed() >= ms(150), "took {:?}", start.elapsed());
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_not_http_pass_an_http_proxy_unchanged() {
+        // A client-first protocol whose message looks like the start of a request line.
+        let echo = {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            tokio::spawn(async move {
+                while let Ok((mut s, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 64];
+                        while let Ok(n) = s.read(&mut buf).await {
+                            if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            addr
+        };
+        let proxy = http_proxy(&echo, &[("busy", Toxic::http(Fault::abort(503)))], 1).await;
+        for msg in [&b"hello"[..], b"\x00\x00\x00\x08\x04\x12\x16/", b"PING\r\n"] {
+            let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+            s.write_all(msg).await.unwrap();
+            let mut got = vec![0u8; msg.len()];
+            tokio::time::timeout(secs(2), s.read_exact(&mut got))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got, msg);
+        }
+        // A server-first protocol: its greeting comes before the client says anything.
+        let greeter = {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            tokio::spawn(async move {
+                while let Ok((mut s, _)) = listener.accept().await {
+                    let _ = s.write_all(b"220 ready\r\n").await;
+                    let mut buf = [0u8; 64];
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    let _ = s.write_all(&buf[..n]).await;
+                }
+            });
+            addr
+        };
+        let proxy = http_proxy(&greeter, &[("busy", Toxic::http(Fault::abort(503)))], 1).await;
+        let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+        let mut got = [0u8; 11];
+        tokio::time::timeout(secs(2), s.read_exact(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got, b"220 ready\r\n");
+        s.write_all(b"QUIT\r\n").await.unwrap();
+        let mut got = [0u8; 6];
+        tokio::time::timeout(secs(2), s.read_exact(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got, b"QUIT\r\n");
+        assert_eq!(proxy.tape().exchanges.len(), 0);
+    }
+
+    #[test]
+    fn http_toxics_refuse_what_a_proxy_cannot_see() {
+        let problem = |t: Toxic| t.problem().expect("a problem");
+        assert!(
+            problem(Toxic::http(Fault::abort(503).on("checkout"))).contains("no request names")
+        );
+        assert!(problem(Toxic::http(Fault::abort(503).probability(0.5))).contains("toxicity"));
+        assert!(problem(Toxic::http(Fault::abort(503).count(2))).contains("no count"));
+        assert!(
+            problem(Toxic::http(Fault::abort(503).header("Content-Length", "3")))
+                .contains("sets `Content-Length` itself")
+        );
+        assert!(problem(Toxic::http(Fault::abort(700))).contains("outside 100..=599"));
+        assert_eq!(
+            Toxic::http(Fault::abort(503).method("post").path("/cart*"))
+                .toxicity(0.2)
+                .to_string(),
+            "http abort 503 POST /cart* toxicity=0.2"
+        );
+    }
+}

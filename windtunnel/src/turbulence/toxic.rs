@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::draw::Jitter;
+use super::fault::Fault;
 
 /// Which way bytes flow through a proxy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +45,7 @@ impl Stream {
 }
 
 /// What a toxic does.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Kind {
     /// Delays each chunk by `latency` plus jitter.
     Latency { latency: Duration, jitter: Jitter },
@@ -66,6 +67,8 @@ pub(crate) enum Kind {
         variation: usize,
         delay: Duration,
     },
+    /// Acts on HTTP/1.1 requests, one by one, as the fault does in the agents' client.
+    Http(Box<Fault>),
 }
 
 /// A network fault of a [`Proxy`](super::Proxy), after toxiproxy's toxics. Put toxics in a
@@ -73,7 +76,8 @@ pub(crate) enum Kind {
 ///
 /// A toxic acts on the downstream (upstream → client) by default, as in toxiproxy; choose with
 /// [`upstream`](Self::upstream) or [`both`](Self::both). Its [`toxicity`](Self::toxicity) is
-/// the share of connections it applies to (decided per connection from the seed).
+/// the share of connections it applies to (decided per connection from the seed); an
+/// [`http`](Self::http) toxic's is the share of requests.
 ///
 /// ```
 /// use windtunnel::prelude::*;
@@ -82,7 +86,8 @@ pub(crate) enum Kind {
 /// let thin = Toxic::bandwidth(64); // KB/s
 /// let flaky = Toxic::reset_peer(ms(500)).toxicity(0.1);
 /// let hole = Toxic::timeout(ms(0)); // a black hole
-/// # let _ = (slow, thin, flaky, hole);
+/// let busy = Toxic::http(Fault::abort(503).path("/cart*")).toxicity(0.1); // per request
+/// # let _ = (slow, thin, flaky, hole, busy);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[must_use = "a toxic does nothing until added to a phase with `.toxic(proxy, ..)`"]
@@ -156,6 +161,37 @@ impl Toxic {
         })
     }
 
+    /// An HTTP fault acting in the proxy on each HTTP/1.1 request of its connections: its
+    /// [`toxicity`](Self::toxicity) is the share of requests it fires on, drawn per request
+    /// (connection number, request number on it) from the seed. For traffic the agents do not
+    /// send themselves: between the SUT and an HTTP dependency, or from another tool through
+    /// `windtunnel proxy`. Narrow it with the fault's [`method`](Fault::method) and
+    /// [`path`](Fault::path); the proxy sees no request names, counts or probabilities (use
+    /// the toxicity). What each fault kind does:
+    ///
+    /// - [`delay`](Fault::delay): forwards the request that much later;
+    /// - [`abort`](Fault::abort): answers with the fault's status, headers and body in the
+    ///   request's place, and the upstream never sees the request;
+    /// - [`hang`](Fault::hang): answers nothing, ever, on that connection (the client's timeout
+    ///   ends it);
+    /// - [`drop_request`](Fault::drop_request): resets the connection instead of forwarding;
+    /// - [`drop_response`](Fault::drop_response): forwards the request, and resets the
+    ///   connection when the answer starts to come.
+    ///
+    /// Connections whose bytes are not HTTP/1.x (TLS, HTTP/2, another protocol), and an
+    /// upgraded or `CONNECT` connection from its upgrade on, pass unchanged.
+    ///
+    /// ```
+    /// use windtunnel::prelude::*;
+    ///
+    /// let flaky_payments = Phase::new("payments flaky")
+    ///     .toxic("payments", Toxic::http(Fault::abort(503).method("POST")).toxicity(0.2));
+    /// # let _ = flaky_payments;
+    /// ```
+    pub fn http(fault: Fault) -> Self {
+        Toxic::new(Kind::Http(Box::new(fault)))
+    }
+
     /// A latency toxic's random part: a `Duration` for ±uniform jitter, or a distribution.
     pub fn jitter(mut self, jitter: impl Into<Jitter>) -> Self {
         match &mut self.kind {
@@ -191,7 +227,7 @@ impl Toxic {
 
     /// The kind, as in reports and in the compact syntax.
     pub(crate) fn kind_name(&self) -> &'static str {
-        match self.kind {
+        match &self.kind {
             Kind::Latency { .. } => "latency",
             Kind::Bandwidth { .. } => "bandwidth",
             Kind::ResetPeer { .. } => "reset_peer",
@@ -200,6 +236,13 @@ impl Toxic {
             Kind::LimitData { .. } => "limit_data",
             Kind::Down => "down",
             Kind::Slicer { .. } => "slicer",
+            Kind::Http(fault) => match fault.action {
+                super::Action::Delay { .. } => "http_delay",
+                super::Action::Abort { .. } => "http_abort",
+                super::Action::Hang => "http_hang",
+                super::Action::DropRequest => "http_drop_request",
+                super::Action::DropResponse => "http_drop_response",
+            },
         }
     }
 
@@ -211,12 +254,13 @@ impl Toxic {
         if !(0.0..=1.0).contains(&self.toxicity) {
             return Some(format!("toxicity {} is outside 0..=1", self.toxicity));
         }
-        match self.kind {
+        match &self.kind {
             Kind::Latency { jitter, .. } => jitter.problem(),
-            Kind::Bandwidth { bytes_per_sec: 0 } => {
+            Kind::Http(fault) => fault.proxy_problem(),
+            &Kind::Bandwidth { bytes_per_sec: 0 } => {
                 Some("a bandwidth must be at least 1 KB/s (use `timeout` to stop data)".into())
             }
-            Kind::Slicer {
+            &Kind::Slicer {
                 average, variation, ..
             } if average == 0 || variation >= average => Some(format!(
                 "a slicer needs an average size above 0 and a variation below it (got {average} \
@@ -230,20 +274,20 @@ impl Toxic {
 impl fmt::Display for Toxic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = |d: Duration| crate::text::trim_float(d.as_secs_f64() * 1000.0);
-        match self.kind {
-            Kind::Latency { latency, jitter } => {
+        match &self.kind {
+            &Kind::Latency { latency, jitter } => {
                 write!(f, "latency {} ms{}", ms(latency), jitter.describe())?;
             }
-            Kind::Bandwidth { bytes_per_sec } => {
+            &Kind::Bandwidth { bytes_per_sec } => {
                 write!(f, "bandwidth {} KB/s", bytes_per_sec / 1000)?;
             }
-            Kind::ResetPeer { after } => write!(f, "reset_peer after {} ms", ms(after))?,
-            Kind::Timeout { after } if after.is_zero() => write!(f, "timeout (black hole)")?,
-            Kind::Timeout { after } => write!(f, "timeout {} ms", ms(after))?,
-            Kind::SlowClose { delay } => write!(f, "slow_close {} ms", ms(delay))?,
-            Kind::LimitData { bytes } => write!(f, "limit_data {bytes} bytes")?,
+            &Kind::ResetPeer { after } => write!(f, "reset_peer after {} ms", ms(after))?,
+            &Kind::Timeout { after } if after.is_zero() => write!(f, "timeout (black hole)")?,
+            &Kind::Timeout { after } => write!(f, "timeout {} ms", ms(after))?,
+            &Kind::SlowClose { delay } => write!(f, "slow_close {} ms", ms(delay))?,
+            &Kind::LimitData { bytes } => write!(f, "limit_data {bytes} bytes")?,
             Kind::Down => write!(f, "down")?,
-            Kind::Slicer {
+            &Kind::Slicer {
                 average,
                 variation,
                 delay,
@@ -252,8 +296,9 @@ impl fmt::Display for Toxic {
                 "slicer {average} ± {variation} bytes every {} ms",
                 ms(delay)
             )?,
+            Kind::Http(fault) => write!(f, "http {fault}")?,
         }
-        if !matches!(self.kind, Kind::Down) {
+        if !matches!(self.kind, Kind::Down | Kind::Http(_)) {
             let dir = match self.stream {
                 Stream::Up => "upstream",
                 Stream::Down => "downstream",
