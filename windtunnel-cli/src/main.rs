@@ -19,6 +19,7 @@ mod compare;
 mod merge;
 mod proxy;
 mod replay;
+mod tapes;
 mod trend;
 
 use std::path::{Path, PathBuf};

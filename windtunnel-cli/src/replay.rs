@@ -7,7 +7,8 @@
 //! and connections the tape names, whatever the clock says, and the replay's own tape is
 //! compared with it decision by decision. It matches only when every taped fault fired again and
 //! no other did. A report without a tape (from an older windtunnel) is replayed from its seed,
-//! and the faults are then not compared: the replay says so.
+//! and the faults are then not compared: the replay says so (as for a merged run whose segments
+//! did not all keep their tapes).
 //!
 //! A report is untrusted input: the command is rebuilt from the report's checked `rerun`
 //! fields and started without a shell; the `replay` text is never run; a tape is read only from
@@ -17,8 +18,10 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
-use windtunnel::report::{self, Outcome, Program, Report, ScenarioReport, TapeRef};
+use windtunnel::report::{self, Outcome, Program, Report, ScenarioReport};
 use windtunnel::turbulence::Tape;
+
+use crate::tapes::{tape_path, tape_ref, taped};
 
 pub(crate) fn run(
     root: &Path,
@@ -105,8 +108,9 @@ pub(crate) fn run(
             }
         } else if has_turbulence(s) {
             say!(
-                "{}: the report has no fault tape (it is from an older windtunnel): replayed \
-                 from seed {}, and its faults are not compared",
+                "{}: the report has no fault tape (it is from an older windtunnel, or merged \
+                 from segments not all with theirs): replayed from seed {}, and its faults are \
+                 not compared",
                 s.name,
                 s.seed
             );
@@ -147,69 +151,6 @@ pub(crate) fn run(
 
 fn has_turbulence(s: &ScenarioReport) -> bool {
     s.load.as_ref().is_some_and(|l| l.turbulence.is_some())
-}
-
-/// The fault tape a scenario's report names, if any.
-fn tape_ref(s: &ScenarioReport) -> Option<&TapeRef> {
-    s.load.as_ref()?.turbulence.as_ref()?.tape.as_ref()
-}
-
-/// The tape of `s`, if its report names one: the file in the run's `tapes/` directory, read and
-/// checked against the hash the report gives.
-fn taped(report: &Path, s: &ScenarioReport) -> Result<Option<(std::path::PathBuf, Tape)>> {
-    let Some(tape) = tape_ref(s) else {
-        return Ok(None);
-    };
-    let TapeRef { file, sha256, .. } = tape;
-    let path = tape_path(report, s, file)?;
-    let tape = Tape::read(&path).with_context(|| {
-        format!(
-            "scenario `{}`: cannot use its fault tape",
-            s.name.escape_default()
-        )
-    })?;
-    let actual = tape.sha256();
-    if &actual != sha256 {
-        bail!(
-            "scenario `{}`: the fault tape `{}` is not the one the report names (its SHA-256 is \
-             {actual}, the report says {}): it was changed after the run",
-            s.name.escape_default(),
-            path.display(),
-            sha256.escape_default()
-        );
-    }
-    if !tape.complete {
-        bail!(
-            "scenario `{}`: its fault tape `{}` is incomplete (the run made more than {} \
-             decisions), so it cannot be replayed exactly; run it again from its seed: {}",
-            s.name.escape_default(),
-            path.display(),
-            windtunnel::turbulence::MAX_TAPE_ENTRIES,
-            s.replay.escape_default()
-        );
-    }
-    Ok(Some((path, tape)))
-}
-
-/// The file of a tape a report names: only a plain file name in the run's own `tapes/`.
-fn tape_path(report: &Path, s: &ScenarioReport, file: &str) -> Result<std::path::PathBuf> {
-    let name = file.strip_prefix("tapes/").unwrap_or("");
-    let plain = !name.is_empty()
-        && !name.starts_with('.')
-        && name.ends_with(".json")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !plain {
-        bail!(
-            "`{}`: scenario `{}` names the fault tape `{}`, which is not a file of the run's \
-             `tapes/` directory",
-            report.display(),
-            s.name.escape_default(),
-            file.escape_default()
-        );
-    }
-    Ok(report.parent().unwrap_or(Path::new(".")).join(file))
 }
 
 /// The replay's tape against the original's: a line that says how they compare, and whether

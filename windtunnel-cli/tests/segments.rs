@@ -204,6 +204,32 @@ fn three_segments_merge_into_the_single_run() {
         load["turbulence"]["injected_failures"],
         single["turbulence"]["injected_failures"]
     );
+    // The segments' fault tapes, joined, are the single run's tape to the byte; and a replay of
+    // the merged run (the whole load in one process) injects exactly its faults again.
+    let tape = &load["turbulence"]["tape"];
+    assert_eq!(
+        tape["sha256"], single["turbulence"]["tape"]["sha256"],
+        "{tape}"
+    );
+    assert!(merged_dir.join(tape["file"].as_str().unwrap()).is_file());
+    let replay = done(
+        windtunnel(
+            &dir,
+            &["replay", merged_dir.join("report.json").to_str().unwrap()],
+            &[("WINDTUNNEL_OUT", dir.join("replays").to_str().unwrap())],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(replay.0, 0, "{}", replay.1);
+    assert!(
+        replay.1.contains(&format!(
+            "segmented: the faults match: all {} taped faults fired again, and no other",
+            injected(single).len()
+        )),
+        "{}",
+        replay.1
+    );
 
     // Histograms: the merged one is exactly the sum of the segments'.
     let mut sum: Option<Histogram<u64>> = None;
@@ -255,6 +281,47 @@ fn three_segments_merge_into_the_single_run() {
             .iter()
             .any(|x| x["name"] == "segments" && x["value"] == "3, merged")
     );
+
+    // A segment's report copied without its tapes: the merge says so, and the merged run has
+    // no tape (its replay draws from the seed). A segment's tape changed after its run: exit 2.
+    let bare = dir.join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::copy(&parts[1], bare.join("report.json")).unwrap();
+    let merge = |second: &Path, out: &str| {
+        let out = dir.join(out);
+        let args = [
+            "merge",
+            "--out",
+            out.to_str().unwrap(),
+            parts[0].to_str().unwrap(),
+            second.to_str().unwrap(),
+            parts[2].to_str().unwrap(),
+        ];
+        let (code, text) = done(windtunnel(&dir, &args, &[]).output().unwrap());
+        (code, text, out)
+    };
+    let (code, text, out) = merge(&bare.join("report.json"), "merged-bare");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("which is not there, so the merged run has none"),
+        "{text}"
+    );
+    let without = read(&out.join("report.json"));
+    assert_eq!(
+        without["scenarios"][0]["load"]["turbulence"]["tape"],
+        Value::Null
+    );
+    let seg2 = read(&parts[1]);
+    let file = seg2["scenarios"][0]["load"]["turbulence"]["tape"]["file"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let taped = parts[1].parent().unwrap().join(file);
+    let text = std::fs::read_to_string(&taped).unwrap();
+    std::fs::write(&taped, text.replace("\"seed\":7", "\"seed\":8")).unwrap();
+    let (code, text, _) = merge(&parts[1], "merged-tampered");
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("it was changed after the run"), "{text}");
 }
 
 #[test]

@@ -473,6 +473,8 @@ fn merge_turbulence(
         ));
     }
     let mut merged = (*first).clone();
+    // The segments' tapes are files beside their reports: `windtunnel merge` joins them.
+    merged.tape = None;
     merged.faults.clear();
     merged.faults_not_listed = 0;
     for (i, (_, t)) in reports.iter().enumerate().skip(1) {

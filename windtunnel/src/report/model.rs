@@ -326,7 +326,8 @@ pub struct TurbulenceReport {
     /// Injected faults past those listed.
     pub faults_not_listed: u64,
     /// The run's fault tape: every decision by identity, written next to the report, which
-    /// `windtunnel replay` injects again (`None` in reports before schema 7 and in merged runs).
+    /// `windtunnel replay` injects again (`None` in reports before schema 7; in a merged run,
+    /// the union of its segments' tapes, `None` when one of them has none).
     #[serde(default)]
     pub tape: Option<TapeRef>,
     /// The SHA-256 of the tape this run replayed (`--tape`), if it replayed one.

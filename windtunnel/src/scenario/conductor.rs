@@ -49,7 +49,6 @@ impl Scenario {
         for (_, fault) in &mut plan.rules {
             fault.count = fault.count.map(|n| segment.share(n));
         }
-        // Checked against the rules as the tape's run had them: with their budgets cut.
         let replaying = self.replaying(&plan, seed)?;
         let (objectives, windows) = self.resolve_windows(&load, &plan)?;
         let request_timeout = self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);

@@ -12,7 +12,9 @@
 //! HTTP faults, with the keys `p` (probability), `count`, `name`, `method`, `path`:
 //! `delay=300ms [jitter=50ms | jitter=normal:20ms | jitter=exponential:30ms |
 //! jitter=pareto:10ms:2.5]`, `abort=503 [header=retry-after:1]... [body=TEXT]`, `hang`,
-//! `drop=request`, `drop=response`.
+//! `drop=request`, `drop=response`. With `proxy=NAME`, a fault acts in that proxy, per HTTP/1.1
+//! request, as an HTTP toxic ([`Toxic::http`]): `toxicity` is then its share of requests, and
+//! it takes no `p`, `count` or `name`.
 //!
 //! Toxics, with the keys `proxy` (default `target`, see `Scenario::through_proxy`), `dir`
 //! (`up`, `down`, `both`) and `toxicity`: `latency=100ms [jitter=10ms]`, `bandwidth=KB_PER_S`,
@@ -211,9 +213,18 @@ fn parse_rule(phase: Phase, rule: &str) -> Result<Phase, String> {
             ));
         }
     };
+    let (mut proxy, mut toxicity) = (None, None);
     for option in options {
         let (key, value) = key_value(option)?;
         fault = match key {
+            "proxy" => {
+                proxy = Some(value.to_owned());
+                fault
+            }
+            "toxicity" => {
+                toxicity = Some(number(value)?);
+                fault
+            }
             "p" => fault.probability(number(value)?),
             "count" => fault.count(integer(value)?),
             "name" => fault.on(value),
@@ -230,10 +241,24 @@ fn parse_rule(phase: Phase, rule: &str) -> Result<Phase, String> {
             _ => {
                 return Err(format!(
                     "unknown key `{key}` for a fault (keys: p, count, name, method, path, \
-                     jitter, header, body)"
+                     jitter, header, body, proxy, toxicity)"
                 ));
             }
         };
+    }
+    if let Some(proxy) = proxy {
+        let toxic = Toxic::http(fault).toxicity(toxicity.unwrap_or(1.0));
+        if let Some(problem) = toxic.problem() {
+            return Err(problem);
+        }
+        return Ok(phase.toxic(&proxy, toxic));
+    }
+    if toxicity.is_some() {
+        return Err(
+            "`toxicity` is the share of a toxic; a fault's chance is `p` (or give `proxy=` to \
+             make it act in a proxy, per request)"
+                .into(),
+        );
     }
     if let Some(problem) = fault.problem() {
         return Err(problem);
@@ -412,6 +437,35 @@ mod tests {
             parse("x: delay=1ms jitter=pareto:10ms:2.5").unwrap().phases,
             vec![Phase::new("x").fault(Fault::delay(ms(1)).jitter(Jitter::pareto(ms(10), 2.5)))]
         );
+    }
+
+    #[test]
+    fn a_fault_with_a_proxy_is_an_http_toxic_in_it() {
+        let p = parse(
+            "payments: abort=503 proxy=payments toxicity=0.2 method=POST path=/pay* \
+             body=busy; delay=50ms proxy=payments",
+        )
+        .unwrap();
+        assert_eq!(
+            p.phases,
+            vec![
+                Phase::new("payments")
+                    .toxic(
+                        "payments",
+                        Toxic::http(Fault::abort(503).method("POST").path("/pay*").body("busy"))
+                            .toxicity(0.2)
+                    )
+                    .toxic("payments", Toxic::http(Fault::delay(ms(50))))
+            ]
+        );
+        let err = |s: &str| parse(s).unwrap_err();
+        assert!(
+            err("a: abort=503 proxy=db p=0.5").contains("its `toxicity`, not a probability"),
+            "{}",
+            err("a: abort=503 proxy=db p=0.5")
+        );
+        assert!(err("a: hang proxy=db name=x").contains("no request names"));
+        assert!(err("a: abort=503 toxicity=0.5").contains("a fault's chance is `p`"));
     }
 
     #[test]

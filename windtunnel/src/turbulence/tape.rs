@@ -245,6 +245,32 @@ impl Tape {
         self.len() == 0
     }
 
+    /// The decisions of several tapes of one scenario and seed as one tape: what a run cut
+    /// into segments (`--segment i/n`) decided as a whole, each segment's decisions already
+    /// named by their place in the whole load.
+    ///
+    /// # Errors
+    ///
+    /// When the tapes are of different scenarios or seeds, or there are none.
+    pub fn union(tapes: Vec<Tape>) -> Result<Tape, String> {
+        let Some(first) = tapes.first() else {
+            return Err("there is no tape to join".into());
+        };
+        let (scenario, seed) = (first.scenario.clone(), first.seed);
+        if let Some(other) = tapes
+            .iter()
+            .find(|t| t.scenario != scenario || t.seed != seed)
+        {
+            return Err(format!(
+                "the tapes are of scenario `{}` with seed {seed} and of `{}` with seed {}",
+                scenario.escape_default(),
+                other.scenario.escape_default(),
+                other.seed
+            ));
+        }
+        Ok(merged(&scenario, seed, tapes.into_iter()))
+    }
+
     /// Compares this tape (the original) with a replay's, decision by decision; rules and
     /// toxics are compared by their labels, so a replay of changed turbulence shows as missing
     /// and new decisions.
@@ -292,12 +318,18 @@ impl Tape {
 /// A tape's decisions: HTTP faults, toxics on connections, HTTP toxics on requests.
 type Decisions = (Vec<TapedRequest>, Vec<TapedConnection>, Vec<TapedExchange>);
 
-/// The labels a tape lists for a plan's rules and toxics.
+/// The labels a tape lists for a plan's rules and toxics. A rule's count is not in its label:
+/// the tape decides which requests it fires on, whatever its budget, so the tapes of a run's
+/// segments (each with its share of the budget) and of the whole run list the same rules.
 fn labels(plan: &Plan) -> (Vec<String>, Vec<String>) {
     let rules = plan
         .rules
         .iter()
-        .map(|(p, fault)| format!("{}: {fault}", plan.phases[*p].name))
+        .map(|(p, fault)| {
+            let mut uncounted = fault.clone();
+            uncounted.count = None;
+            format!("{}: {uncounted}", plan.phases[*p].name)
+        })
         .collect();
     let toxics = plan
         .toxics
