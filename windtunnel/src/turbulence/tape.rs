@@ -251,24 +251,40 @@ impl Tape {
     ///
     /// # Errors
     ///
-    /// When the tapes are of different scenarios or seeds, or there are none.
+    /// When the tapes are of different scenarios, seeds, rules or toxics, or there are none.
     pub fn union(tapes: Vec<Tape>) -> Result<Tape, String> {
         let Some(first) = tapes.first() else {
             return Err("there is no tape to join".into());
         };
-        let (scenario, seed) = (first.scenario.clone(), first.seed);
-        if let Some(other) = tapes
-            .iter()
-            .find(|t| t.scenario != scenario || t.seed != seed)
-        {
+        if let Some(other) = tapes.iter().find(|t| {
+            (&t.scenario, t.seed, &t.rules, &t.toxics)
+                != (&first.scenario, first.seed, &first.rules, &first.toxics)
+        }) {
             return Err(format!(
-                "the tapes are of scenario `{}` with seed {seed} and of `{}` with seed {}",
-                scenario.escape_default(),
+                "the tapes are of scenario `{}` with seed {} and of `{}` with seed {}, or list \
+                 other rules or toxics",
+                first.scenario.escape_default(),
+                first.seed,
                 other.scenario.escape_default(),
                 other.seed
             ));
         }
-        Ok(merged(&scenario, seed, tapes.into_iter()))
+        let (scenario, seed) = (first.scenario.clone(), first.seed);
+        let labels = (first.rules.clone(), first.toxics.clone());
+        let complete = tapes.iter().all(|t| t.complete);
+        let (mut requests, mut connections, mut exchanges) = (Vec::new(), Vec::new(), Vec::new());
+        for t in tapes {
+            requests.extend(t.requests);
+            connections.extend(t.connections);
+            exchanges.extend(t.exchanges);
+        }
+        Ok(Tape::sorted(
+            &scenario,
+            seed,
+            labels,
+            complete,
+            (requests, connections, exchanges),
+        ))
     }
 
     /// Compares this tape (the original) with a replay's, decision by decision; rules and
@@ -606,6 +622,30 @@ mod tests {
         let mut c = a.clone();
         c.rules.swap(0, 1);
         assert_eq!(a.diff(&c).refired, 0);
+    }
+
+    #[test]
+    fn a_union_keeps_every_rule_in_its_place_whichever_fired() {
+        // Segment 1 fired only rule 1, segment 2 only rule 0: the union lists both rules in
+        // the plan's order, as the whole run's tape does.
+        let a = tape(&[TapedRequest(Some(0), 1, 0, 1)]);
+        let b = tape(&[TapedRequest(Some(1), 1, 0, 0)]);
+        let whole = tape(&[
+            TapedRequest(Some(0), 1, 0, 1),
+            TapedRequest(Some(1), 1, 0, 0),
+        ]);
+        assert_eq!(
+            Tape::union(vec![a.clone(), b]).unwrap(),
+            Tape::union(vec![whole]).unwrap()
+        );
+        let mut other = a.clone();
+        other.seed = 2;
+        assert!(
+            Tape::union(vec![a, other])
+                .unwrap_err()
+                .contains("seed 1 and of `s` with seed 2")
+        );
+        assert!(Tape::union(vec![]).is_err());
     }
 
     #[test]
