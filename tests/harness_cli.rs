@@ -226,3 +226,35 @@ fn logs_go_to_stderr_only_when_asked() {
         "logs stay off stdout"
     );
 }
+
+#[test]
+fn json_output_is_only_json_and_the_summary_goes_to_stderr() {
+    for (name, code) in [("passes", 0), ("body_errors", 101)] {
+        let run = fixture(
+            &format!("json-{name}"),
+            &["--exact", name, "--format", "json"],
+        );
+        assert_eq!(run.code, code, "{}\n{}", run.stdout, run.stderr);
+        let lines: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert!(!lines.is_empty(), "libtest's events: {}", run.stderr);
+        for line in lines {
+            let event: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not one JSON object a line ({e}): {line:?}"));
+            assert!(event.get("type").is_some(), "{line}");
+        }
+        assert!(
+            run.stderr.contains(&format!("── {name} ──")),
+            "the summary: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("windtunnel: reports in"),
+            "{}",
+            run.stderr
+        );
+    }
+}

@@ -44,6 +44,9 @@ pub(crate) struct Session {
     store: ReportStore,
     finished: Mutex<Vec<ScenarioReport>>,
     report_error: Mutex<Option<ReportError>>,
+    /// Standard output is libtest's JSON events (`--format json`): windtunnel's own lines go
+    /// to standard error, so that the stream stays one JSON object a line.
+    machine: bool,
 }
 
 /// Runs the harness; the body of the `main` that `windtunnel::main!()` generates.
@@ -91,7 +94,9 @@ pub fn run(binary: Binary) -> ExitCode {
         // Scenarios measure; running two at once would skew both.
         test_args.test_threads = Some(1);
     }
-    let session = Arc::new(Session::new(config, binary));
+    let mut session = Session::new(config, binary);
+    session.machine = matches!(test_args.format, Some(libtest_mimic::FormatSetting::Json));
+    let session = Arc::new(session);
     let trials: Vec<Trial> = scenarios
         .iter()
         .map(|info| {
@@ -376,6 +381,7 @@ impl Session {
             run_id,
         );
         Session {
+            machine: false,
             config,
             package,
             target,
@@ -475,18 +481,25 @@ impl Session {
         }
     }
 
-    /// Prints every scenario's summary and where the reports are. Returns `false` when a report
-    /// could not be written.
+    /// Prints every scenario's summary and where the reports are, on standard output (standard
+    /// error under `--format json`). Returns `false` when a report could not be written.
     fn finish(&self) -> bool {
+        let say = |line: &str| {
+            if self.machine {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        };
         let finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         let ran: Vec<&ScenarioReport> = finished
             .iter()
             .filter(|s| s.outcome != Outcome::Skipped)
             .collect();
         if !ran.is_empty() {
-            println!();
+            say("");
             for s in &ran {
-                println!("{}", for_terminal(&scenario_summary(s)));
+                say(&for_terminal(&scenario_summary(s)));
             }
         }
         if let Some(e) = self
@@ -499,18 +512,18 @@ impl Session {
             return false;
         }
         if !finished.is_empty() {
-            println!(
+            say(&format!(
                 "windtunnel: reports in {} (report.json, junit.xml, report.html, report.md); newest run: {}",
                 self.store.dir().display(),
                 self.store.latest().display()
-            );
+            ));
             match self.store.prune(self.config.keep_runs.value) {
                 Ok(0) => {}
-                Ok(n) => println!(
+                Ok(n) => say(&format!(
                     "windtunnel: deleted the {n} oldest run(s), keeping {} (--keep-runs, \
                      WINDTUNNEL_KEEP_RUNS)",
                     self.config.keep_runs.value
-                ),
+                )),
                 // Old runs left behind lose nothing: say so, but the run's result stands.
                 Err(e) => eprintln!("warning: old runs not pruned: {}", error_chain(&e)),
             }
