@@ -574,12 +574,11 @@ where
             }
             Act::Answer(answer) => {
                 ends.client.buf.advance(head.len);
-                let client_write = &mut ends.client_write;
                 if head.expects_continue && head.body != Body::None {
                     // The client may or may not send the body it announced: close rather
                     // than guess where the next request starts.
-                    let _ = client_write.write_all(&answer).await;
-                    let _ = client_write.shutdown().await;
+                    let _ = ends.client_write.write_all(&answer).await;
+                    let _ = ends.client_write.shutdown().await;
                     return Ended::Closed;
                 }
                 let discard = None::<&mut tokio::io::Sink>;

@@ -159,39 +159,39 @@ impl Tape {
         if self.len() > MAX_TAPE_ENTRIES {
             return Err(format!("it holds more than {MAX_TAPE_ENTRIES} decisions"));
         }
-        if let Some(r) = self
-            .requests
-            .iter()
-            .find(|r| r.3 as usize >= self.rules.len())
-        {
-            return Err(format!(
-                "a request names rule {}, and the tape lists {} rules",
-                r.3,
-                self.rules.len()
-            ));
+        // Every decision names a rule or toxic the tape lists.
+        fn named(
+            what: &str,
+            mut indexes: impl Iterator<Item = u32>,
+            kind: &str,
+            listed: usize,
+        ) -> Result<(), String> {
+            match indexes.find(|&i| i as usize >= listed) {
+                Some(i) => Err(format!(
+                    "{what} names {kind} {i}, and the tape lists {listed} {kind}s"
+                )),
+                None => Ok(()),
+            }
         }
-        if let Some(c) = self
-            .connections
-            .iter()
-            .find(|c| c.0 as usize >= self.toxics.len())
-        {
-            return Err(format!(
-                "a connection names toxic {}, and the tape lists {} toxics",
-                c.0,
-                self.toxics.len()
-            ));
-        }
-        if let Some(x) = self
-            .exchanges
-            .iter()
-            .find(|x| x.0 as usize >= self.toxics.len())
-        {
-            return Err(format!(
-                "a request through a proxy names toxic {}, and the tape lists {} toxics",
-                x.0,
-                self.toxics.len()
-            ));
-        }
+        let (rules, toxics) = (self.rules.len(), self.toxics.len());
+        named(
+            "a request",
+            self.requests.iter().map(|r| r.3),
+            "rule",
+            rules,
+        )?;
+        named(
+            "a connection",
+            self.connections.iter().map(|c| c.0),
+            "toxic",
+            toxics,
+        )?;
+        named(
+            "a request through a proxy",
+            self.exchanges.iter().map(|x| x.0),
+            "toxic",
+            toxics,
+        )?;
         Ok(())
     }
 
