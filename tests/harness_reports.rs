@@ -16,7 +16,7 @@ fn a_passing_run_writes_a_schema_valid_report_and_valid_junit() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let report = run.report();
     assert_schema_valid(&report);
-    assert_eq!(report["schema_version"], 7);
+    assert_eq!(report["schema_version"], 8);
     assert_eq!(report["complete"], true);
     let s = run.scenario("passes");
     assert_eq!(s["outcome"], "passed");
@@ -476,7 +476,7 @@ fn the_schema_rejects_what_the_model_never_writes() {
     assert_schema_valid(&good);
     let schema = common::read_json(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("windtunnel/schemas/report.v7.schema.json"),
+            .join("windtunnel/schemas/report.v8.schema.json"),
     );
     let validator = jsonschema::validator_for(&schema).unwrap();
     let mut unknown_field = good.clone();
@@ -489,7 +489,7 @@ fn the_schema_rejects_what_the_model_never_writes() {
         .unwrap()
         .remove("latency_ms");
     let mut newer = good;
-    newer["schema_version"] = serde_json::json!(8);
+    newer["schema_version"] = serde_json::json!(9);
     for (what, report) in [
         ("unknown field", unknown_field),
         ("bad outcome", bad_outcome),

@@ -63,6 +63,58 @@ async fn buyer(a: &mut Agent) -> Result<()> {
     Ok(())
 }
 
+/// Buys, then follows the order until it has shipped: the checkout is retried when the payment
+/// provider is busy (503), and the order is polled every 200 ms until its status is `shipped`.
+/// The wait is its own operation, `order shipped`, with objectives like any request.
+#[agent]
+async fn tracker(a: &mut Agent) -> Result<()> {
+    let item = json!({ "product_id": a.rng().range(1..21), "quantity": 1 });
+    a.post("/cart")
+        .json(&item)
+        .name("add to cart")
+        .send()
+        .await?
+        .expect_status(201)?;
+    let busy = Retry::attempts(3)
+        .on_status([503])
+        .backoff(Backoff::exponential(ms(20), ms(200)).jitter(0.5));
+    let order: Value = a
+        .retry(&busy, |a| {
+            a.post("/checkout")
+                .name("checkout")
+                .expect(Expect::json("/order_id").exists())
+        })
+        .await?
+        .expect_status(201)?
+        .json()?;
+    let path = format!("/orders/{}", order["order_id"]);
+    let shipped = Wait::up_to(secs(5))
+        .every(ms(200))
+        .until(Expect::json("/status").equals("shipped"));
+    a.wait("order shipped", &shipped, |a| {
+        a.get(&path).name("get order")
+    })
+    .await?;
+    a.think(ms(10)..ms(30)).await;
+    Ok(())
+}
+
+/// A workflow, not only requests: buy, then wait for shipping. The objectives judge the wait
+/// (how long until shipped) and the retries' outcome, beside the requests.
+#[scenario(tags = ["demo"], timeout = "1m")]
+async fn order_tracking(s: Scenario) -> Result<()> {
+    let (s, _shop) = with_shop(s).await?;
+    s.agents([tracker])
+        .users(10)
+        .duration(secs(4))
+        .slo(p95("order shipped").below(secs(3)))
+        .slo(error_rate().of("order shipped").below(0.01))
+        .slo(error_rate().of("get order").below(0.01))
+        .run()
+        .await?;
+    Ok(())
+}
+
 /// The main demo: browsers and buyers together, with objectives on the whole and on checkout.
 #[scenario(tags = ["demo"], timeout = "1m")]
 async fn browse_and_buy(s: Scenario) -> Result<()> {

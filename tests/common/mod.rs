@@ -114,7 +114,7 @@ pub fn run_bin(bin: &str, test: &str, args: &[&str]) -> Run {
 /// Checks `report` against the published JSON Schema.
 pub fn assert_schema_valid(report: &Value) {
     let schema_path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("windtunnel/schemas/report.v7.schema.json");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("windtunnel/schemas/report.v8.schema.json");
     let schema = read_json(&schema_path);
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let errors: Vec<String> = validator

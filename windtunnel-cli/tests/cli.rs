@@ -114,7 +114,7 @@ fn broken_missing_and_newer_reports_are_clear_errors() {
     let (code, _, err) = windtunnel(&["report", s(&newer_path)]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("has report schema 99, newer than this windtunnel reads (3 to 7)"),
+        err.contains("has report schema 99, newer than this windtunnel reads (3 to 8)"),
         "{err}"
     );
     let not_a_report = root.join("other.json");

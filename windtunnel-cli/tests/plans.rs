@@ -366,3 +366,272 @@ fn a_plan_header_with_a_crlf_is_an_invalid_request_not_a_pass() {
     assert_eq!((&list["count"], &list["failed"]), (&2.into(), &2.into()));
     assert_eq!(list["errors"][0]["kind"], "invalid");
 }
+
+/// Checks the whole report in `dir` against the published schema.
+fn assert_schema_valid(dir: &Path) {
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../windtunnel/schemas/report.v8.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("reports/latest/report.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+/// The step of `s`'s report named `name`.
+fn step<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["load"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("no step `{name}` in {:#}", s["load"]["steps"]))
+}
+
+#[test]
+fn the_orders_workflow_retries_checkout_and_waits_for_shipping() {
+    // Orders ship 600 ms after their checkout; a fifth of the checkouts answer 503.
+    let mut config = demo_shop::ShopConfig::instant();
+    config.order_states = (
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_millis(600),
+    );
+    config.checkout_error_rate = 0.2;
+    let shop = common::shop_with(config);
+    let dir = scratch("orders");
+    let r = run(
+        &dir,
+        &[
+            &example("orders.toml"),
+            "--target",
+            &shop.handle.url(),
+            "--duration",
+            "2s",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let s = scenario(&dir);
+    assert_eq!(s["outcome"], "passed", "{s:#}");
+    // Every poll is a request; the wait is counted apart, with its attempts.
+    let wait = step(&s, "order shipped");
+    assert_eq!(wait["kind"], "wait");
+    let runs = wait["runs"].as_u64().unwrap();
+    assert!(runs >= 5, "{wait:#}");
+    assert_eq!(wait["gave_up"], 0, "{wait:#}");
+    assert_eq!(wait["attempts"].as_u64().unwrap(), count(&s, "get order"));
+    // 600 ms polled every 200 ms: the fourth poll (at about 600 ms) or the fifth sees it.
+    assert!(wait["max_attempts"].as_u64().unwrap() <= 5, "{wait:#}");
+    assert!(wait["attempts"].as_u64().unwrap() >= 4 * runs, "{wait:#}");
+    let took = &wait["operation"]["latency_ms"];
+    let p50 = took["p50"].as_f64().unwrap();
+    assert!(
+        (590.0..900.0).contains(&p50),
+        "the wait took {p50} ms at p50"
+    );
+    // The wait is not a request: the total counts the requests only.
+    let requests: u64 = s["load"]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(s["load"]["total"]["count"].as_u64().unwrap(), requests);
+    assert!(
+        s["load"]["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["name"] != "order shipped")
+    );
+    // The objective on the wait was judged on it.
+    let o = s["load"]["objectives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["scope"] == "order shipped" && o["metric"] == "p95")
+        .unwrap_or_else(|| panic!("{:#}", s["load"]["objectives"]));
+    assert!(
+        o["passed"].as_bool().unwrap() && o["actual"].as_f64().unwrap() > 500.0,
+        "{o:#}"
+    );
+    // Every checkout attempt is a request; the 503s were retried (a fifth fail, so with
+    // several checkouts some needed a second attempt).
+    let retry = step(&s, "checkout");
+    assert_eq!(retry["kind"], "retry");
+    assert_eq!(retry["attempts"].as_u64().unwrap(), count(&s, "checkout"));
+    assert_eq!(retry["runs"].as_u64().unwrap(), count(&s, "add to cart"));
+    assert!(retry["later_attempt"].as_u64().unwrap() > 0, "{retry:#}");
+    assert_schema_valid(&dir);
+    assert!(r.stdout.contains("wait `order shipped`: "), "{}", r.stdout);
+    assert!(r.stdout.contains("retry `checkout`: "), "{}", r.stdout);
+}
+
+#[test]
+fn a_wait_that_times_out_a_retry_that_gives_up_and_a_failed_assertion_fail_the_run() {
+    // Orders take 10 s to ship; every checkout answers 503.
+    let mut config = demo_shop::ShopConfig::instant();
+    config.order_states = (
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(10),
+    );
+    let shop = common::shop_with(config.clone());
+    let url = shop.handle.url();
+    let dir = scratch("wait-times-out");
+    let plan = plan_file(
+        &dir,
+        &format!(
+            r#"name = "slow shipping"
+target = "{url}"
+[load]
+users = 2
+iterations = 2
+[[flows]]
+name = "tracker"
+[[flows.steps]]
+name = "add"
+method = "POST"
+path = "/cart"
+json = {{ product_id = 1, quantity = 1 }}
+[[flows.steps]]
+name = "checkout"
+method = "POST"
+path = "/checkout"
+extract = {{ order = "/order_id" }}
+[[flows.steps]]
+name = "get order"
+path = "/orders/{{{{order}}}}"
+wait = {{ name = "order shipped", timeout = "300ms", every = "100ms", until = [{{ json = "/status", equals = "shipped" }}] }}
+"#
+        ),
+    );
+    let r = run(&dir, &[&plan]);
+    assert_eq!(r.code, 101, "{}\n{}", r.stdout, r.stderr);
+    let s = scenario(&dir);
+    let wait = step(&s, "order shipped");
+    assert_eq!(
+        (wait["runs"].as_u64(), wait["gave_up"].as_u64()),
+        (Some(4), Some(4))
+    );
+    // Polls at 0, 100, 200 and 300 ms.
+    assert_eq!(wait["max_attempts"], 4, "{wait:#}");
+    let why = wait["samples"][0].as_str().unwrap();
+    assert!(
+        why.starts_with("not met within 300ms (4 attempt(s)); the last: expected `/status` equals \"shipped\", got \"pending\""),
+        "{why}"
+    );
+    // The wait's failure is a timeout of the operation; the iteration failed on the step.
+    let errors = &wait["operation"]["errors"][0];
+    assert_eq!(
+        (errors["kind"].as_str(), errors["count"].as_u64()),
+        (Some("timeout"), Some(4))
+    );
+    let failures = &s["load"]["iterations"][0]["failures"][0];
+    assert_eq!(failures["kind"], "step", "{failures:#}");
+    assert!(
+        r.stdout.contains("! wait `order shipped`: 4 of 4 gave up"),
+        "{}",
+        r.stdout
+    );
+    assert_schema_valid(&dir);
+
+    // A retry that runs out of attempts.
+    config.checkout_error_rate = 1.0;
+    let busy = common::shop_with(config);
+    let dir = scratch("retry-gives-up");
+    let plan = plan_file(
+        &dir,
+        &format!(
+            r#"name = "busy payments"
+target = "{}"
+[load]
+users = 1
+iterations = 2
+[[flows]]
+name = "buyer"
+[[flows.steps]]
+name = "add"
+method = "POST"
+path = "/cart"
+json = {{ product_id = 1, quantity = 1 }}
+[[flows.steps]]
+name = "checkout"
+method = "POST"
+path = "/checkout"
+retry = {{ attempts = 3, on_status = [503], delay = "10ms" }}
+"#,
+            busy.handle.url()
+        ),
+    );
+    let r = run(&dir, &[&plan]);
+    assert_eq!(r.code, 101, "{}\n{}", r.stdout, r.stderr);
+    let s = scenario(&dir);
+    assert_eq!(
+        count(&s, "checkout"),
+        6,
+        "3 attempts in each of 2 iterations"
+    );
+    let retry = step(&s, "checkout");
+    assert_eq!(
+        (retry["gave_up"].as_u64(), retry["attempts"].as_u64()),
+        (Some(2), Some(6))
+    );
+    assert!(
+        retry["samples"][0]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 3 attempt(s); the last: status 503"),
+        "{retry:#}"
+    );
+    assert_schema_valid(&dir);
+
+    // A 200 whose body misses its assertion is a failed request, with the expectation and
+    // the actual value as its error sample.
+    let dir = scratch("assertion");
+    let plan = plan_file(
+        &dir,
+        &format!(
+            r#"name = "wrong body"
+target = "{url}"
+[load]
+users = 1
+iterations = 3
+[[endpoints]]
+name = "product"
+path = "/products/3"
+assert = [{{ json = "/name", matches = "^Gadget" }}]
+"#
+        ),
+    );
+    let r = run(&dir, &[&plan]);
+    assert_eq!(r.code, 101, "{}\n{}", r.stdout, r.stderr);
+    let s = scenario(&dir);
+    let product = &s["load"]["requests"][0];
+    assert_eq!(
+        (product["count"].as_u64(), product["failed"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(product["statuses"]["200"], 3);
+    let e = &product["errors"][0];
+    assert_eq!(e["kind"], "assertion");
+    let sample = e["samples"][0].as_str().unwrap();
+    assert!(
+        sample.starts_with("status 200: expected `/name` matches `^Gadget`, got \""),
+        "{sample}"
+    );
+    assert!(
+        r.stdout
+            .contains("product: 3 × assertion — status 200: expected `/name`"),
+        "{}",
+        r.stdout
+    );
+}

@@ -112,6 +112,7 @@ mod settings;
 mod text;
 mod timeset;
 pub mod turbulence;
+mod workflow;
 
 use std::time::Duration;
 
@@ -135,6 +136,10 @@ pub use scenario::{DEFAULT_GRACEFUL_STOP, Scenario, ScenarioError};
 pub use turbulence::{Fault, Jitter, Phase, Proxy, Toxic};
 #[doc(inline)]
 pub use windtunnel_macros::{agent, scenario};
+#[doc(inline)]
+pub use workflow::{
+    Backoff, DEFAULT_POLL_INTERVAL, Expect, RETRY_STATUSES, Retry, StepError, Subject, Unmet, Wait,
+};
 
 /// `anyhow`, whose error type agents and scenarios return: `?` works on any error.
 pub use anyhow;
@@ -166,6 +171,7 @@ pub mod prelude {
         iteration_p99, max_latency, p50, p90, p95, p99, p999, successful_throughput, throughput,
     };
     pub use crate::turbulence::{Fault, Jitter, Phase, Proxy, Toxic};
+    pub use crate::workflow::{Backoff, Expect, Retry, Wait};
     pub use crate::{Agent, Result, Scenario, agent, mins, ms, scenario, secs};
     pub use anyhow::{Context as _, anyhow, bail, ensure};
 }

@@ -43,6 +43,10 @@ pub struct ShopConfig {
     /// How long `/serial` holds the shop's one connection to its (imaginary) database, so
     /// that `/serial` serves at most one request at a time. (Default: 5 ms.)
     pub serial_latency: Duration,
+    /// How an order moves on after its checkout: `pending`, then `paid` after the first
+    /// duration, then `shipped` after the second (both from the checkout), as
+    /// `GET /orders/{id}` shows in its `status`. (Default: 300 ms and 1.5 s.)
+    pub order_states: (Duration, Duration),
 }
 
 /// Stop-the-world pauses: from `every` after the start on, once per `every`, the shop answers
@@ -76,6 +80,7 @@ impl Default for ShopConfig {
             seed: 1,
             pauses: None,
             serial_latency: Duration::from_millis(5),
+            order_states: (Duration::from_millis(300), Duration::from_millis(1500)),
         }
     }
 }
@@ -90,6 +95,7 @@ impl ShopConfig {
             seed: 1,
             pauses: None,
             serial_latency: Duration::from_millis(5),
+            order_states: (Duration::from_millis(300), Duration::from_millis(1500)),
         }
     }
 }
@@ -118,8 +124,8 @@ struct Shop {
     config: ShopConfig,
     products: Vec<Product>,
     carts: Mutex<HashMap<String, Vec<CartItem>>>,
-    /// Every order's total, by id.
-    orders: Mutex<HashMap<u64, u64>>,
+    /// Every order's total and when it was placed, by id.
+    orders: Mutex<HashMap<u64, (u64, tokio::time::Instant)>>,
     next_session: AtomicU64,
     next_order: AtomicU64,
     rng: Mutex<ChaCha8Rng>,
@@ -274,7 +280,7 @@ async fn checkout(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response
     shop.orders
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(order, total);
+        .insert(order, (total, tokio::time::Instant::now()));
     (
         StatusCode::CREATED,
         Json(serde_json::json!({ "order_id": order, "total_cents": total })),
@@ -316,7 +322,7 @@ async fn account(headers: HeaderMap) -> Response {
     }
 }
 
-/// One order, by the id checkout returned.
+/// One order, by the id checkout returned, with its `status`: `pending`, `paid`, `shipped`.
 async fn order(State(shop): State<Arc<Shop>>, Path(id): Path<u64>) -> Response {
     let total = shop
         .orders
@@ -325,8 +331,18 @@ async fn order(State(shop): State<Arc<Shop>>, Path(id): Path<u64>) -> Response {
         .get(&id)
         .copied();
     match total {
-        Some(total) => {
-            Json(serde_json::json!({ "order_id": id, "total_cents": total })).into_response()
+        Some((total, placed)) => {
+            let age = placed.elapsed();
+            let (paid, shipped) = shop.config.order_states;
+            let status = if age >= shipped {
+                "shipped"
+            } else if age >= paid {
+                "paid"
+            } else {
+                "pending"
+            };
+            Json(serde_json::json!({ "order_id": id, "total_cents": total, "status": status }))
+                .into_response()
         }
         None => error(StatusCode::NOT_FOUND, "no such order"),
     }

@@ -12,10 +12,13 @@ pub struct Shop {
 }
 
 pub fn shop() -> Shop {
+    shop_with(demo_shop::ShopConfig::instant())
+}
+
+/// The demo shop configured as `config`.
+pub fn shop_with(config: demo_shop::ShopConfig) -> Shop {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let handle = runtime
-        .block_on(demo_shop::spawn(demo_shop::ShopConfig::instant()))
-        .unwrap();
+    let handle = runtime.block_on(demo_shop::spawn(config)).unwrap();
     Shop {
         _runtime: runtime,
         handle,

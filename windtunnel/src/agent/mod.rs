@@ -300,6 +300,16 @@ impl Agent {
         result
     }
 
+    /// Where this agent records.
+    pub(crate) fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// How late the current iteration started after its intended start (open model).
+    pub(crate) fn lateness(&self) -> Duration {
+        self.session.lateness
+    }
+
     /// Whether turbulence caused the outcome of this iteration's last request.
     pub(crate) fn last_request_injected(&self) -> bool {
         self.session.last_injected

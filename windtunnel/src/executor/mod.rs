@@ -29,6 +29,7 @@ use crate::load::{ClosedPlan, OpenPlan};
 use crate::metrics::{CpuMeter, CpuUse, IterationOutcome, Recorder};
 use crate::report::{StopInfo, StopReason};
 use crate::segment::Segment;
+use crate::workflow::StepError;
 
 /// After this many connection errors with not a single response, the target is taken to be
 /// unreachable and the run is aborted instead of spinning until its end.
@@ -253,12 +254,17 @@ async fn iterate(
     tokio::task::coop::consume_budget().await;
 }
 
-/// Why an iteration failed, in one word: a failed check, an HTTP error, or the agent's own error.
+/// Why an iteration failed, in one word: a failed check, an HTTP error, a workflow step (a wait
+/// that timed out, a retry that gave up), or the agent's own error.
 fn failure_class(e: &anyhow::Error) -> &'static str {
     if e.downcast_ref::<CheckFailed>().is_some() {
         "check"
-    } else if e.downcast_ref::<HttpError>().is_some() {
+    } else if e.downcast_ref::<HttpError>().is_some()
+        || matches!(e.downcast_ref::<StepError>(), Some(StepError::Http(_)))
+    {
         "http"
+    } else if e.downcast_ref::<StepError>().is_some() {
+        "step"
     } else {
         "error"
     }

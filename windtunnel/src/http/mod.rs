@@ -12,6 +12,8 @@ use std::time::Duration;
 use cookie_store::CookieStore;
 
 pub use request::RequestBuilder;
+#[cfg(test)]
+pub(crate) use response::Body;
 pub use response::{CheckFailed, HttpError, Response};
 
 use std::sync::Arc;

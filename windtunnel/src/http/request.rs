@@ -18,6 +18,7 @@ use super::Session;
 use super::response::{Body, HttpError, Response};
 use crate::metrics::{ErrorKind, Outcome, Recorder};
 use crate::turbulence::Action;
+use crate::workflow::Expect;
 
 /// A request being built; finish it with [`send`](RequestBuilder::send).
 ///
@@ -35,6 +36,7 @@ pub struct RequestBuilder<'a> {
     body: Option<Vec<u8>>,
     timeout: Option<Duration>,
     accept: Vec<u16>,
+    expects: Vec<Expect>,
     invalid: Option<String>,
 }
 
@@ -53,7 +55,17 @@ impl<'a> RequestBuilder<'a> {
             body: None,
             timeout: None,
             accept: Vec::new(),
+            expects: Vec::new(),
             invalid: None,
+        }
+    }
+
+    /// The name the request will be recorded under: the one given, or its method and path.
+    pub(crate) fn effective_name(&self) -> Cow<'_, str> {
+        match (&self.name, &self.url) {
+            (Some(n), _) => Cow::Borrowed(n),
+            (None, Ok(url)) => Cow::Owned(format!("{} {}", self.method, url.path())),
+            (None, Err((path, _))) => Cow::Owned(format!("{} {}", self.method, url_path(path))),
         }
     }
 
@@ -127,6 +139,33 @@ impl<'a> RequestBuilder<'a> {
         self
     }
 
+    /// Expects the response to meet `expect` (a value in its JSON body, a header, its
+    /// schema, ...): a response with an accepted status that misses it is recorded as a failed
+    /// request of kind `assertion`, the expectation and the actual value as its error sample,
+    /// and `send` returns [`HttpError::Assertion`] instead of it (Locust's `catch_response`).
+    /// Several expectations must all hold; an expectation that cannot work (a bad pointer or
+    /// regex) makes the request invalid, so it is not sent.
+    ///
+    /// ```no_run
+    /// # use windtunnel::prelude::*;
+    /// # use windtunnel::Expect;
+    /// # #[allow(dead_code)]
+    /// # async fn example(a: &mut Agent) -> Result<()> {
+    /// a.get("/orders/1")
+    ///     .expect(Expect::json("/status").exists())
+    ///     .expect(Expect::header("content-type").contains("json"))
+    ///     .send()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn expect(mut self, expect: Expect) -> Self {
+        if let Some(p) = expect.problem() {
+            self.invalid = Some(format!("expectation {expect}: {p}"));
+        }
+        self.expects.push(expect);
+        self
+    }
+
     /// Sends the request, reads the whole body, records the outcome and returns the response.
     ///
     /// Latency runs from just before the request is written until the last byte of the body
@@ -142,9 +181,9 @@ impl<'a> RequestBuilder<'a> {
     ///
     /// # Errors
     ///
-    /// An [`HttpError`] when no response arrived (connection refused, timeout, reset) or the
-    /// request was invalid. A response with an error status is `Ok`: check it with
-    /// [`Response::expect_status`].
+    /// An [`HttpError`] when no response arrived (connection refused, timeout, reset), the
+    /// request was invalid, or the response missed an [`expect`](Self::expect)ation. A response
+    /// with an error status is `Ok`: check it with [`Response::expect_status`].
     pub fn send(self) -> impl Future<Output = Result<Response, HttpError>> + Send + 'a {
         // The request is put together here and parked, not yet polled, in the session's
         // in-flight slot; the future returned keeps only what recording the outcome needs, so
@@ -156,6 +195,7 @@ impl<'a> RequestBuilder<'a> {
                 name,
                 method,
                 accept,
+                expects,
                 timeout,
                 span,
             } = sending?;
@@ -191,27 +231,46 @@ impl<'a> RequestBuilder<'a> {
                     let code = status.as_u16();
                     let accepted = (200..400).contains(&code) || accept.contains(&code);
                     let made = fate.as_ref().is_some_and(|f| f.acted);
+                    let response = Response::new(name, status, headers, body, latency, url, made);
+                    let unmet = if accepted && !expects.is_empty() {
+                        crate::workflow::first_unmet(&expects, &response)
+                    } else {
+                        None
+                    };
+                    let failed = !accepted || unmet.is_some();
                     if let (Some(t), Some(f)) = (turbulence, &fate) {
-                        t.ledger.outcome(f.phases, !accepted, !accepted && made);
+                        t.ledger.outcome(f.phases, failed, failed && made);
                     }
-                    let detail = || status_detail(status, &body.kept);
+                    store_cookies(session, response.headers(), response.url());
+                    session.last_injected = made;
+                    let Some(unmet) = unmet else {
+                        let detail = || status_detail(status, response.body());
+                        session.recorder.record_marked(
+                            response.name(),
+                            latency,
+                            session.lateness,
+                            end,
+                            Outcome::Response {
+                                status: code,
+                                accepted,
+                                detail: &detail,
+                            },
+                            made,
+                        );
+                        return Ok(response);
+                    };
                     session.recorder.record_marked(
-                        &name,
+                        response.name(),
                         latency,
                         session.lateness,
                         end,
-                        Outcome::Response {
+                        Outcome::Unmet {
                             status: code,
-                            accepted,
-                            detail: &detail,
+                            message: &|| format!("status {code}: {unmet}"),
                         },
                         made,
                     );
-                    session.last_injected = made;
-                    store_cookies(session, &headers, &url);
-                    return Ok(Response::new(
-                        name, status, headers, body, latency, url, made,
-                    ));
+                    return Err(HttpError::assertion(&response, unmet));
                 }
                 Ok(Err(Failure::Transport(e))) => {
                     let chain = error_chain(&e);
@@ -380,6 +439,7 @@ impl<'a> RequestBuilder<'a> {
             name,
             method: self.method,
             accept: self.accept,
+            expects: self.expects,
             timeout,
             span,
         })
@@ -392,6 +452,7 @@ struct Sending<'a> {
     name: Cow<'static, str>,
     method: Method,
     accept: Vec<u16>,
+    expects: Vec<Expect>,
     timeout: Duration,
     span: tracing::Span,
 }

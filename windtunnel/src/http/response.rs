@@ -202,6 +202,36 @@ impl Response {
     }
 }
 
+impl Response {
+    /// Checks `expect` on this response, as a soft check named "`<request name>`:
+    /// `<expectation>`": counted as passed or failed, the request's outcome unchanged. (To make
+    /// a miss a failed request, give the expectation to
+    /// [`RequestBuilder::expect`](crate::RequestBuilder::expect) before sending.)
+    ///
+    /// # Errors
+    ///
+    /// [`CheckFailed`] when it does not hold; with `?` it ends the iteration, which is then
+    /// counted as failed by a check.
+    pub fn expect(self, expect: &crate::workflow::Expect) -> Result<Self, CheckFailed> {
+        let check = format!("{}: {expect}", self.name);
+        let result = expect.holds(&self);
+        if let Some(recorder) = current_recorder() {
+            let detail = || match &result {
+                Err(unmet) => unmet.to_string(),
+                Ok(()) => String::new(),
+            };
+            recorder.check_marked(&check, result.is_ok(), self.injected, detail);
+        }
+        match result {
+            Ok(()) => Ok(self),
+            Err(unmet) => Err(CheckFailed {
+                check,
+                detail: unmet.to_string(),
+            }),
+        }
+    }
+}
+
 /// A check that did not hold, such as [`Response::expect_status`].
 #[derive(Debug, thiserror::Error)]
 #[error("check `{check}` failed: {detail}")]
@@ -251,6 +281,17 @@ pub enum HttpError {
         /// Why it is invalid.
         reason: String,
     },
+    /// The response had an accepted status but missed one of the request's
+    /// [`expect`](crate::RequestBuilder::expect)ations.
+    #[error("response to `{name}` (status {status}) failed its assertion: {unmet}")]
+    Assertion {
+        /// The request's name.
+        name: String,
+        /// The response status.
+        status: u16,
+        /// The expectation and what came instead.
+        unmet: crate::workflow::Unmet,
+    },
     /// The response body could not be decoded.
     #[error("response to `{name}` (status {status}) is not the expected JSON: {message}")]
     Decode {
@@ -277,6 +318,14 @@ impl HttpError {
             url: crate::redact::url(url.as_str()).into_owned(),
             kind,
             message,
+        }
+    }
+
+    pub(crate) fn assertion(response: &Response, unmet: crate::workflow::Unmet) -> Self {
+        HttpError::Assertion {
+            name: response.name().to_owned(),
+            status: response.status(),
+            unmet,
         }
     }
 

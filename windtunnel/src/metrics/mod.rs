@@ -13,4 +13,7 @@ pub(crate) use recorder::{Recorder, RecorderSettings, current_recorder, with_rec
 pub(crate) use series::{Buckets, Point, Series, compact, histogram_of};
 pub(crate) use snapshot::{ErrorClass, MetricsSnapshot, RequestMetrics, total_of};
 pub use vocabulary::ErrorKind;
-pub(crate) use vocabulary::{IterationCounters, IterationOutcome, Outcome, new_histogram};
+pub(crate) use vocabulary::{
+    IterationCounters, IterationOutcome, Outcome, StepCounters, StepKind, StepOutcome,
+    new_histogram,
+};

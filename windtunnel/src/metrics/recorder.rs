@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use super::series::{LivePoint, Series};
 use super::snapshot::{MetricsSnapshot, RequestMetrics, ShardParts};
 use super::vocabulary::{
-    CheckCounters, ErrorKind, IterationCounters, IterationOutcome, Outcome, add_panic,
-    new_histogram,
+    CheckCounters, ErrorKind, IterationCounters, IterationOutcome, Outcome, StepCounters,
+    StepOutcome, add_panic, new_histogram,
 };
 use crate::timeset::TimeSet;
 
@@ -37,6 +37,11 @@ pub(crate) struct Shard {
     pub(crate) requests: BTreeMap<Box<str>, RequestMetrics>,
     pub(crate) checks: BTreeMap<Box<str>, CheckCounters>,
     pub(crate) iterations: BTreeMap<Box<str>, IterationCounters>,
+    /// Workflow steps (waits, retried requests) by name.
+    pub(crate) steps: BTreeMap<Box<str>, StepCounters>,
+    /// Waits as operations (their durations and outcomes) by name: apart from the requests,
+    /// so that a wait of seconds is neither a request in the totals nor in the series.
+    pub(crate) waits: BTreeMap<Box<str>, RequestMetrics>,
     /// Per window (see [`RecorderSettings::windows`]), the requests that ended in it.
     pub(crate) windows: Vec<BTreeMap<Box<str>, RequestMetrics>>,
     /// The current second of the time series, and which second it is.
@@ -53,6 +58,8 @@ impl Shard {
             requests: BTreeMap::new(),
             checks: BTreeMap::new(),
             iterations: BTreeMap::new(),
+            steps: BTreeMap::new(),
+            waits: BTreeMap::new(),
             windows: vec![BTreeMap::new(); settings.windows.len()],
             live: LivePoint::new(settings.intended),
             live_second: 0,
@@ -213,7 +220,7 @@ impl Recorder {
         injected: bool,
     ) {
         match outcome {
-            Outcome::Response { .. } | Outcome::Ok => {
+            Outcome::Response { .. } | Outcome::Unmet { .. } | Outcome::Ok => {
                 if !self.shared.any_response.load(Ordering::Relaxed) {
                     self.shared.any_response.store(true, Ordering::Relaxed);
                 }
@@ -333,6 +340,57 @@ impl Recorder {
         });
     }
 
+    /// Records how one run of the workflow step named `name` (a wait, a retried request) ended.
+    /// Its requests are recorded apart, each under its own name. The name is kept with the
+    /// same bound as request names.
+    pub(crate) fn step(&self, name: &str, outcome: &StepOutcome<'_>) {
+        self.with_shard(|shard| {
+            if let Some(c) = shard.steps.get_mut(name) {
+                c.add(outcome);
+                return;
+            }
+            let name = if shard.steps.len() >= MAX_NAMES {
+                OVERFLOW_NAME
+            } else {
+                name
+            };
+            shard
+                .steps
+                .entry(name.into())
+                .or_insert_with(|| StepCounters::new(outcome.kind))
+                .add(outcome);
+        });
+    }
+
+    /// Records one wait under `name`: how long it took (from its first attempt to the response
+    /// that met its conditions, or to giving up) and whether it succeeded. Apart from requests:
+    /// not in the totals, the series or the windows.
+    pub(crate) fn wait(
+        &self,
+        name: &str,
+        took: Duration,
+        lateness: Duration,
+        outcome: Outcome<'_>,
+    ) {
+        let micros = micros(took);
+        let intended = self
+            .shared
+            .settings
+            .intended
+            .then(|| micros.saturating_add(micros_of(lateness)));
+        let settings = &self.shared.settings;
+        self.with_shard(|shard| {
+            record_named(
+                &mut shard.waits,
+                name,
+                settings.intended,
+                (micros, intended),
+                outcome,
+                false,
+            );
+        });
+    }
+
     /// Records how one iteration of the agent named `agent` ended, with no duration.
     #[cfg(test)]
     pub(crate) fn iteration(&self, agent: &str, outcome: IterationOutcome<'_>) {
@@ -404,6 +462,8 @@ impl Recorder {
                 lateness: shard.lateness.as_ref(),
                 checks: &shard.checks,
                 iterations: &shard.iterations,
+                steps: &shard.steps,
+                waits: &shard.waits,
             });
             if !shard.live.is_empty() {
                 snap.series.add(shard.live_second, shard.live.compact());

@@ -6,7 +6,8 @@ use hdrhistogram::Histogram;
 
 use super::series::Series;
 use super::vocabulary::{
-    CheckCounters, ErrorCounter, ErrorKind, IterationCounters, Outcome, add_panic, new_histogram,
+    CheckCounters, ErrorCounter, ErrorKind, IterationCounters, Outcome, StepCounters, add_panic,
+    new_histogram,
 };
 
 /// What one thread's shard of a recorder holds, lent to a snapshot to absorb.
@@ -16,6 +17,8 @@ pub(crate) struct ShardParts<'a> {
     pub(crate) lateness: Option<&'a Histogram<u64>>,
     pub(crate) checks: &'a BTreeMap<Box<str>, CheckCounters>,
     pub(crate) iterations: &'a BTreeMap<Box<str>, IterationCounters>,
+    pub(crate) steps: &'a BTreeMap<Box<str>, StepCounters>,
+    pub(crate) waits: &'a BTreeMap<Box<str>, RequestMetrics>,
 }
 
 /// Errors of one kind: a count and a few distinct sample messages.
@@ -84,6 +87,14 @@ impl RequestMetrics {
                         .add_marked(injected, detail);
                 }
             }
+            Outcome::Unmet { status, message } => {
+                *self.statuses.entry(status).or_insert(0) += 1;
+                self.failed += 1;
+                self.errors
+                    .entry(ErrorKind::Assertion)
+                    .or_default()
+                    .add_marked(injected, message);
+            }
             Outcome::Failed { kind, message } => {
                 self.failed += 1;
                 self.errors
@@ -131,6 +142,10 @@ pub(crate) struct MetricsSnapshot {
     pub(crate) requests: BTreeMap<String, RequestMetrics>,
     pub(crate) checks: BTreeMap<String, CheckCounters>,
     pub(crate) iterations: BTreeMap<String, IterationCounters>,
+    /// Workflow steps (waits, retried requests) by name.
+    pub(crate) steps: BTreeMap<String, StepCounters>,
+    /// Waits as operations, by name: their durations and outcomes, apart from the requests.
+    pub(crate) waits: BTreeMap<String, RequestMetrics>,
     /// Per window of the recorder, the requests that ended in it.
     pub(crate) windows: Vec<BTreeMap<String, RequestMetrics>>,
     pub(crate) series: Series,
@@ -167,6 +182,8 @@ impl MetricsSnapshot {
             requests: BTreeMap::new(),
             checks: BTreeMap::new(),
             iterations: BTreeMap::new(),
+            steps: BTreeMap::new(),
+            waits: BTreeMap::new(),
             windows: vec![BTreeMap::new(); windows],
             series: Series::new(false),
             intended: false,
@@ -176,6 +193,7 @@ impl MetricsSnapshot {
 
     pub(crate) fn absorb(&mut self, shard: ShardParts<'_>) {
         merge_named(&mut self.requests, shard.requests);
+        merge_named(&mut self.waits, shard.waits);
         for (mine, theirs) in self.windows.iter_mut().zip(shard.windows) {
             merge_named(mine, theirs);
         }
@@ -184,20 +202,21 @@ impl MetricsSnapshot {
                 .add(lateness)
                 .expect("histograms share their bounds");
         }
-        self.absorb_counters(shard.checks, shard.iterations);
+        self.absorb_counters(shard.checks, shard.iterations, shard.steps);
     }
 
     /// Merges the snapshot of another part of the same run (a capacity step): everything but
     /// the windows, which belong to each part.
     pub(crate) fn merge(&mut self, other: &MetricsSnapshot) {
         merge_named(&mut self.requests, &other.requests);
+        merge_named(&mut self.waits, &other.waits);
         self.lateness
             .add(&other.lateness)
             .expect("histograms share their bounds");
         self.series.merge(&other.series);
         self.series.intended |= other.series.intended;
         self.intended |= other.intended;
-        self.absorb_counters(&other.checks, &other.iterations);
+        self.absorb_counters(&other.checks, &other.iterations, &other.steps);
     }
 
     /// Merges the snapshot of another segment of the same load: everything, the windows too
@@ -224,7 +243,16 @@ impl MetricsSnapshot {
         &mut self,
         checks: &BTreeMap<K, CheckCounters>,
         iterations: &BTreeMap<K, IterationCounters>,
+        steps: &BTreeMap<K, StepCounters>,
     ) {
+        for (name, c) in steps {
+            match self.steps.get_mut(name.as_ref()) {
+                Some(mine) => mine.merge(c),
+                None => {
+                    self.steps.insert(name.as_ref().to_owned(), c.clone());
+                }
+            }
+        }
         for (name, c) in checks {
             let mine = self.checks.entry(name.as_ref().to_owned()).or_default();
             mine.passed += c.passed;

@@ -53,6 +53,10 @@ pub enum ErrorKind {
     /// The request was still waiting for its response when it was abandoned: the graceful stop
     /// ended, or the agent stopped waiting for it. Its latency is a lower bound.
     Unfinished,
+    /// A response arrived with an accepted status but did not meet what the request expected
+    /// of it ([`RequestBuilder::expect`](crate::RequestBuilder::expect)): a value in its
+    /// body, a header, its JSON Schema.
+    Assertion,
 }
 
 impl ErrorKind {
@@ -66,8 +70,26 @@ impl ErrorKind {
             ErrorKind::Operation => "operation",
             ErrorKind::Invalid => "invalid",
             ErrorKind::Unfinished => "unfinished",
+            ErrorKind::Assertion => "assertion",
         }
     }
+
+    /// The kind named `name` in reports (`timeout`, `status`, ...).
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Every kind, in the order reports list them.
+    pub(crate) const ALL: [ErrorKind; 8] = [
+        ErrorKind::Connect,
+        ErrorKind::Timeout,
+        ErrorKind::Request,
+        ErrorKind::Status,
+        ErrorKind::Operation,
+        ErrorKind::Invalid,
+        ErrorKind::Unfinished,
+        ErrorKind::Assertion,
+    ];
 }
 
 /// The outcome of one request or timed operation.
@@ -78,6 +100,12 @@ pub(crate) enum Outcome<'a> {
         status: u16,
         accepted: bool,
         detail: &'a dyn Fn() -> String,
+    },
+    /// An HTTP response with an accepted status that missed the request's expectations: a
+    /// failed request of kind `assertion`, its status counted.
+    Unmet {
+        status: u16,
+        message: &'a dyn Fn() -> String,
     },
     /// A timed operation that succeeded.
     Ok,
@@ -93,6 +121,7 @@ impl Outcome<'_> {
     pub(crate) fn failed(&self) -> bool {
         match self {
             Outcome::Response { accepted, .. } => !accepted,
+            Outcome::Unmet { .. } => true,
             Outcome::Ok => false,
             Outcome::Failed { .. } => true,
         }
@@ -166,7 +195,7 @@ pub(crate) struct IterationCounters {
     pub(crate) completed: u64,
     pub(crate) failed: u64,
     pub(crate) panicked: u64,
-    /// Failure classes (`check`, `http`, `error`) with samples.
+    /// Failure classes (`check`, `http`, `step`, `error`) with samples.
     pub(crate) failures: HashMap<&'static str, ErrorCounter>,
     /// Panic messages, with the ids of the first agents that hit them.
     pub(crate) panics: HashMap<String, (u64, Vec<u64>)>,
@@ -202,9 +231,12 @@ pub(crate) fn add_panic(
 }
 
 impl IterationCounters {
-    /// The failure class named `name` (`check`, `http` or `error`), as the executor names it.
+    /// The failure class named `name` (`check`, `http`, `step` or `error`), as the executor
+    /// names it.
     pub(crate) fn class(name: &str) -> Option<&'static str> {
-        ["check", "http", "error"].into_iter().find(|c| *c == name)
+        ["check", "http", "step", "error"]
+            .into_iter()
+            .find(|c| *c == name)
     }
 }
 
@@ -213,4 +245,84 @@ impl IterationCounters {
 pub(crate) struct CheckCounters {
     pub(crate) passed: u64,
     pub(crate) failed: ErrorCounter,
+}
+
+/// What a workflow step is: a wait for a state, or a request retried on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StepKind {
+    /// [`Agent::wait`](crate::Agent::wait): polled until a condition held or time ran out.
+    Wait,
+    /// [`Agent::retry`](crate::Agent::retry): sent again on the failures its policy names.
+    Retry,
+}
+
+impl StepKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Wait => "wait",
+            StepKind::Retry => "retry",
+        }
+    }
+}
+
+/// How one run of a workflow step (a wait, a retried request) ended.
+pub(crate) struct StepOutcome<'a> {
+    pub(crate) kind: StepKind,
+    /// Requests it sent.
+    pub(crate) attempts: u64,
+    /// Why it gave up (timed out, out of attempts, the run stopped); `None` when it succeeded.
+    pub(crate) gave_up: Option<&'a dyn Fn() -> String>,
+}
+
+/// Per-step counters: how many runs succeeded at once, after several attempts, or gave up,
+/// and how many attempts they took, so that a retry storm shows.
+#[derive(Clone, Debug)]
+pub(crate) struct StepCounters {
+    pub(crate) kind: StepKind,
+    pub(crate) runs: u64,
+    /// Runs that succeeded on their first attempt.
+    pub(crate) first_attempt: u64,
+    /// Runs that succeeded after more than one attempt.
+    pub(crate) later_attempt: u64,
+    /// Runs that gave up, with samples of why.
+    pub(crate) gave_up: ErrorCounter,
+    /// Attempts of every run together.
+    pub(crate) attempts: u64,
+    /// The most attempts one run took.
+    pub(crate) max_attempts: u64,
+}
+
+impl StepCounters {
+    pub(crate) fn new(kind: StepKind) -> Self {
+        StepCounters {
+            kind,
+            runs: 0,
+            first_attempt: 0,
+            later_attempt: 0,
+            gave_up: ErrorCounter::default(),
+            attempts: 0,
+            max_attempts: 0,
+        }
+    }
+
+    pub(crate) fn add(&mut self, outcome: &StepOutcome<'_>) {
+        self.runs += 1;
+        self.attempts += outcome.attempts;
+        self.max_attempts = self.max_attempts.max(outcome.attempts);
+        match outcome.gave_up {
+            Some(why) => self.gave_up.add_marked(false, why),
+            None if outcome.attempts <= 1 => self.first_attempt += 1,
+            None => self.later_attempt += 1,
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: &StepCounters) {
+        self.runs += other.runs;
+        self.first_attempt += other.first_attempt;
+        self.later_attempt += other.later_attempt;
+        self.gave_up.merge(&other.gave_up);
+        self.attempts += other.attempts;
+        self.max_attempts = self.max_attempts.max(other.max_attempts);
+    }
 }

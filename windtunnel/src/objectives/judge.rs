@@ -258,8 +258,22 @@ impl Objective {
             }
             Scope::Named(n) => match requests.get(n) {
                 Some(m) => m,
+                // A wait is judged as a request would be, over the whole run.
+                None if metrics.waits.contains_key(n) => {
+                    if !std::ptr::eq(requests, &metrics.requests) {
+                        return Err(format!(
+                            "`{n}` is a wait, and waits are judged over the whole run, not in \
+                             a stage, phase or window"
+                        ));
+                    }
+                    &metrics.waits[n]
+                }
                 None => {
-                    let known: Vec<&str> = requests.keys().map(String::as_str).collect();
+                    let known: Vec<&str> = requests
+                        .keys()
+                        .chain(metrics.waits.keys())
+                        .map(String::as_str)
+                        .collect();
                     return Err(format!(
                         "no requests named `{n}` were recorded (recorded: {})",
                         list_or_none(&known)

@@ -11,7 +11,35 @@ use serde_json::Value;
 use super::data::DataSet;
 use super::template::{JsonTemplate, Template, Vars};
 use crate::agent::{Agent, AgentFn, AgentFuture};
-use crate::http::CheckFailed;
+use crate::http::{CheckFailed, RequestBuilder};
+use crate::workflow::{Expect, Retry, Wait};
+
+/// The request of `step`, to `path`, with its headers, body, accepted statuses and
+/// expectations.
+fn request<'a>(
+    a: &'a mut Agent,
+    shared: &Shared,
+    step: &Step,
+    path: &str,
+    vars: &Vars,
+) -> RequestBuilder<'a> {
+    let mut request = a.request(step.method.clone(), path).name(step.name.clone());
+    for (k, v) in shared.headers.iter().chain(&step.headers) {
+        request = request.header(k, &v.render(vars));
+    }
+    request = match &step.body {
+        Body::None => request,
+        Body::Text(t) => request.body(t.render(vars)),
+        Body::Json(j) => request.json(&j.render(vars)),
+    };
+    for s in &step.expect {
+        request = request.accept_status(*s);
+    }
+    for e in &step.expects {
+        request = request.expect(e.clone());
+    }
+    request
+}
 
 /// A generated variable, drawn each iteration from the agent's seeded generator.
 #[derive(Clone, Debug)]
@@ -49,6 +77,12 @@ pub(crate) struct Step {
     pub(crate) body: Body,
     /// The statuses that pass; empty: any below 400.
     pub(crate) expect: Vec<u16>,
+    /// Expectations whose miss fails the request (kind `assertion`).
+    pub(crate) expects: Vec<Expect>,
+    /// Sent again on the failures the policy names.
+    pub(crate) retry: Option<Retry>,
+    /// Polled until its conditions hold: the wait's name, and the wait.
+    pub(crate) wait: Option<(String, Wait)>,
     /// Variable name and JSON pointer.
     pub(crate) extract: Vec<(String, String)>,
     pub(crate) think: Option<(Duration, Duration)>,
@@ -135,21 +169,20 @@ impl Flow {
         vars: &mut Vars,
     ) -> anyhow::Result<()> {
         let path = step.path.render(vars);
-        let mut request = a
-            .request(step.method.clone(), &path)
-            .name(step.name.clone());
-        for (k, v) in shared.headers.iter().chain(&step.headers) {
-            request = request.header(k, &v.render(vars));
-        }
-        request = match &step.body {
-            Body::None => request,
-            Body::Text(t) => request.body(t.render(vars)),
-            Body::Json(j) => request.json(&j.render(vars)),
+        let response = {
+            let vars = &*vars;
+            match (&step.retry, &step.wait) {
+                (Some(policy), _) => {
+                    a.retry(policy, |a| request(a, shared, step, &path, vars))
+                        .await?
+                }
+                (None, Some((name, wait))) => {
+                    a.wait(name, wait, |a| request(a, shared, step, &path, vars))
+                        .await?
+                }
+                (None, None) => request(a, shared, step, &path, vars).send().await?,
+            }
         };
-        for s in &step.expect {
-            request = request.accept_status(*s);
-        }
-        let response = request.send().await?;
         let response = match step.expect.as_slice() {
             [] => response,
             [one] => response.expect_status(*one)?,

@@ -27,9 +27,11 @@ use crate::config::{
     check_stages,
 };
 use crate::load::{Load, per_sec};
+use crate::metrics::ErrorKind;
 use crate::objectives::Objective;
 use crate::scenario::Scenario;
 use crate::turbulence::Phase;
+use crate::workflow::{Backoff, Expect, Retry, Wait};
 use data::{DataSet, Order};
 use flow::{Body, Flow, Generator, Shared, Step};
 use template::{JsonTemplate, Template};
@@ -119,18 +121,62 @@ struct StepSpec {
     headers: BTreeMap<String, String>,
     body: Option<String>,
     json: Option<Value>,
-    expect: Option<Expect>,
+    expect: Option<Statuses>,
+    /// Expectations whose miss makes the request fail (kind `assertion`).
+    #[serde(default)]
+    assert: Vec<ExpectSpec>,
+    retry: Option<RetrySpec>,
+    wait: Option<WaitSpec>,
     #[serde(default)]
     extract: BTreeMap<String, String>,
     think: Option<Think>,
     weight: Option<u32>,
 }
 
+/// An expectation: `{ status = 200 }`, `{ json = "/status", equals = "paid" }`,
+/// `{ header = "content-type", contains = "json" }`, `{ schema = "order.schema.json" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectSpec {
+    status: Option<Statuses>,
+    json: Option<String>,
+    header: Option<String>,
+    schema: Option<PathBuf>,
+    exists: Option<bool>,
+    equals: Option<Value>,
+    contains: Option<Value>,
+    matches: Option<String>,
+}
+
+/// A retry policy: `{ attempts = 3, on_status = [503], delay = "100ms" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetrySpec {
+    attempts: Option<u32>,
+    on_status: Option<Vec<u16>>,
+    on_errors: Option<Vec<String>>,
+    delay: Option<Dur>,
+    exponential: Option<bool>,
+    max_delay: Option<Dur>,
+    jitter: Option<f64>,
+}
+
+/// A wait: `{ timeout = "10s", every = "200ms", until = [{ json = "/status", equals = "shipped" }] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitSpec {
+    name: Option<String>,
+    timeout: Option<Dur>,
+    every: Option<Dur>,
+    #[serde(default)]
+    until: Vec<ExpectSpec>,
+}
+
 /// Expected statuses: `200` or `[200, 201]`.
 #[derive(Debug)]
-struct Expect(Vec<u16>);
+struct Statuses(Vec<u16>);
 
-impl<'de> Deserialize<'de> for Expect {
+impl<'de> Deserialize<'de> for Statuses {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         fn status<E: de::Error>(v: i64) -> Result<u16, E> {
@@ -143,17 +189,17 @@ impl<'de> Deserialize<'de> for Expect {
             }
         }
         impl<'de> Visitor<'de> for V {
-            type Value = Expect;
+            type Value = Statuses;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a status like 200, or a list like [200, 201]")
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Expect, E> {
-                Ok(Expect(vec![status(v)?]))
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Statuses, E> {
+                Ok(Statuses(vec![status(v)?]))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Expect, E> {
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Statuses, E> {
                 self.visit_i64(v.min(i64::MAX as u64) as i64)
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Expect, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Statuses, A::Error> {
                 let mut all = Vec::new();
                 while let Some(v) = seq.next_element::<i64>()? {
                     all.push(status(v)?);
@@ -161,7 +207,7 @@ impl<'de> Deserialize<'de> for Expect {
                 if all.is_empty() {
                     return Err(de::Error::custom("give at least one status"));
                 }
-                Ok(Expect(all))
+                Ok(Statuses(all))
             }
         }
         d.deserialize_any(V)
@@ -209,10 +255,10 @@ pub(crate) struct Plan {
     agents: Vec<AgentFn>,
 }
 
-/// Where a plan's data file is: inside the plan's directory, unless
+/// Where a plan's data file (a CSV file, a JSON Schema) is: inside the plan's directory, unless
 /// `WINDTUNNEL_ALLOW_DATA_OUTSIDE_PLAN=1` lets it be anywhere. A plan may come from someone
 /// else; it must not read `/etc/passwd` or `~/.ssh` into requests.
-fn data_path(plan_dir: &Path, file: &Path) -> Result<PathBuf, String> {
+fn data_path(plan_dir: &Path, file: &Path, what: &str) -> Result<PathBuf, String> {
     let path = plan_dir.join(file);
     if std::env::var(crate::settings::ALLOW_DATA_OUTSIDE_PLAN.env).is_ok_and(|v| v == "1") {
         return Ok(path);
@@ -232,7 +278,7 @@ fn data_path(plan_dir: &Path, file: &Path) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot resolve the plan's directory: {e}"))?;
     let resolved = path
         .canonicalize()
-        .map_err(|e| format!("cannot read the CSV file `{}`: {e}", path.display()))?;
+        .map_err(|e| format!("cannot read the {what} `{}`: {e}", file.display()))?;
     if resolved.starts_with(&dir) {
         Ok(resolved)
     } else {
@@ -284,7 +330,8 @@ impl Plan {
         for (name, d) in &spec.data {
             let key = root.key("data").key(name);
             check_name(&doc, &key, name)?;
-            let file = data_path(doc.dir(), &d.file).map_err(|e| doc.error(&key.key("file"), e))?;
+            let file = data_path(doc.dir(), &d.file, "CSV file")
+                .map_err(|e| doc.error(&key.key("file"), e))?;
             let set =
                 DataSet::read(name, &file, d.order).map_err(|e| doc.error(&key.key("file"), e))?;
             known.extend(set.columns.iter().map(|c| format!("{name}.{c}")));
@@ -553,6 +600,29 @@ fn step(doc: &Document, key: &KeyPath, s: &StepSpec, known: &[String]) -> Result
         .name
         .clone()
         .unwrap_or_else(|| format!("{method_text} {}", s.path));
+    if let Some(problem) = crate::report::untrusted::name_problem(&name) {
+        return Err(doc.error(&key.key("name"), problem));
+    }
+    let mut expects = Vec::new();
+    for (i, e) in s.assert.iter().enumerate() {
+        expects.push(expectation(doc, &key.key("assert").index(i), e)?);
+    }
+    let retry = match &s.retry {
+        Some(r) => Some(retry(doc, &key.key("retry"), r)?),
+        None => None,
+    };
+    let wait = match &s.wait {
+        Some(w) => {
+            if s.retry.is_some() {
+                return Err(doc.error(
+                    &key.key("wait"),
+                    "a step waits or retries, not both: a wait already polls again",
+                ));
+            }
+            Some(wait(doc, &key.key("wait"), w, &name)?)
+        }
+        None => None,
+    };
     Ok(Step {
         name,
         method,
@@ -560,9 +630,245 @@ fn step(doc: &Document, key: &KeyPath, s: &StepSpec, known: &[String]) -> Result
         headers,
         body,
         expect: s.expect.as_ref().map(|e| e.0.clone()).unwrap_or_default(),
+        expects,
+        retry,
+        wait,
         extract,
         think: s.think.map(|t| (t.0, t.1)),
     })
+}
+
+/// An expectation of a plan, checked: one subject (`status`, `json`, `header`, `schema`) and,
+/// for a value, one test (`exists`, `equals`, `contains`, `matches`).
+fn expectation(doc: &Document, key: &KeyPath, e: &ExpectSpec) -> Result<Expect, FileError> {
+    let subjects: Vec<&str> = [
+        ("status", e.status.is_some()),
+        ("json", e.json.is_some()),
+        ("header", e.header.is_some()),
+        ("schema", e.schema.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect();
+    let tests: Vec<&str> = [
+        ("exists", e.exists.is_some()),
+        ("equals", e.equals.is_some()),
+        ("contains", e.contains.is_some()),
+        ("matches", e.matches.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect();
+    let listed = |keys: &[&str]| {
+        keys.iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    let subject = match subjects.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(doc.error(
+                key,
+                "an expectation tests one of `status`, `json` (a JSON pointer), `header` or                  `schema` (a JSON Schema file)",
+            ));
+        }
+        many => {
+            return Err(doc.error(
+                key,
+                format!(
+                    "an expectation tests one thing, this one {}: write one per entry",
+                    listed(many)
+                ),
+            ));
+        }
+    };
+    let checked = |x: Expect, at: &str| match x.problem() {
+        Some(p) => Err(doc.error(&key.key(at), p.to_owned())),
+        None => Ok(x),
+    };
+    match subject {
+        "status" | "schema" => {
+            if let Some(t) = tests.first() {
+                return Err(doc.error(
+                    &key.key(t),
+                    format!("`{t}` tests a `json` value or a `header`, not a `{subject}`"),
+                ));
+            }
+            if let Some(list) = &e.status {
+                return checked(Expect::status_in(list.0.iter().copied()), "status");
+            }
+            let file = e.schema.as_deref().unwrap_or(Path::new(""));
+            let path = data_path(doc.dir(), file, "JSON Schema")
+                .map_err(|m| doc.error(&key.key("schema"), m))?;
+            let x = Expect::schema_file(&path);
+            match x.problem() {
+                // The file's place as the plan gives it, not the resolved path.
+                Some(p) => Err(doc.error(
+                    &key.key("schema"),
+                    p.replace(&path.display().to_string(), &file.display().to_string()),
+                )),
+                None => Ok(x),
+            }
+        }
+        _ => {
+            let (subject, at) = match (&e.json, &e.header) {
+                (Some(p), _) => (Expect::json(p), "json"),
+                (None, Some(h)) => (Expect::header(h), "header"),
+                (None, None) => unreachable!("the subject is `json` or `header`"),
+            };
+            let x = match tests.as_slice() {
+                [] => subject.exists(),
+                ["exists"] if e.exists == Some(false) => subject.absent(),
+                ["exists"] => subject.exists(),
+                ["equals"] => subject.equals(e.equals.clone().unwrap_or(Value::Null)),
+                ["contains"] => subject.contains(e.contains.clone().unwrap_or(Value::Null)),
+                ["matches"] => {
+                    let x = subject.matches(e.matches.as_deref().unwrap_or_default());
+                    return checked(x, "matches");
+                }
+                many => {
+                    return Err(doc.error(
+                        key,
+                        format!("an expectation has one test, this one {}", listed(many)),
+                    ));
+                }
+            };
+            checked(x, at)
+        }
+    }
+}
+
+fn retry(doc: &Document, key: &KeyPath, r: &RetrySpec) -> Result<Retry, FileError> {
+    let attempts = match r.attempts {
+        None => {
+            return Err(doc.error(
+                key,
+                "a retry needs `attempts`: how many in all, the first one included",
+            ));
+        }
+        Some(0) => {
+            return Err(doc.error(
+                &key.key("attempts"),
+                "a retry needs at least 1 attempt (1: no retry)",
+            ));
+        }
+        Some(n) => n,
+    };
+    let mut policy = Retry::attempts(attempts);
+    if let Some(list) = &r.on_status {
+        if let Some(bad) = list.iter().find(|s| !(100..=599).contains(*s)) {
+            return Err(doc.error(
+                &key.key("on_status"),
+                format!("an HTTP status is from 100 to 599, not {bad}"),
+            ));
+        }
+        policy = policy.on_status(list.iter().copied());
+    }
+    if let Some(list) = &r.on_errors {
+        let retried = [
+            "connect",
+            "timeout",
+            "request",
+            "status",
+            "operation",
+            "assertion",
+        ];
+        let mut kinds = Vec::new();
+        for (i, name) in list.iter().enumerate() {
+            let k = key.key("on_errors").index(i);
+            match ErrorKind::from_name(name) {
+                Some(kind) if retried.contains(&name.as_str()) => kinds.push(kind),
+                Some(_) => {
+                    return Err(doc.error(
+                        &k,
+                        format!("`{name}` is never retried (nothing was sent, or the run is over)"),
+                    ));
+                }
+                None => {
+                    let near = crate::config::did_you_mean(name, retried)
+                        .map(|n| format!(" (did you mean `{n}`?)"))
+                        .unwrap_or_default();
+                    return Err(doc.error(
+                        &k,
+                        format!(
+                            "unknown error kind `{name}`{near}; retried kinds are {}",
+                            retried.map(|r| format!("`{r}`")).join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        policy = policy.on_errors(kinds);
+    }
+    let delay = r.delay.map_or(Duration::from_millis(100), |d| d.0);
+    let mut backoff = match (r.exponential.unwrap_or(false), r.max_delay) {
+        (true, max) => Backoff::exponential(delay, max.map_or(delay * 16, |m| m.0)),
+        (false, None) => Backoff::fixed(delay),
+        (false, Some(_)) => {
+            return Err(doc.error(
+                &key.key("max_delay"),
+                "`max_delay` bounds an `exponential = true` backoff; a fixed `delay` has none",
+            ));
+        }
+    };
+    if let Some(j) = r.jitter {
+        if !(0.0..=1.0).contains(&j) {
+            return Err(doc.error(
+                &key.key("jitter"),
+                format!("`jitter` is a share from 0 to 1 of each delay, not {j}"),
+            ));
+        }
+        backoff = backoff.jitter(j);
+    }
+    Ok(policy.backoff(backoff))
+}
+
+fn wait(
+    doc: &Document,
+    key: &KeyPath,
+    w: &WaitSpec,
+    step: &str,
+) -> Result<(String, Wait), FileError> {
+    let Some(timeout) = w.timeout else {
+        return Err(doc.error(
+            key,
+            "a wait needs a `timeout` (like \"30s\"): how long to poll before giving up",
+        ));
+    };
+    if timeout.0.is_zero() {
+        return Err(doc.error(&key.key("timeout"), "a wait's timeout is above zero"));
+    }
+    let mut wait = Wait::up_to(timeout.0);
+    if let Some(every) = w.every {
+        if every.0 < Duration::from_millis(1) {
+            return Err(doc.error(&key.key("every"), "a wait polls at most every millisecond"));
+        }
+        wait = wait.every(every.0);
+    }
+    if w.until.is_empty() {
+        return Err(doc.error(
+            &key.key("until"),
+            "a wait needs a condition: `until = [{ json = \"/status\", equals = \"shipped\" }]`",
+        ));
+    }
+    for (i, e) in w.until.iter().enumerate() {
+        wait = wait.until(expectation(doc, &key.key("until").index(i), e)?);
+    }
+    let name = w.name.clone().unwrap_or_else(|| format!("{step} (wait)"));
+    if let Some(problem) = crate::report::untrusted::name_problem(&name) {
+        return Err(doc.error(&key.key("name"), problem));
+    }
+    if name == step {
+        return Err(doc.error(
+            &key.key("name"),
+            format!(
+                "the wait and its step are both named `{name}`: the step names each attempt, \
+                 the wait the whole of it"
+            ),
+        ));
+    }
+    Ok((name, wait))
 }
 
 fn flow(

@@ -221,3 +221,199 @@ fn json_plans_name_the_line_and_key_too() {
         .to_string();
     assert!(e.contains("cannot read the file"), "{e}");
 }
+
+/// A flow that buys, retries the checkout and waits for shipping, with content assertions.
+const WORKFLOW: &str = r#"
+name = "orders"
+target = "http://127.0.0.1:8080"
+
+[load]
+users = 1
+iterations = 1
+
+[[flows]]
+name = "tracker"
+[[flows.steps]]
+name = "checkout"
+method = "post"
+path = "/checkout"
+expect = 201
+assert = [{ json = "/order_id" }, { header = "content-type", contains = "json" }, { schema = "order.schema.json" }]
+retry = { attempts = 3, on_status = [503], on_errors = ["timeout", "connect"], delay = "20ms", exponential = true, max_delay = "200ms", jitter = 0.5 }
+extract = { order = "/order_id" }
+[[flows.steps]]
+name = "get order"
+path = "/orders/{{order}}"
+wait = { name = "order shipped", timeout = "5s", every = "100ms", until = [{ json = "/status", equals = "shipped" }] }
+"#;
+
+fn read_workflow(test: &str, text: &str) -> Result<Plan, String> {
+    let d = dir(test);
+    std::fs::write(
+        d.join("order.schema.json"),
+        r#"{"type": "object", "required": ["order_id"]}"#,
+    )
+    .unwrap();
+    std::fs::write(d.join("broken.schema.json"), "{ not json").unwrap();
+    let path = d.join("plan.toml");
+    std::fs::write(&path, text).unwrap();
+    Plan::read(&path, &Catalog::default()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_workflow_plan_reads_its_assertions_retries_and_waits() {
+    let plan = read_workflow("workflow", WORKFLOW).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.agents.len(), 1);
+}
+
+#[test]
+fn each_bad_workflow_input_names_its_place() {
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "wait-no-timeout",
+            "timeout = \"5s\", ",
+            "",
+            &[
+                "plan.toml:",
+                "`flows[0].steps[1].wait`",
+                "a wait needs a `timeout`",
+            ],
+        ),
+        (
+            "wait-no-condition",
+            "until = [{ json = \"/status\", equals = \"shipped\" }]",
+            "until = []",
+            &["`flows[0].steps[1].wait.until`", "a wait needs a condition"],
+        ),
+        (
+            "wait-same-name",
+            "name = \"order shipped\"",
+            "name = \"get order\"",
+            &["`flows[0].steps[1].wait.name`", "both named `get order`"],
+        ),
+        (
+            "retry-zero",
+            "attempts = 3",
+            "attempts = 0",
+            &["`flows[0].steps[0].retry.attempts`", "at least 1 attempt"],
+        ),
+        (
+            "retry-no-attempts",
+            "attempts = 3, ",
+            "",
+            &["`flows[0].steps[0].retry`", "needs `attempts`"],
+        ),
+        (
+            "retry-kind",
+            "\"timeout\", \"connect\"",
+            "\"timeout\", \"conect\"",
+            &[
+                "`flows[0].steps[0].retry.on_errors[1]`",
+                "unknown error kind `conect` (did you mean `connect`?)",
+            ],
+        ),
+        (
+            "retry-never",
+            "\"timeout\", \"connect\"",
+            "\"invalid\"",
+            &["`flows[0].steps[0].retry.on_errors[0]`", "never retried"],
+        ),
+        (
+            "retry-jitter",
+            "jitter = 0.5",
+            "jitter = 2",
+            &["`flows[0].steps[0].retry.jitter`", "from 0 to 1"],
+        ),
+        (
+            "retry-and-wait",
+            "path = \"/orders/{{order}}\"",
+            "path = \"/orders/{{order}}\"\nretry = { attempts = 2 }",
+            &["`flows[0].steps[1].wait`", "waits or retries, not both"],
+        ),
+        (
+            "pointer",
+            "{ json = \"/order_id\" }",
+            "{ json = \"order_id\" }",
+            &[
+                "`flows[0].steps[0].assert[0].json`",
+                "is not a JSON pointer",
+            ],
+        ),
+        (
+            "regex",
+            "{ json = \"/order_id\" }",
+            "{ json = \"/order_id\", matches = \"(\" }",
+            &[
+                "`flows[0].steps[0].assert[0].matches`",
+                "not a regular expression",
+            ],
+        ),
+        (
+            "two-subjects",
+            "{ json = \"/order_id\" }",
+            "{ json = \"/order_id\", status = 200 }",
+            &["`flows[0].steps[0].assert[0]`", "`status` and `json`"],
+        ),
+        (
+            "two-tests",
+            "{ json = \"/order_id\" }",
+            "{ json = \"/order_id\", equals = 1, contains = 1 }",
+            &["`flows[0].steps[0].assert[0]`", "`equals` and `contains`"],
+        ),
+        (
+            "test-on-status",
+            "{ json = \"/order_id\" }",
+            "{ status = 201, equals = 1 }",
+            &["`flows[0].steps[0].assert[0].equals`", "not a `status`"],
+        ),
+        (
+            "no-subject",
+            "{ json = \"/order_id\" }",
+            "{ equals = 1 }",
+            &["`flows[0].steps[0].assert[0]`", "tests one of `status`"],
+        ),
+        (
+            "typo",
+            "{ json = \"/order_id\" }",
+            "{ json = \"/order_id\", equal = 1 }",
+            &["unknown key `equal` (did you mean `equals`?)"],
+        ),
+        (
+            "schema-missing",
+            "order.schema.json",
+            "missing.schema.json",
+            &[
+                "`flows[0].steps[0].assert[2].schema`",
+                "cannot read the JSON Schema `missing.schema.json`",
+            ],
+        ),
+        (
+            "schema-broken",
+            "order.schema.json",
+            "broken.schema.json",
+            &["`flows[0].steps[0].assert[2].schema`", "is not JSON"],
+        ),
+        (
+            "schema-outside",
+            "order.schema.json",
+            "/etc/passwd",
+            &[
+                "`flows[0].steps[0].assert[2].schema`",
+                "outside the plan's directory",
+            ],
+        ),
+    ];
+    for (test, from, to, expected) in cases {
+        assert!(
+            WORKFLOW.contains(from),
+            "{test}: `{from}` is not in the plan"
+        );
+        let e = match read_workflow(test, &WORKFLOW.replacen(from, to, 1)) {
+            Ok(_) => panic!("{test}: the plan was accepted"),
+            Err(e) => e,
+        };
+        for x in *expected {
+            assert!(e.contains(x), "{test}: `{x}` not in: {e}");
+        }
+    }
+}

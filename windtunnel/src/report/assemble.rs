@@ -13,7 +13,7 @@ use crate::objectives::ObjectiveResult;
 use super::model::{
     CheckReport, ErrorReport, GeneratorReport, IterationReport, LatencyReport, LoadConfig,
     LoadReport, PanicReport, Percentiles, RequestReport, ScheduleReport, SeriesPoint, SeriesReport,
-    StopInfo,
+    StepReport, StopInfo,
 };
 
 impl GeneratorReport {
@@ -186,6 +186,25 @@ impl LoadReport {
                     failed: c.failed.count,
                     injected: c.failed.injected,
                     samples: c.failed.samples.clone(),
+                })
+                .collect(),
+            steps: metrics
+                .steps
+                .iter()
+                .map(|(n, c)| StepReport {
+                    name: n.clone(),
+                    kind: c.kind.as_str().to_owned(),
+                    runs: c.runs,
+                    first_attempt: c.first_attempt,
+                    later_attempt: c.later_attempt,
+                    gave_up: c.gave_up.count,
+                    attempts: c.attempts,
+                    max_attempts: c.max_attempts,
+                    samples: c.gave_up.samples.clone(),
+                    operation: metrics
+                        .waits
+                        .get(n)
+                        .map(|m| RequestReport::from_metrics(n, m, elapsed)),
                 })
                 .collect(),
             iterations: metrics

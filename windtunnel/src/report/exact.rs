@@ -18,7 +18,7 @@ use super::assemble::errors;
 use super::model::{ErrorReport, LoadReport};
 use crate::metrics::{
     Buckets, ErrorClass, ErrorKind, IterationCounters, MetricsSnapshot, Point, RequestMetrics,
-    Series, compact, histogram_of, new_histogram,
+    Series, StepCounters, StepKind, compact, histogram_of, new_histogram,
 };
 use crate::objectives::{Objective, Span};
 
@@ -31,6 +31,9 @@ pub struct ExactMetrics {
     /// When the load started, in seconds since the Unix epoch.
     origin_unix_s: f64,
     requests: BTreeMap<String, ExactRequest>,
+    /// Waits as operations, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    waits: BTreeMap<String, ExactRequest>,
     /// Per recorder window (see `objectives`), the requests that ended in it.
     windows: Vec<BTreeMap<String, ExactRequest>>,
     /// How late iterations started, in microseconds (open model).
@@ -187,6 +190,7 @@ impl ExactMetrics {
                 .unwrap_or_default()
                 .as_secs_f64(),
             requests: named(&metrics.requests),
+            waits: named(&metrics.waits),
             windows: metrics.windows.iter().map(named).collect(),
             lateness: encode(&metrics.lateness),
             iteration_durations: metrics
@@ -238,6 +242,7 @@ impl ExactMetrics {
         let inner = || -> Result<MetricsSnapshot, String> {
             let mut snap = MetricsSnapshot::new(self.windows.len());
             snap.requests = requests_of(&self.requests)?;
+            snap.waits = requests_of(&self.waits)?;
             for (i, w) in self.windows.iter().enumerate() {
                 snap.windows[i] = requests_of(w).map_err(|e| format!("window {i}: {e}"))?;
             }
@@ -275,6 +280,25 @@ impl ExactMetrics {
                     injected: c.injected,
                     samples: c.samples.clone(),
                 };
+            }
+            for st in &load.steps {
+                let kind = match st.kind.as_str() {
+                    "wait" => StepKind::Wait,
+                    "retry" => StepKind::Retry,
+                    other => return Err(format!("step `{}`: unknown kind `{other}`", st.name)),
+                };
+                let mut counters = StepCounters::new(kind);
+                counters.runs = st.runs;
+                counters.first_attempt = st.first_attempt;
+                counters.later_attempt = st.later_attempt;
+                counters.gave_up = ErrorClass {
+                    count: st.gave_up,
+                    injected: 0,
+                    samples: st.samples.clone(),
+                };
+                counters.attempts = st.attempts;
+                counters.max_attempts = st.max_attempts;
+                snap.steps.insert(st.name.clone(), counters);
             }
             for it in &load.iterations {
                 let counters = snap.iterations.entry(it.agent.clone()).or_default();

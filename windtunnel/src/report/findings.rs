@@ -87,7 +87,7 @@ pub struct Finding {
     /// How bad it is.
     pub severity: Severity,
     /// The rule that made it: `unreachable`, `inconclusive`, `panic`, `iterations`, `dropped`,
-    /// `objective`, `check` or `errors`.
+    /// `objective`, `check`, `step` or `errors`.
     pub rule: String,
     /// What it is about: an objective, a check, an agent, or a request name and error kind.
     /// Stable across runs, so findings of many runs group by it.
@@ -275,6 +275,34 @@ pub fn findings(s: &ScenarioReport) -> Vec<Finding> {
             },
         });
     }
+    for st in load.steps.iter().filter(|s| s.gave_up > 0) {
+        let what = if st.kind == "wait" {
+            "timed out"
+        } else {
+            "gave up"
+        };
+        out.push(Finding {
+            kind: FindingType::Reliability,
+            severity: attributed(
+                st.gave_up,
+                0,
+                st.runs,
+                &[(0.10, Severity::High), (0.01, Severity::Medium)],
+            ),
+            rule: "step".into(),
+            subject: format!("{} {}", st.kind, st.name),
+            title: format!(
+                "{} `{}` {what} {} of {} times ({} attempts in all)",
+                st.kind, st.name, st.gave_up, st.runs, st.attempts
+            ),
+            evidence: Evidence {
+                count: st.gave_up,
+                total: Some(st.runs),
+                samples: st.samples.clone(),
+                ..Evidence::default()
+            },
+        });
+    }
     let failing_phases = load.turbulence.as_ref().and_then(|t| {
         let names: Vec<&str> = t
             .phases
@@ -355,6 +383,10 @@ fn error_finding(r: &RequestReport, e: &ErrorReport, failing_phases: &Option<Str
         "timeout" => (FindingType::Performance, "timeouts".to_owned()),
         "status" => status_type(r),
         "operation" => (FindingType::Reliability, "failed operations".to_owned()),
+        "assertion" => (
+            FindingType::Bug,
+            "responses that missed their assertions".to_owned(),
+        ),
         "invalid" => (FindingType::Bug, "invalid requests (never sent)".to_owned()),
         "unfinished" => (
             FindingType::Reliability,
@@ -594,6 +626,36 @@ mod tests {
             "{}",
             f[0].title
         );
+    }
+
+    #[test]
+    fn a_wait_that_timed_out_is_a_reliability_finding_with_its_reason() {
+        let mut s = scenario();
+        let load = s.load.as_mut().unwrap();
+        load.objectives.clear();
+        load.checks.clear();
+        load.requests.clear();
+        let step = &mut load.steps[0];
+        step.gave_up = 2;
+        step.later_attempt = 38;
+        step.samples = vec![
+            "not met within 5s (26 attempt(s)); the last: expected `/status` \
+                             equals \"shipped\", got \"paid\""
+                .into(),
+        ];
+        let f = findings(&s);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            (f[0].rule.as_str(), f[0].kind),
+            ("step", FindingType::Reliability)
+        );
+        // 2 of 40 is past 1%, short of 10%.
+        assert_eq!(f[0].severity, Severity::Medium);
+        assert_eq!(
+            f[0].title,
+            "wait `order shipped` timed out 2 of 40 times (330 attempts in all)"
+        );
+        assert!(f[0].evidence.samples[0].contains("got \"paid\""));
     }
 
     #[test]

@@ -139,6 +139,18 @@ pub(crate) fn scenario() -> ScenarioReport {
                 injected: 0,
                 samples: vec![],
             }],
+            steps: vec![StepReport {
+                name: "order shipped".into(),
+                kind: "wait".into(),
+                runs: 40,
+                first_attempt: 0,
+                later_attempt: 40,
+                gave_up: 0,
+                attempts: 330,
+                max_attempts: 9,
+                samples: vec![],
+                operation: Some(request("order shipped", 40, 0, 1620.0)),
+            }],
             iterations: vec![IterationReport {
                 agent: "shopper".into(),
                 completed: 380,

@@ -509,6 +509,36 @@ fn errors_list(out: &mut String, load: &LoadReport) {
 }
 
 fn checks_and_iterations(out: &mut String, load: &LoadReport) {
+    if !load.steps.is_empty() {
+        out.push_str(
+            "<h3>Workflow steps</h3>\n<table><thead><tr><th>step</th><th>kind</th><th>runs</th>\
+             <th>at once</th><th>after more attempts</th><th>gave up</th><th>attempts</th>\
+             <th>max in one</th><th>duration p50</th><th>p90</th><th>p95</th><th>p99</th>\
+             <th>p99.9</th><th>max</th><th>why it gave up</th></tr></thead><tbody>\n",
+        );
+        for st in &load.steps {
+            let durations = st.operation.as_ref().map_or_else(
+                || "<td colspan=\"6\">(its requests are its record)</td>".to_owned(),
+                |o| latency_cells(o.intended_latency_ms.as_ref().unwrap_or(&o.latency_ms)),
+            );
+            let _ = writeln!(
+                out,
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td>{durations}<td>{}</td></tr>",
+                if st.gave_up > 0 { "fail" } else { "pass" },
+                esc(&st.name),
+                esc(&st.kind),
+                st.runs,
+                st.first_attempt,
+                st.later_attempt,
+                st.gave_up,
+                st.attempts,
+                st.max_attempts,
+                code_lines(&st.samples)
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
     if !load.checks.is_empty() {
         out.push_str("<h3>Checks</h3>\n<table><thead><tr><th>check</th><th>passed</th><th>failed</th><th>samples</th></tr></thead><tbody>\n");
         for c in &load.checks {

@@ -131,6 +131,33 @@ pub fn scenario_markdown(s: &ScenarioReport) -> String {
             }
             out.push('\n');
         }
+        if !load.steps.is_empty() {
+            let _ = writeln!(
+                out,
+                "| step | kind | runs | at once | later | gave up | attempts | max attempts | p95 duration |"
+            );
+            let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|");
+            for st in &load.steps {
+                let p95 = st
+                    .operation
+                    .as_ref()
+                    .map_or("–".to_owned(), |o| value(o.latency_ms.p95, "ms"));
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    md(&st.name),
+                    md(&st.kind),
+                    st.runs,
+                    st.first_attempt,
+                    st.later_attempt,
+                    st.gave_up,
+                    st.attempts,
+                    st.max_attempts,
+                    md(&p95),
+                );
+            }
+            out.push('\n');
+        }
     }
     if !s.findings.is_empty() {
         let _ = writeln!(out, "Findings:\n");

@@ -528,7 +528,7 @@ fn merge_turbulence(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Outcome as Recorded, Recorder, RecorderSettings};
+    use crate::metrics::{Outcome as Recorded, Recorder, RecorderSettings, StepKind, StepOutcome};
     use crate::objectives::error_rate;
     use crate::report::model::SCHEMA_VERSION;
     use std::time::SystemTime;
@@ -546,6 +546,21 @@ mod tests {
                 start + Duration::from_secs(second),
                 Recorded::Ok,
                 false,
+            );
+            // A wait of the same length, polled `ms / 10` times.
+            recorder.wait(
+                "shipped",
+                Duration::from_millis(ms),
+                Duration::ZERO,
+                Recorded::Ok,
+            );
+            recorder.step(
+                "shipped",
+                &StepOutcome {
+                    kind: StepKind::Wait,
+                    attempts: ms / 10,
+                    gave_up: None,
+                },
             );
         }
         let snap = recorder.snapshot();
@@ -610,6 +625,12 @@ mod tests {
         assert_eq!(load.elapsed_s, 7.0);
         assert!(load.objectives[0].passed);
         assert_eq!(merged.ended_at.as_deref(), Some("2026-11-21T10:00:07.5Z"));
+        // Waits and their steps add up too, apart from the requests.
+        let wait = &load.steps[0];
+        assert_eq!((wait.runs, wait.attempts, wait.max_attempts), (4, 10, 4));
+        let op = wait.operation.as_ref().unwrap();
+        assert_eq!(op.count, 4);
+        assert!((op.latency_ms.max - 40.0).abs() < 0.05);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The report model: plain serde data, versioned ([`SCHEMA_VERSION`]). Every output — JSON, JUnit,
 //! the terminal summary — is a function of it, so reports render outside a test run too.
 //!
-//! The JSON Schema of [`Report`] is published at `windtunnel/schemas/report.v7.schema.json`.
+//! The JSON Schema of [`Report`] is published at `windtunnel/schemas/report.v8.schema.json`.
 
 mod assemble;
 mod exact;
@@ -32,8 +32,8 @@ pub use model::{
     AgentAssignment, CapacityReport, CapacityStep, CheckReport, ErrorReport, GeneratorReport,
     InjectedFault, IterationReport, LatencyReport, LoadConfig, LoadReport, Outcome, PanicReport,
     Percentiles, PhaseReport, PoolConfig, Report, RequestReport, RuleReport, SCHEMA_VERSION,
-    ScenarioReport, ScheduleReport, SeriesPoint, SeriesReport, Setting, StageConfig, StopInfo,
-    StopReason, TapeRef, ToolInfo, ToxicReport, TurbulenceReport,
+    ScenarioReport, ScheduleReport, SeriesPoint, SeriesReport, Setting, StageConfig, StepReport,
+    StopInfo, StopReason, TapeRef, ToolInfo, ToxicReport, TurbulenceReport,
 };
 pub use rerun::{Program, REPLAY_FLAGS, Rerun, RerunError, Runner, is_valid_run_id};
 pub use store::{

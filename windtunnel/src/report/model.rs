@@ -11,7 +11,7 @@ use crate::objectives::ObjectiveResult;
 pub(crate) const MAX_LISTED_FAULTS: usize = 10_000;
 
 /// The version of the report format. It changes when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// One run of a test binary (or, under nextest, of every binary sharing `NEXTEST_RUN_ID`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -185,6 +185,9 @@ pub struct LoadReport {
     pub requests: Vec<RequestReport>,
     /// Per check, sorted by name.
     pub checks: Vec<CheckReport>,
+    /// Per workflow step (a wait, a retried request), sorted by name. Older reports have none.
+    #[serde(default)]
+    pub steps: Vec<StepReport>,
     /// Per agent, sorted by name.
     pub iterations: Vec<IterationReport>,
     /// The run over time.
@@ -679,6 +682,37 @@ pub struct CheckReport {
     pub injected: u64,
     /// A few distinct failure messages.
     pub samples: Vec<String>,
+}
+
+/// One workflow step: a wait for a state, or a request retried on purpose. Its attempts are
+/// requests in [`LoadReport::requests`] under their own names; a wait's duration is there
+/// too, under the step's name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StepReport {
+    /// Its name.
+    pub name: String,
+    /// `wait` or `retry`.
+    pub kind: String,
+    /// How many times it ran.
+    pub runs: u64,
+    /// Runs that succeeded on their first attempt.
+    pub first_attempt: u64,
+    /// Runs that succeeded after more than one attempt.
+    pub later_attempt: u64,
+    /// Runs that gave up: a wait that timed out, a retry out of attempts, a run that stopped.
+    pub gave_up: u64,
+    /// Attempts of all runs together (requests sent).
+    pub attempts: u64,
+    /// The most attempts one run took.
+    pub max_attempts: u64,
+    /// A few distinct reasons for giving up.
+    pub samples: Vec<String>,
+    /// A wait as an operation: its duration (from its first attempt to the response that met
+    /// its conditions, or to giving up) and outcome, judged by objectives on its name; `None`
+    /// for a retry, whose requests are its record.
+    #[serde(default)]
+    pub operation: Option<RequestReport>,
 }
 
 /// The iterations of one agent.

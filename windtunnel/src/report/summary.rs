@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::model::{Outcome, RequestReport, ScenarioReport, TurbulenceReport};
+use super::model::{Outcome, RequestReport, ScenarioReport, StepReport, TurbulenceReport};
 use crate::objectives::ObjectiveResult;
 
 /// A value with its unit, for people: `12.3 ms`, `0.52%`, `410.2 req/s`.
@@ -71,6 +71,49 @@ pub(super) fn iteration_basis(load: &crate::report::LoadReport) -> &'static str 
         "from intended start"
     } else {
         "from start"
+    }
+}
+
+/// One workflow step: how its runs ended and what they cost in attempts; a wait's duration.
+fn step_line(out: &mut String, s: &StepReport) {
+    let duration = s
+        .operation
+        .as_ref()
+        .map(|o| {
+            let l = o.intended_latency_ms.as_ref().unwrap_or(&o.latency_ms);
+            format!(
+                " · took p50 {} · p95 {} · max {}",
+                latency(l.p50),
+                latency(l.p95),
+                latency(l.max)
+            )
+        })
+        .unwrap_or_default();
+    let (at_once, later, gave_up) = if s.kind == "wait" {
+        ("met at once", "after polling", "timed out")
+    } else {
+        ("succeeded at once", "after retries", "gave up")
+    };
+    let _ = writeln!(
+        out,
+        "  {} `{}`: {} run(s) · {} {at_once} · {} {later} · {} {gave_up} · {} attempt(s), at \
+         most {} in one{duration}",
+        s.kind,
+        s.name,
+        s.runs,
+        s.first_attempt,
+        s.later_attempt,
+        s.gave_up,
+        s.attempts,
+        s.max_attempts,
+    );
+    if s.gave_up > 0 {
+        let sample = s.samples.first().map(String::as_str).unwrap_or("");
+        let _ = writeln!(
+            out,
+            "  ! {} `{}`: {} of {} gave up — {sample}",
+            s.kind, s.name, s.gave_up, s.runs
+        );
     }
 }
 
@@ -342,6 +385,9 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
             let sample = e.samples.first().map(String::as_str).unwrap_or("");
             let _ = writeln!(out, "  ! {}: {} × {} — {sample}", r.name, e.count, e.kind);
         }
+    }
+    for s in &load.steps {
+        step_line(&mut out, s);
     }
     for c in load.checks.iter().filter(|c| c.failed > 0) {
         let _ = writeln!(
