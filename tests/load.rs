@@ -63,9 +63,11 @@ async fn buyer(a: &mut Agent) -> Result<()> {
     Ok(())
 }
 
-/// Buys, then follows the order until it has shipped: the checkout is retried when the payment
-/// provider is busy (503), and the order is polled every 200 ms until its status is `shipped`.
-/// The wait is its own operation, `order shipped`, with objectives like any request.
+/// Buys, pays, then follows the order until it has shipped, across two services: the checkout
+/// is retried when the shop is busy (503); the payment is made at the payment provider (the
+/// scenario's service `payments`) and polled until captured; the order is polled every 200 ms
+/// until its status is `shipped`. Each wait is its own operation, with objectives like any
+/// request.
 #[agent]
 async fn tracker(a: &mut Agent) -> Result<()> {
     let item = json!({ "product_id": a.rng().range(1..21), "quantity": 1 });
@@ -87,6 +89,23 @@ async fn tracker(a: &mut Agent) -> Result<()> {
         .await?
         .expect_status(201)?
         .json()?;
+    let payment: Value = a
+        .service("payments")
+        .post("/payments")
+        .json(&json!({ "order_id": order["order_id"], "amount_cents": order["total_cents"] }))
+        .name("pay")
+        .expect(Expect::json("/status").equals("pending"))
+        .send()
+        .await?
+        .json()?;
+    let captured = Wait::up_to(secs(5))
+        .every(ms(100))
+        .until(Expect::json("/status").equals("captured"));
+    let payment_path = format!("/payments/{}", payment["payment_id"]);
+    a.wait("payment captured", &captured, |a| {
+        a.service("payments").get(&payment_path).name("get payment")
+    })
+    .await?;
     let path = format!("/orders/{}", order["order_id"]);
     let shipped = Wait::up_to(secs(5))
         .every(ms(200))
@@ -99,14 +118,18 @@ async fn tracker(a: &mut Agent) -> Result<()> {
     Ok(())
 }
 
-/// A workflow, not only requests: buy, then wait for shipping. The objectives judge the wait
-/// (how long until shipped) and the retries' outcome, beside the requests.
+/// A workflow, not only requests: buy, pay at the payment provider (a second service, started
+/// here on loopback), then wait for shipping. The objectives judge the waits (how long until
+/// captured, until shipped) beside the requests; the report totals each service apart.
 #[scenario(tags = ["demo"], timeout = "1m")]
 async fn order_tracking(s: Scenario) -> Result<()> {
     let (s, _shop) = with_shop(s).await?;
-    s.agents([tracker])
+    let payments = demo_shop::spawn_payments(Default::default()).await?;
+    s.service("payments", payments.url())
+        .agents([tracker])
         .users(10)
         .duration(secs(4))
+        .slo(p95("payment captured").below(secs(1)))
         .slo(p95("order shipped").below(secs(3)))
         .slo(error_rate().of("order shipped").below(0.01))
         .slo(error_rate().of("get order").below(0.01))

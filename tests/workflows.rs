@@ -320,3 +320,118 @@ async fn bad_waits_retries_and_expectations_send_nothing_and_say_why() {
     assert_eq!(r.errors[0].kind, ErrorKind::Invalid.as_str());
     assert!(report.steps.is_empty(), "{:?}", report.steps);
 }
+
+#[agent]
+async fn pays(a: &mut Agent) -> Result<()> {
+    let payment: serde_json::Value = a
+        .service("payments")
+        .post("/payments")
+        .json(&serde_json::json!({ "order_id": 1, "amount_cents": 250 }))
+        .name("pay")
+        .send()
+        .await?
+        .expect_status(201)?
+        .json()?;
+    let path = format!("/payments/{}", payment["payment_id"]);
+    let captured = Wait::up_to(secs(2))
+        .every(ms(50))
+        .until(Expect::json("/status").equals("captured"));
+    a.wait("captured", &captured, |a| {
+        a.service("payments").get(&path).name("get payment")
+    })
+    .await?;
+    a.get("/health")
+        .name("health")
+        .send()
+        .await?
+        .expect_status(200)?;
+    // A service the scenario does not have: an invalid request, never sent.
+    let e = a
+        .service("paymnts")
+        .get("/payments/1")
+        .send()
+        .await
+        .unwrap_err();
+    ensure!(
+        e.to_string().contains(
+            "no service `paymnts` (did you mean `payments`?); the scenario has `payments`"
+        ),
+        "{e}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_reach_several_services_and_each_is_totalled_apart() {
+    let shop = shop(ShopConfig::instant()).await;
+    let payments = demo_shop::spawn_payments(demo_shop::PaymentsConfig {
+        capture_after: Duration::from_millis(120),
+    })
+    .await
+    .unwrap();
+    let report = Scenario::new("services")
+        .target(shop.url())
+        .service("payments", Service::new(payments.url()).timeout(secs(2)))
+        .agents([pays])
+        .iterations(3)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.iterations[0].completed, 3, "{:?}", report.iterations);
+    let names: Vec<(&str, u64)> = report
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s.total.count))
+        .collect();
+    let polls = report.request("get payment").unwrap().count;
+    // The invalid request is the target's (it names no service that exists).
+    assert_eq!(names, [("target", 3 + 3), ("payments", 3 + polls)]);
+    assert_eq!(report.services[1].url, payments.url());
+    assert!(
+        polls >= 3 * 3,
+        "captured after 120 ms, polled every 50 ms: {polls}"
+    );
+    let invalid = report.request("GET /payments/1").unwrap();
+    assert_eq!(invalid.errors[0].kind, ErrorKind::Invalid.as_str());
+}
+
+#[tokio::test]
+async fn bad_services_are_errors_before_any_request() {
+    let shop = shop(ShopConfig::instant()).await;
+    for (service, target, says) in [
+        ("pay ments", "http://127.0.0.1:1", "letters, digits"),
+        (
+            "target",
+            "http://127.0.0.1:1",
+            "the scenario's target itself",
+        ),
+        ("payments", "127.0.0.1:9090", "not a URL"),
+        ("payments", "payments/staging", "no targets catalog"),
+    ] {
+        let e = Scenario::new("bad-service")
+            .target(shop.url())
+            .service(service, target)
+            .agents([pays])
+            .iterations(1)
+            .run()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("scenario `bad-service`: service `{service}`: "))
+                && e.contains(says),
+            "{service} {target}: {e}"
+        );
+    }
+    let e = Scenario::new("twice")
+        .target(shop.url())
+        .service("payments", "http://127.0.0.1:1")
+        .service("payments", "http://127.0.0.1:2")
+        .agents([pays])
+        .iterations(1)
+        .run()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("names it twice"), "{e}");
+}

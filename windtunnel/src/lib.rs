@@ -121,7 +121,7 @@ pub use agent::{Agent, AgentFn, AgentRng, ThinkTime, Vars};
 #[doc(inline)]
 pub use http::{
     CheckFailed, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpError, RequestBuilder,
-    Response,
+    Response, Service, ServiceRequests,
 };
 #[doc(inline)]
 pub use load::{Load, Rate, Stage, per_min, per_sec, stage};
@@ -164,6 +164,7 @@ pub const fn mins(n: u64) -> Duration {
 
 /// What a test file needs: `use windtunnel::prelude::*;`.
 pub mod prelude {
+    pub use crate::Service;
     pub use crate::load::{Load, per_min, per_sec, stage};
     pub use crate::objectives::{
         ALL, check_pass_rate, dropped_iteration_count, dropped_iterations, error_rate,

@@ -1,6 +1,7 @@
-//! A small shop to point windtunnel at: a catalog, a cart kept per session cookie, and a
-//! checkout that is slower and fails now and then, like a real one. It is the system under test
-//! of the demo scenarios and of windtunnel's own tests; it binds loopback only.
+//! A small shop to point windtunnel at: a catalog, a cart kept per session cookie, a checkout
+//! that is slower and fails now and then, like a real one, and orders that move on to shipped;
+//! and its payment provider, a second service ([`spawn_payments`]). They are the systems under
+//! test of the demo scenarios and of windtunnel's own tests; they bind loopback only.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -26,6 +27,9 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+mod payments;
+pub use payments::{PaymentsConfig, payments_router};
 
 /// How the shop behaves.
 #[derive(Clone, Debug)]
@@ -471,6 +475,32 @@ pub async fn spawn(config: ShopConfig) -> std::io::Result<ShopHandle> {
 ///
 /// If `addr` cannot be bound.
 pub async fn spawn_on(addr: SocketAddr, config: ShopConfig) -> std::io::Result<ShopHandle> {
+    serve(addr, router(config), "demo shop").await
+}
+
+/// Starts the payment provider on `127.0.0.1` on a free port; it stops when the handle is
+/// dropped.
+///
+/// # Errors
+///
+/// If the port cannot be bound.
+pub async fn spawn_payments(config: PaymentsConfig) -> std::io::Result<ShopHandle> {
+    spawn_payments_on(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
+}
+
+/// Starts the payment provider on `addr`.
+///
+/// # Errors
+///
+/// If `addr` cannot be bound.
+pub async fn spawn_payments_on(
+    addr: SocketAddr,
+    config: PaymentsConfig,
+) -> std::io::Result<ShopHandle> {
+    serve(addr, payments_router(config), "demo payments").await
+}
+
+async fn serve(addr: SocketAddr, app: Router, what: &'static str) -> std::io::Result<ShopHandle> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
@@ -478,11 +508,11 @@ pub async fn spawn_on(addr: SocketAddr, config: ShopConfig) -> std::io::Result<S
         let shutdown = async {
             let _ = rx.await;
         };
-        if let Err(e) = axum::serve(listener, router(config))
+        if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
         {
-            eprintln!("demo shop: {e}");
+            eprintln!("{what}: {e}");
         }
     });
     Ok(ShopHandle {

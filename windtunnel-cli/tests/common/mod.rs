@@ -25,6 +25,18 @@ pub fn shop_with(config: demo_shop::ShopConfig) -> Shop {
     }
 }
 
+/// The demo payment provider, on loopback, for as long as this lives.
+pub fn payments() -> Shop {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let handle = runtime
+        .block_on(demo_shop::spawn_payments(Default::default()))
+        .unwrap();
+    Shop {
+        _runtime: runtime,
+        handle,
+    }
+}
+
 /// A fresh, empty directory for test `test` of the test file `group`.
 pub fn scratch(group: &str, test: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))

@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 pub use rng::AgentRng;
 pub(crate) use rng::random_seed;
 
-use crate::http::{RequestBuilder, Session};
+use crate::http::{RequestBuilder, ServiceRequests, Session};
 use crate::metrics::{ErrorKind, Outcome, Recorder};
 use crate::turbulence::{OPEN_STREAM, RequestKey};
 
@@ -239,6 +239,14 @@ impl Agent {
     /// Starts a `DELETE` request to `path`.
     pub fn delete(&mut self, path: &str) -> RequestBuilder<'_> {
         self.request(reqwest::Method::DELETE, path)
+    }
+
+    /// Requests to the scenario's service `name` (see
+    /// [`Scenario::service`](crate::Scenario::service)), relative to its base URL:
+    /// `a.service("payments").post("/payments")`. An unknown name makes the request invalid
+    /// (recorded, never sent), its error listing the services there are.
+    pub fn service(&mut self, name: &str) -> ServiceRequests<'_> {
+        ServiceRequests::new(&mut self.session, name)
     }
 
     /// Starts a request with any method to `path`.

@@ -42,6 +42,7 @@ pub(super) fn run(scenarios: &[&ScenarioInfo], session: &Session) -> ExitCode {
         ctx.mode = Mode::CheckOnly;
         ctx.segment = session.config.segment.clone();
         ctx.tape = session.config.tape.clone();
+        ctx.catalog = Arc::new(session.config.catalog.clone());
         if session.plan.is_some() {
             ctx.origin = Origin::Plan;
         }

@@ -148,6 +148,7 @@ pub(super) fn run(info: &ScenarioInfo, session: &Session) -> Result<(), Failed> 
     ctx.progress = true;
     ctx.segment = session.config.segment.clone();
     ctx.tape = session.config.tape.clone();
+    ctx.catalog = Arc::new(session.config.catalog.clone());
     if session.plan.is_some() {
         ctx.origin = Origin::Plan;
     }

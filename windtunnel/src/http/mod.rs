@@ -5,6 +5,7 @@
 
 mod request;
 mod response;
+mod service;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -15,6 +16,8 @@ pub use request::RequestBuilder;
 #[cfg(test)]
 pub(crate) use response::Body;
 pub use response::{CheckFailed, HttpError, Response};
+pub(crate) use service::NamedClient;
+pub use service::{Service, ServiceRequests};
 
 use std::sync::Arc;
 
@@ -41,6 +44,8 @@ pub(crate) struct HttpClient {
     pub(crate) max_body: usize,
     /// The scenario's turbulence, if it has any.
     pub(crate) turbulence: Option<Arc<Turbulence>>,
+    /// The scenario's other services (on the target's client; empty on theirs).
+    pub(crate) services: Arc<[NamedClient]>,
 }
 
 /// Why the HTTP client could not be built.
@@ -108,7 +113,13 @@ impl HttpClient {
             base,
             max_body: DEFAULT_MAX_RESPONSE_BODY,
             turbulence: None,
+            services: Arc::new([]),
         })
+    }
+
+    /// The base URL, without a trailing slash.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base
     }
 
     /// The same client, with `turbulence` injected into its requests.
@@ -141,8 +152,9 @@ pub(crate) struct Session {
     pub(crate) lateness: Duration,
     /// The identity of the next request, which keys turbulence decisions.
     pub(crate) key: RequestKey,
-    /// The last paths parsed and their URLs, oldest first (evicted first).
-    urls: Vec<(Box<str>, reqwest::Url)>,
+    /// The last paths parsed (with the service they are on) and their URLs, oldest first
+    /// (evicted first).
+    urls: Vec<(Option<usize>, Box<str>, reqwest::Url)>,
     /// Where the agent's in-flight request lives.
     in_flight: request::InFlightSlot,
     /// Whether turbulence caused the outcome of the agent's last request in this iteration
@@ -172,23 +184,36 @@ impl Session {
         self.in_flight.release();
     }
 
-    /// The URL of `path` (relative to the target, or absolute), parsed once per agent.
-    pub(crate) fn url(&mut self, path: &str) -> Result<reqwest::Url, String> {
-        if let Some(i) = self.urls.iter().rposition(|(p, _)| &**p == path) {
-            return Ok(self.urls[i].1.clone());
+    /// The URL of `path` (relative to the target, or to `service`'s base URL, or absolute),
+    /// parsed once per agent.
+    pub(crate) fn url(
+        &mut self,
+        service: Option<usize>,
+        path: &str,
+    ) -> Result<reqwest::Url, String> {
+        if let Some(i) = self
+            .urls
+            .iter()
+            .rposition(|(s, p, _)| *s == service && &**p == path)
+        {
+            return Ok(self.urls[i].2.clone());
         }
+        let base = match service {
+            Some(i) => &self.client.services[i].client.base,
+            None => &self.client.base,
+        };
         let raw = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_owned()
         } else if path.starts_with('/') {
-            format!("{}{}", self.client.base, path)
+            format!("{base}{path}")
         } else {
-            format!("{}/{}", self.client.base, path)
+            format!("{base}/{path}")
         };
         let url = reqwest::Url::parse(&raw).map_err(|e| format!("invalid URL `{raw}`: {e}"))?;
         if self.urls.len() == URL_CACHE {
             self.urls.remove(0);
         }
-        self.urls.push((path.into(), url.clone()));
+        self.urls.push((service, path.into(), url.clone()));
         Ok(url)
     }
 

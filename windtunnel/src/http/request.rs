@@ -38,17 +38,32 @@ pub struct RequestBuilder<'a> {
     accept: Vec<u16>,
     expects: Vec<Expect>,
     invalid: Option<String>,
+    /// The service it goes to (an index among the scenario's); `None`: the target.
+    service: Option<usize>,
 }
 
 impl<'a> RequestBuilder<'a> {
     pub(crate) fn new(session: &'a mut Session, method: Method, path: &str) -> Self {
-        let url = session
-            .url(path)
-            .map_err(|reason| (path.to_owned(), reason));
+        RequestBuilder::on_service(session, Ok(None), method, path)
+    }
+
+    /// A request to `path` on a service (`Ok(None)`: the target), or one made invalid by why
+    /// there is no such service.
+    pub(crate) fn on_service(
+        session: &'a mut Session,
+        service: Result<Option<usize>, String>,
+        method: Method,
+        path: &str,
+    ) -> Self {
+        let (service, url) = match service {
+            Ok(s) => (s, session.url(s, path).map_err(|r| (path.to_owned(), r))),
+            Err(why) => (None, Err((path.to_owned(), why))),
+        };
         RequestBuilder {
             session,
             method,
             url,
+            service,
             name: None,
             query: Vec::new(),
             headers: HeaderMap::new(),
@@ -198,11 +213,15 @@ impl<'a> RequestBuilder<'a> {
                 expects,
                 timeout,
                 span,
+                service,
             } = sending?;
+            // Where the request counts among the scenario's services (0: the target).
+            let service = service.map_or(0, |i| i + 1);
             let in_flight = InFlight {
                 slot: &mut session.in_flight,
                 recorder: &session.recorder,
                 name: &name,
+                service,
                 lateness: session.lateness,
                 start: Instant::now(),
                 done: false,
@@ -245,7 +264,8 @@ impl<'a> RequestBuilder<'a> {
                     session.last_injected = made;
                     let Some(unmet) = unmet else {
                         let detail = || status_detail(status, response.body());
-                        session.recorder.record_marked(
+                        session.recorder.record_request(
+                            service,
                             response.name(),
                             latency,
                             session.lateness,
@@ -259,7 +279,8 @@ impl<'a> RequestBuilder<'a> {
                         );
                         return Ok(response);
                     };
-                    session.recorder.record_marked(
+                    session.recorder.record_request(
+                        service,
                         response.name(),
                         latency,
                         session.lateness,
@@ -301,7 +322,8 @@ impl<'a> RequestBuilder<'a> {
             if let (Some(t), Some(f)) = (turbulence, &fate) {
                 t.ledger.outcome(f.phases, true, injected);
             }
-            session.recorder.record_marked(
+            session.recorder.record_request(
+                service,
                 &name,
                 latency,
                 session.lateness,
@@ -337,7 +359,8 @@ impl<'a> RequestBuilder<'a> {
                 // Never sent, so no latency; but counted, so that a load of invalid requests
                 // fails its error rate instead of passing with nothing recorded.
                 let session = self.session;
-                session.recorder.record_marked(
+                session.recorder.record_request(
+                    self.service.map_or(0, |i| i + 1),
                     &name,
                     Duration::ZERO,
                     session.lateness,
@@ -370,7 +393,11 @@ impl<'a> RequestBuilder<'a> {
         if let Some(body) = self.body {
             *request.body_mut() = Some(body.into());
         }
-        let timeout = self.timeout.unwrap_or(session.client.timeout);
+        let chosen = match self.service {
+            Some(i) => &session.client.services[i].client,
+            None => &session.client,
+        };
+        let timeout = self.timeout.unwrap_or(chosen.timeout);
         let span = tracing::debug_span!(
             "request",
             name = %name,
@@ -381,7 +408,7 @@ impl<'a> RequestBuilder<'a> {
         );
         let key = session.key;
         session.key.request += 1;
-        let client = session.client.inner.clone();
+        let client = chosen.inner.clone();
         let max_body = session.client.max_body;
         let turbulence = session.client.turbulence.clone();
         // Turbulence decides by name; without it, the name stays with the caller only.
@@ -441,6 +468,7 @@ impl<'a> RequestBuilder<'a> {
             accept: self.accept,
             expects: self.expects,
             timeout,
+            service: self.service,
             span,
         })
     }
@@ -455,6 +483,7 @@ struct Sending<'a> {
     expects: Vec<Expect>,
     timeout: Duration,
     span: tracing::Span,
+    service: Option<usize>,
 }
 
 /// What turbulence did to a request, for the ledger and the error message.
@@ -538,6 +567,8 @@ struct InFlight<'s> {
     slot: &'s mut InFlightSlot,
     recorder: &'s Recorder,
     name: &'s str,
+    /// Where it counts among the scenario's services (0: the target).
+    service: usize,
     lateness: Duration,
     start: Instant,
     done: bool,
@@ -563,7 +594,8 @@ impl Drop for InFlight<'_> {
             self.slot.release();
             let end = Instant::now();
             let waited = end - self.start;
-            self.recorder.record_marked(
+            self.recorder.record_request(
+                self.service,
                 self.name,
                 waited,
                 self.lateness,

@@ -42,6 +42,9 @@ pub(crate) struct Shard {
     /// Waits as operations (their durations and outcomes) by name: apart from the requests,
     /// so that a wait of seconds is neither a request in the totals nor in the series.
     pub(crate) waits: BTreeMap<Box<str>, RequestMetrics>,
+    /// Per service of the scenario (the target first), its requests together; empty when the
+    /// scenario names no services.
+    pub(crate) services: Vec<RequestMetrics>,
     /// Per window (see [`RecorderSettings::windows`]), the requests that ended in it.
     pub(crate) windows: Vec<BTreeMap<Box<str>, RequestMetrics>>,
     /// The current second of the time series, and which second it is.
@@ -60,6 +63,7 @@ impl Shard {
             iterations: BTreeMap::new(),
             steps: BTreeMap::new(),
             waits: BTreeMap::new(),
+            services: vec![RequestMetrics::new(settings.intended); settings.services.len()],
             windows: vec![BTreeMap::new(); settings.windows.len()],
             live: LivePoint::new(settings.intended),
             live_second: 0,
@@ -89,6 +93,9 @@ pub(crate) struct RecorderSettings {
     /// Time windows (from the origin) whose requests are also kept apart, for objectives scoped
     /// to a stage or a window. A request belongs to the window in which it ended.
     pub(crate) windows: Vec<TimeSet>,
+    /// The scenario's services (the target first), each with its base URL (redacted); empty
+    /// when it names none.
+    pub(crate) services: Vec<(String, String)>,
 }
 
 impl RecorderSettings {
@@ -98,6 +105,7 @@ impl RecorderSettings {
             origin,
             intended: false,
             windows: Vec::new(),
+            services: Vec::new(),
         }
     }
 }
@@ -219,6 +227,44 @@ impl Recorder {
         outcome: Outcome<'_>,
         injected: bool,
     ) {
+        self.record_in(None, name, latency, lateness, end, outcome, injected);
+    }
+
+    /// As [`record_marked`](Self::record_marked), for an HTTP request to the scenario's
+    /// service number `service` (0: the target), which also counts in that service's totals.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_request(
+        &self,
+        service: usize,
+        name: &str,
+        latency: Duration,
+        lateness: Duration,
+        end: Instant,
+        outcome: Outcome<'_>,
+        injected: bool,
+    ) {
+        self.record_in(
+            Some(service),
+            name,
+            latency,
+            lateness,
+            end,
+            outcome,
+            injected,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_in(
+        &self,
+        service: Option<usize>,
+        name: &str,
+        latency: Duration,
+        lateness: Duration,
+        end: Instant,
+        outcome: Outcome<'_>,
+        injected: bool,
+    ) {
         match outcome {
             Outcome::Response { .. } | Outcome::Unmet { .. } | Outcome::Ok => {
                 if !self.shared.any_response.load(Ordering::Relaxed) {
@@ -255,6 +301,9 @@ impl Recorder {
                 outcome,
                 injected,
             );
+            if let Some(m) = service.and_then(|i| shard.services.get_mut(i)) {
+                m.record_marked(micros, intended, outcome, injected);
+            }
             if !settings.windows.is_empty() {
                 let t = end.saturating_duration_since(settings.origin);
                 for (i, window) in settings.windows.iter().enumerate() {
@@ -452,6 +501,17 @@ impl Recorder {
         let shards: Vec<_> = lock(&self.shared.shards).clone();
         let settings = &self.shared.settings;
         let mut snap = MetricsSnapshot::new(settings.windows.len());
+        snap.services = settings
+            .services
+            .iter()
+            .map(|(name, url)| {
+                (
+                    name.clone(),
+                    url.clone(),
+                    RequestMetrics::new(settings.intended),
+                )
+            })
+            .collect();
         snap.series = lock(&self.shared.series).clone();
         snap.intended = settings.intended;
         for shard in shards {
@@ -464,6 +524,7 @@ impl Recorder {
                 iterations: &shard.iterations,
                 steps: &shard.steps,
                 waits: &shard.waits,
+                services: &shard.services,
             });
             if !shard.live.is_empty() {
                 snap.series.add(shard.live_second, shard.live.compact());

@@ -19,6 +19,7 @@ pub(crate) struct ShardParts<'a> {
     pub(crate) iterations: &'a BTreeMap<Box<str>, IterationCounters>,
     pub(crate) steps: &'a BTreeMap<Box<str>, StepCounters>,
     pub(crate) waits: &'a BTreeMap<Box<str>, RequestMetrics>,
+    pub(crate) services: &'a [RequestMetrics],
 }
 
 /// Errors of one kind: a count and a few distinct sample messages.
@@ -146,6 +147,8 @@ pub(crate) struct MetricsSnapshot {
     pub(crate) steps: BTreeMap<String, StepCounters>,
     /// Waits as operations, by name: their durations and outcomes, apart from the requests.
     pub(crate) waits: BTreeMap<String, RequestMetrics>,
+    /// Per service of the scenario (the target first): its name, base URL and requests.
+    pub(crate) services: Vec<(String, String, RequestMetrics)>,
     /// Per window of the recorder, the requests that ended in it.
     pub(crate) windows: Vec<BTreeMap<String, RequestMetrics>>,
     pub(crate) series: Series,
@@ -184,6 +187,7 @@ impl MetricsSnapshot {
             iterations: BTreeMap::new(),
             steps: BTreeMap::new(),
             waits: BTreeMap::new(),
+            services: Vec::new(),
             windows: vec![BTreeMap::new(); windows],
             series: Series::new(false),
             intended: false,
@@ -194,6 +198,9 @@ impl MetricsSnapshot {
     pub(crate) fn absorb(&mut self, shard: ShardParts<'_>) {
         merge_named(&mut self.requests, shard.requests);
         merge_named(&mut self.waits, shard.waits);
+        for ((_, _, mine), theirs) in self.services.iter_mut().zip(shard.services) {
+            mine.merge(theirs);
+        }
         for (mine, theirs) in self.windows.iter_mut().zip(shard.windows) {
             merge_named(mine, theirs);
         }
@@ -210,6 +217,14 @@ impl MetricsSnapshot {
     pub(crate) fn merge(&mut self, other: &MetricsSnapshot) {
         merge_named(&mut self.requests, &other.requests);
         merge_named(&mut self.waits, &other.waits);
+        for (name, url, theirs) in &other.services {
+            match self.services.iter_mut().find(|(n, _, _)| n == name) {
+                Some((_, _, mine)) => mine.merge(theirs),
+                None => self
+                    .services
+                    .push((name.clone(), url.clone(), theirs.clone())),
+            }
+        }
         self.lateness
             .add(&other.lateness)
             .expect("histograms share their bounds");

@@ -23,7 +23,11 @@ fn request<'a>(
     path: &str,
     vars: &Vars,
 ) -> RequestBuilder<'a> {
-    let mut request = a.request(step.method.clone(), path).name(step.name.clone());
+    let request = match &step.service {
+        Some(service) => a.service(service).request(step.method.clone(), path),
+        None => a.request(step.method.clone(), path),
+    };
+    let mut request = request.name(step.name.clone());
     for (k, v) in shared.headers.iter().chain(&step.headers) {
         request = request.header(k, &v.render(vars));
     }
@@ -71,6 +75,8 @@ pub(crate) enum Body {
 #[derive(Clone, Debug)]
 pub(crate) struct Step {
     pub(crate) name: String,
+    /// The plan's service it goes to; `None`: the target.
+    pub(crate) service: Option<String>,
     pub(crate) method: reqwest::Method,
     pub(crate) path: Template,
     pub(crate) headers: Vec<(String, Template)>,

@@ -26,6 +26,7 @@ use crate::config::{
     Catalog, Document, Dur, FileError, KeyPath, ObjectiveSpec, RateText, StageSpec, Target,
     check_stages,
 };
+use crate::http::Service;
 use crate::load::{Load, per_sec};
 use crate::metrics::ErrorKind;
 use crate::objectives::Objective;
@@ -50,6 +51,8 @@ struct PlanSpec {
     think: Option<Think>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    #[serde(default)]
+    services: BTreeMap<String, ServiceSpec>,
     load: LoadSpec,
     turbulence: Option<String>,
     #[serde(default)]
@@ -68,6 +71,47 @@ struct PlanSpec {
 
 /// The agent that runs a plan's endpoints.
 const ENDPOINTS: &str = "endpoints";
+
+/// A service: `"http://127.0.0.1:9090"` (or a catalog combination), or a table with `target`,
+/// `headers`, `timeout` and `insecure`.
+#[derive(Debug)]
+struct ServiceSpec(ServiceTable);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceTable {
+    target: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    timeout: Option<Dur>,
+    #[serde(default)]
+    insecure: bool,
+}
+
+impl<'de> Deserialize<'de> for ServiceSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ServiceSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a URL (or `app/environment/region`), or a table with `target`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ServiceSpec, E> {
+                Ok(ServiceSpec(ServiceTable {
+                    target: v.to_owned(),
+                    headers: BTreeMap::new(),
+                    timeout: None,
+                    insecure: false,
+                }))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<ServiceSpec, A::Error> {
+                ServiceTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(ServiceSpec)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +159,8 @@ struct FlowSpec {
 #[serde(deny_unknown_fields)]
 struct StepSpec {
     name: Option<String>,
+    /// One of the plan's `services`; unset: the target.
+    service: Option<String>,
     method: Option<String>,
     path: String,
     #[serde(default)]
@@ -252,6 +298,7 @@ pub(crate) struct Plan {
     load: Load,
     objectives: Vec<Objective>,
     phases: Vec<Phase>,
+    services: Vec<(String, Service)>,
     agents: Vec<AgentFn>,
 }
 
@@ -369,6 +416,40 @@ impl Plan {
         for (k, v) in &spec.headers {
             headers.push(header(&doc, &root.key("headers").key(k), k, v, &known)?);
         }
+        let mut services = Vec::new();
+        for (name, ServiceSpec(s)) in &spec.services {
+            let key = root.key("services").key(name);
+            check_name(&doc, &key, name)?;
+            if name == "target" {
+                return Err(doc.error(
+                    &key,
+                    "`target` is the plan's target itself: name the service apart",
+                ));
+            }
+            catalog
+                .pick(&s.target)
+                .map_err(|e| doc.error(&key.key("target"), e))?;
+            let mut service = Service::new(s.target.clone());
+            for (k, v) in &s.headers {
+                let at = key.key("headers").key(k);
+                reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|_| doc.error(&at, format!("`{k}` is not a valid header name")))?;
+                reqwest::header::HeaderValue::from_str(v)
+                    .map_err(|_| doc.error(&at, "not a valid header value (a line break?)"))?;
+                service = service.header(k.clone(), v.clone());
+            }
+            if let Some(t) = s.timeout {
+                if t.0.is_zero() {
+                    return Err(doc.error(&key.key("timeout"), "a timeout is above zero"));
+                }
+                service = service.timeout(t.0);
+            }
+            if s.insecure {
+                service = service.insecure();
+            }
+            services.push((name.clone(), service));
+        }
+        let service_names: Vec<&str> = services.iter().map(|(n, _)| n.as_str()).collect();
         let shared = Arc::new(Shared {
             data,
             generators,
@@ -390,7 +471,7 @@ impl Plan {
         for (i, e) in spec.endpoints.iter().enumerate() {
             let key = root.key("endpoints").index(i);
             weights.push(weight(&doc, &key, e.weight)?);
-            let step = step(&doc, &key, e, &known)?;
+            let step = step(&doc, &key, e, &known, &service_names)?;
             if endpoints.iter().any(|s: &Step| s.name == step.name) {
                 return Err(doc.error(
                     &key,
@@ -433,7 +514,7 @@ impl Plan {
                         "a step has no weight: give the flow one, or make it an endpoint",
                     ));
                 }
-                let step = step(&doc, &key, s, &known)?;
+                let step = step(&doc, &key, s, &known, &service_names)?;
                 for (name, _) in &step.extract {
                     if !known.contains(name) {
                         known.push(name.clone());
@@ -463,6 +544,7 @@ impl Plan {
             load,
             objectives,
             phases,
+            services,
             agents,
         })
     }
@@ -489,6 +571,9 @@ impl Plan {
         }
         for p in &self.phases {
             s = s.turbulence(p.clone());
+        }
+        for (name, service) in &self.services {
+            s = s.service(name, service.clone());
         }
         s
     }
@@ -533,7 +618,36 @@ fn header(
     Ok((name.to_owned(), t))
 }
 
-fn step(doc: &Document, key: &KeyPath, s: &StepSpec, known: &[String]) -> Result<Step, FileError> {
+fn step(
+    doc: &Document,
+    key: &KeyPath,
+    s: &StepSpec,
+    known: &[String],
+    services: &[&str],
+) -> Result<Step, FileError> {
+    if let Some(name) = &s.service
+        && !services.contains(&name.as_str())
+    {
+        let near = crate::config::did_you_mean(name, services.iter().copied())
+            .map(|n| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        let known = if services.is_empty() {
+            "the plan has no `[services]`".to_owned()
+        } else {
+            format!(
+                "the plan's services are {}",
+                services
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return Err(doc.error(
+            &key.key("service"),
+            format!("unknown service `{name}`{near}; {known}"),
+        ));
+    }
     let method_text = s.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
     let method = match method_text.as_str() {
         "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
@@ -625,6 +739,7 @@ fn step(doc: &Document, key: &KeyPath, s: &StepSpec, known: &[String]) -> Result
     };
     Ok(Step {
         name,
+        service: s.service.clone(),
         method,
         path,
         headers,

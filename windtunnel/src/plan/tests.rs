@@ -227,6 +227,10 @@ const WORKFLOW: &str = r#"
 name = "orders"
 target = "http://127.0.0.1:8080"
 
+[services]
+payments = { target = "http://127.0.0.1:8081", headers = { x-api-key = "k" }, timeout = "2s" }
+search = "http://127.0.0.1:8082"
+
 [load]
 users = 1
 iterations = 1
@@ -241,6 +245,11 @@ expect = 201
 assert = [{ json = "/order_id" }, { header = "content-type", contains = "json" }, { schema = "order.schema.json" }]
 retry = { attempts = 3, on_status = [503], on_errors = ["timeout", "connect"], delay = "20ms", exponential = true, max_delay = "200ms", jitter = 0.5 }
 extract = { order = "/order_id" }
+[[flows.steps]]
+name = "pay"
+service = "payments"
+method = "post"
+path = "/payments"
 [[flows.steps]]
 name = "get order"
 path = "/orders/{{order}}"
@@ -275,7 +284,7 @@ fn each_bad_workflow_input_names_its_place() {
             "",
             &[
                 "plan.toml:",
-                "`flows[0].steps[1].wait`",
+                "`flows[0].steps[2].wait`",
                 "a wait needs a `timeout`",
             ],
         ),
@@ -283,13 +292,13 @@ fn each_bad_workflow_input_names_its_place() {
             "wait-no-condition",
             "until = [{ json = \"/status\", equals = \"shipped\" }]",
             "until = []",
-            &["`flows[0].steps[1].wait.until`", "a wait needs a condition"],
+            &["`flows[0].steps[2].wait.until`", "a wait needs a condition"],
         ),
         (
             "wait-same-name",
             "name = \"order shipped\"",
             "name = \"get order\"",
-            &["`flows[0].steps[1].wait.name`", "both named `get order`"],
+            &["`flows[0].steps[2].wait.name`", "both named `get order`"],
         ),
         (
             "retry-zero",
@@ -328,7 +337,7 @@ fn each_bad_workflow_input_names_its_place() {
             "retry-and-wait",
             "path = \"/orders/{{order}}\"",
             "path = \"/orders/{{order}}\"\nretry = { attempts = 2 }",
-            &["`flows[0].steps[1].wait`", "waits or retries, not both"],
+            &["`flows[0].steps[2].wait`", "waits or retries, not both"],
         ),
         (
             "pointer",
@@ -392,6 +401,42 @@ fn each_bad_workflow_input_names_its_place() {
             "order.schema.json",
             "broken.schema.json",
             &["`flows[0].steps[0].assert[2].schema`", "is not JSON"],
+        ),
+        (
+            "unknown-service",
+            "service = \"payments\"",
+            "service = \"paymnts\"",
+            &[
+                "`flows[0].steps[1].service`",
+                "unknown service `paymnts` (did you mean `payments`?); the plan's services are `payments`, `search`",
+            ],
+        ),
+        (
+            "service-url",
+            "search = \"http://127.0.0.1:8082\"",
+            "search = \"127.0.0.1:8082\"",
+            &["`services.search.target`", "not a URL"],
+        ),
+        (
+            "service-key",
+            "timeout = \"2s\"",
+            "timout = \"2s\"",
+            &["unknown key `timout` (did you mean `timeout`?)"],
+        ),
+        (
+            "service-target-name",
+            "search = ",
+            "target = ",
+            &["`services.target`", "the plan's target itself"],
+        ),
+        (
+            "service-header",
+            "x-api-key = \"k\"",
+            "\"x api\" = \"k\"",
+            &[
+                "`services.payments.headers.\"x api\"`",
+                "not a valid header name",
+            ],
         ),
         (
             "schema-outside",

@@ -13,7 +13,7 @@ use crate::objectives::ObjectiveResult;
 use super::model::{
     CheckReport, ErrorReport, GeneratorReport, IterationReport, LatencyReport, LoadConfig,
     LoadReport, PanicReport, Percentiles, RequestReport, ScheduleReport, SeriesPoint, SeriesReport,
-    StepReport, StopInfo,
+    ServiceReport, StepReport, StopInfo,
 };
 
 impl GeneratorReport {
@@ -186,6 +186,15 @@ impl LoadReport {
                     failed: c.failed.count,
                     injected: c.failed.injected,
                     samples: c.failed.samples.clone(),
+                })
+                .collect(),
+            services: metrics
+                .services
+                .iter()
+                .map(|(name, url, m)| ServiceReport {
+                    name: name.clone(),
+                    url: url.clone(),
+                    total: RequestReport::from_metrics("*", m, elapsed),
                 })
                 .collect(),
             steps: metrics

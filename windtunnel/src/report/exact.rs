@@ -34,6 +34,9 @@ pub struct ExactMetrics {
     /// Waits as operations, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     waits: BTreeMap<String, ExactRequest>,
+    /// Per service (the target first): its name, base URL and requests together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    services: Vec<(String, String, ExactRequest)>,
     /// Per recorder window (see `objectives`), the requests that ended in it.
     windows: Vec<BTreeMap<String, ExactRequest>>,
     /// How late iterations started, in microseconds (open model).
@@ -191,6 +194,11 @@ impl ExactMetrics {
                 .as_secs_f64(),
             requests: named(&metrics.requests),
             waits: named(&metrics.waits),
+            services: metrics
+                .services
+                .iter()
+                .map(|(n, u, m)| (n.clone(), u.clone(), ExactRequest::of(m)))
+                .collect(),
             windows: metrics.windows.iter().map(named).collect(),
             lateness: encode(&metrics.lateness),
             iteration_durations: metrics
@@ -243,6 +251,10 @@ impl ExactMetrics {
             let mut snap = MetricsSnapshot::new(self.windows.len());
             snap.requests = requests_of(&self.requests)?;
             snap.waits = requests_of(&self.waits)?;
+            for (name, url, r) in &self.services {
+                let m = r.metrics().map_err(|e| format!("service `{name}`: {e}"))?;
+                snap.services.push((name.clone(), url.clone(), m));
+            }
             for (i, w) in self.windows.iter().enumerate() {
                 snap.windows[i] = requests_of(w).map_err(|e| format!("window {i}: {e}"))?;
             }

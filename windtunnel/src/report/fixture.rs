@@ -139,6 +139,7 @@ pub(crate) fn scenario() -> ScenarioReport {
                 injected: 0,
                 samples: vec![],
             }],
+            services: vec![],
             steps: vec![StepReport {
                 name: "order shipped".into(),
                 kind: "wait".into(),

@@ -509,6 +509,29 @@ fn errors_list(out: &mut String, load: &LoadReport) {
 }
 
 fn checks_and_iterations(out: &mut String, load: &LoadReport) {
+    if !load.services.is_empty() {
+        out.push_str(
+            "<h3>Services</h3>\n<table><thead><tr><th>service</th><th>URL</th><th>requests</th>\
+             <th>failed</th><th>req/s</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th>\
+             <th>p99.9</th><th>max</th></tr></thead><tbody>\n",
+        );
+        for s in &load.services {
+            let t = &s.total;
+            let _ = writeln!(
+                out,
+                "<tr class=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
+                 <td>{}</td>{}</tr>",
+                if t.failed > 0 { "fail" } else { "pass" },
+                esc(&s.name),
+                esc(&s.url),
+                t.count,
+                t.failed,
+                sig(t.throughput_rps),
+                latency_cells(t.intended_latency_ms.as_ref().unwrap_or(&t.latency_ms))
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
     if !load.steps.is_empty() {
         out.push_str(
             "<h3>Workflow steps</h3>\n<table><thead><tr><th>step</th><th>kind</th><th>runs</th>\

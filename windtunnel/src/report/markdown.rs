@@ -131,6 +131,29 @@ pub fn scenario_markdown(s: &ScenarioReport) -> String {
             }
             out.push('\n');
         }
+        if !load.services.is_empty() {
+            let _ = writeln!(
+                out,
+                "| service | URL | count | failed | req/s | p50 | p95 | p99 |"
+            );
+            let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|");
+            for sv in &load.services {
+                let t = &sv.total;
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                    md(&sv.name),
+                    md(&sv.url),
+                    t.count,
+                    t.failed,
+                    md(&sig(t.throughput_rps)),
+                    md(&value(t.latency_ms.p50, "ms")),
+                    md(&value(t.latency_ms.p95, "ms")),
+                    md(&value(t.latency_ms.p99, "ms")),
+                );
+            }
+            out.push('\n');
+        }
         if !load.steps.is_empty() {
             let _ = writeln!(
                 out,

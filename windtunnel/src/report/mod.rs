@@ -32,8 +32,8 @@ pub use model::{
     AgentAssignment, CapacityReport, CapacityStep, CheckReport, ErrorReport, GeneratorReport,
     InjectedFault, IterationReport, LatencyReport, LoadConfig, LoadReport, Outcome, PanicReport,
     Percentiles, PhaseReport, PoolConfig, Report, RequestReport, RuleReport, SCHEMA_VERSION,
-    ScenarioReport, ScheduleReport, SeriesPoint, SeriesReport, Setting, StageConfig, StepReport,
-    StopInfo, StopReason, TapeRef, ToolInfo, ToxicReport, TurbulenceReport,
+    ScenarioReport, ScheduleReport, SeriesPoint, SeriesReport, ServiceReport, Setting, StageConfig,
+    StepReport, StopInfo, StopReason, TapeRef, ToolInfo, ToxicReport, TurbulenceReport,
 };
 pub use rerun::{Program, REPLAY_FLAGS, Rerun, RerunError, Runner, is_valid_run_id};
 pub use store::{

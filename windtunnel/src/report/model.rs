@@ -183,6 +183,10 @@ pub struct LoadReport {
     pub total: RequestReport,
     /// Per request name, sorted by name.
     pub requests: Vec<RequestReport>,
+    /// Per service (the target first), its requests together, when the scenario names other
+    /// services; empty when it names none.
+    #[serde(default)]
+    pub services: Vec<ServiceReport>,
     /// Per check, sorted by name.
     pub checks: Vec<CheckReport>,
     /// Per workflow step (a wait, a retried request), sorted by name. Older reports have none.
@@ -682,6 +686,18 @@ pub struct CheckReport {
     pub injected: u64,
     /// A few distinct failure messages.
     pub samples: Vec<String>,
+}
+
+/// One service of a scenario and its requests together.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ServiceReport {
+    /// Its name: `target` for the scenario's target.
+    pub name: String,
+    /// Its base URL (secrets in it redacted).
+    pub url: String,
+    /// Its requests together (named `*`).
+    pub total: RequestReport,
 }
 
 /// One workflow step: a wait for a state, or a request retried on purpose. Its attempts are

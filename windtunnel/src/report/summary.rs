@@ -380,6 +380,36 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
             latency(l.max),
         );
     }
+    if !load.services.is_empty() {
+        let width = load
+            .services
+            .iter()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>8}  {:>7}  {:>9}  {:>9}  {:>9}  {:>9}  url",
+            "service", "count", "failed", "req/s", "p50", "p99", "max"
+        );
+        for s in &load.services {
+            let t = &s.total;
+            let l = t.intended_latency_ms.as_ref().unwrap_or(&t.latency_ms);
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:>8}  {:>7}  {:>9}  {:>9}  {:>9}  {:>9}  {}",
+                s.name,
+                t.count,
+                value(t.error_rate, "ratio"),
+                sig(t.throughput_rps),
+                latency(l.p50),
+                latency(l.p99),
+                latency(l.max),
+                s.url
+            );
+        }
+    }
     for r in load.requests.iter().filter(|r| !r.errors.is_empty()) {
         for e in &r.errors {
             let sample = e.samples.first().map(String::as_str).unwrap_or("");

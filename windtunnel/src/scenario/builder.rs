@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::channel::ScenarioContext;
 use crate::agent::{AgentFn, Stop};
 use crate::config::Overrides;
+use crate::http::Service;
 use crate::load::{Load, Users};
 use crate::objectives::Objective;
 use crate::turbulence::{Phase, Proxy};
@@ -72,6 +73,7 @@ pub struct Scenario {
     pub(super) request_timeout: Option<Duration>,
     pub(super) max_response_body: Option<usize>,
     pub(super) target: Option<String>,
+    pub(super) services: Vec<(String, Service)>,
     pub(super) seed: Option<u64>,
     pub(super) objectives: Vec<Objective>,
     pub(super) phases: Vec<Phase>,
@@ -119,6 +121,7 @@ impl Scenario {
             request_timeout: None,
             max_response_body: None,
             target: None,
+            services: Vec::new(),
             seed: None,
             objectives: Vec::new(),
             phases: Vec::new(),
@@ -146,6 +149,26 @@ impl Scenario {
     /// file's `target` override it.
     pub fn target(mut self, url: impl Into<String>) -> Self {
         self.target = Some(url.into());
+        self
+    }
+
+    /// Names another service the agents talk to besides the target (payments beside the shop),
+    /// at a URL or a combination of the settings file's targets catalog, with its own headers,
+    /// timeout and TLS setting (see [`Service`]). Agents reach it with
+    /// [`a.service(name)`](crate::Agent::service); the reports total each service's requests
+    /// apart. A name is letters, digits, `_` and `-`, not `target` (the target's own), and
+    /// given once.
+    ///
+    /// ```no_run
+    /// # use windtunnel::prelude::*;
+    /// # async fn body(s: Scenario) -> Result<()> {
+    /// s.service("payments", "http://127.0.0.1:9090")
+    ///     .service("search", Service::new("search/staging/eu").timeout(secs(2)))
+    /// #   ;
+    /// # Ok(()) }
+    /// ```
+    pub fn service(mut self, name: &str, service: impl Into<Service>) -> Self {
+        self.services.push((name.to_owned(), service.into()));
         self
     }
 

@@ -67,6 +67,8 @@ pub(crate) struct ScenarioContext {
     pub(crate) progress: bool,
     /// The fault tape to replay (`--tape`), if one was given.
     pub(crate) tape: Option<Arc<turbulence::Tape>>,
+    /// The settings file's targets catalog, which services may name a combination of.
+    pub(crate) catalog: Arc<crate::config::Catalog>,
     /// Set by [`Scenario::without_load`]: the body runs no load on purpose.
     pub(super) without_load: std::sync::atomic::AtomicBool,
     pub(super) state: Mutex<LoadState>,
@@ -110,6 +112,7 @@ impl ScenarioContext {
             segment: Set::default(),
             progress: false,
             tape: None,
+            catalog: Arc::default(),
             without_load: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(LoadState::default()),
         }

@@ -12,7 +12,7 @@ use super::channel::{Bound, Mode, Started, turbulence_report};
 use super::error::ScenarioError;
 use crate::agent::AgentFn;
 use crate::executor::{self, Executed, Run};
-use crate::http::{DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpClient};
+use crate::http::{DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpClient, NamedClient};
 use crate::load::{Plan, Resolved};
 use crate::metrics::{MetricsSnapshot, Recorder, RecorderSettings};
 use crate::objectives::{ABORT_GRACE, Objective, ObjectiveResult};
@@ -22,6 +22,61 @@ use crate::report::{LoadConfig, LoadReport, ScenarioReport, SeriesReport, StopIn
 use crate::turbulence;
 
 impl Scenario {
+    /// The clients of the scenario's services, checked: names, targets (a URL or a catalog
+    /// combination), headers.
+    fn service_clients(
+        &self,
+        request_timeout: Duration,
+    ) -> Result<Vec<NamedClient>, ScenarioError> {
+        let mut clients: Vec<NamedClient> = Vec::new();
+        for (name, service) in &self.services {
+            let invalid = |reason: String| ScenarioError::InvalidService {
+                name: self.ctx.name.clone(),
+                service: name.clone(),
+                reason,
+            };
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !ok {
+                return Err(invalid(
+                    "a service's name is letters, digits, `_` and `-`".into(),
+                ));
+            }
+            if name == "target" {
+                return Err(invalid(
+                    "`target` is the scenario's target itself: name the service apart".into(),
+                ));
+            }
+            if clients.iter().any(|c| &*c.name == name) {
+                return Err(invalid("the scenario names it twice".into()));
+            }
+            let mut target = self.ctx.catalog.pick(&service.target).map_err(invalid)?;
+            for (k, v) in &service.headers {
+                reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|_| invalid(format!("`{k}` is not a valid header name")))?;
+                reqwest::header::HeaderValue::from_str(v).map_err(|_| {
+                    invalid(format!(
+                        "the value of header `{k}` is not a valid header value: {}",
+                        crate::redact::header_value(k, v)
+                    ))
+                })?;
+                target.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(k));
+                target.headers.push((k.clone(), v.clone()));
+            }
+            target.insecure |= service.insecure;
+            let url = reqwest::Url::parse(&target.url).map_err(|e| invalid(e.to_string()))?;
+            let client =
+                HttpClient::new(&url, service.timeout.unwrap_or(request_timeout), &target)?;
+            clients.push(NamedClient {
+                name: name.as_str().into(),
+                client,
+            });
+        }
+        Ok(clients)
+    }
+
     /// Runs the load and evaluates the objectives.
     ///
     /// Returns the load's report whether or not the objectives held: the harness fails the
@@ -54,6 +109,7 @@ impl Scenario {
         let request_timeout = self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let mut client = HttpClient::new(&url, request_timeout, &target)?;
         client.max_body = self.max_response_body.unwrap_or(DEFAULT_MAX_RESPONSE_BODY);
+        let services = self.service_clients(request_timeout)?;
         *self.ctx.settings.lock().unwrap_or_else(|e| e.into_inner()) =
             self.settings(&target, seed, &spec, &plan);
         if self.ctx.mode == Mode::CheckOnly {
@@ -74,6 +130,21 @@ impl Scenario {
             origin: start,
             intended: !matches!(load.plan, Plan::Closed(_)),
             windows,
+            services: if services.is_empty() {
+                Vec::new()
+            } else {
+                std::iter::once((
+                    "target".to_owned(),
+                    crate::redact::url(&target).into_owned(),
+                ))
+                .chain(services.iter().map(|s| {
+                    (
+                        s.name.to_string(),
+                        crate::redact::url(s.client.base_url()).into_owned(),
+                    )
+                }))
+                .collect()
+            },
         };
         let recorder = Recorder::with(settings.clone());
         let turbulence = (!plan.phases.is_empty()).then(|| {
@@ -83,6 +154,7 @@ impl Scenario {
                 None => t,
             })
         });
+        client.services = services.into();
         // Also with toxics alone: the client counts each phase's requests and failures.
         let client = match &turbulence {
             Some(t) => client.with_turbulence(Arc::clone(t)),

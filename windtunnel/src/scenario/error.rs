@@ -47,6 +47,17 @@ pub enum ScenarioError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A service cannot be used: a bad name, a name given twice, a target that is no URL or
+    /// catalog combination.
+    #[error("scenario `{name}`: service `{service}`: {reason}")]
+    InvalidService {
+        /// The scenario.
+        name: String,
+        /// The service's name.
+        service: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
