@@ -435,3 +435,73 @@ async fn bad_services_are_errors_before_any_request() {
         .to_string();
     assert!(e.contains("names it twice"), "{e}");
 }
+
+#[agent]
+async fn varied_journey(a: &mut Agent) -> Result<()> {
+    let size = *a.vary("size", &["S", "M", "L"]).unwrap();
+    let quantity = a.vary_in("quantity", 1..3);
+    if a.toggle("gift", 0.5) {
+        // The gift page does not exist: journeys with a gift fail.
+        a.get("/products/999")
+            .name("gift page")
+            .send()
+            .await?
+            .expect_status(200)?;
+    }
+    ensure!(["S", "M", "L"].contains(&size) && (1..3).contains(&quantity));
+    Ok(())
+}
+
+#[tokio::test]
+async fn variations_are_seeded_counted_per_value_and_name_a_failing_journey() {
+    let shop = shop(ShopConfig::instant()).await;
+    let run = || {
+        Scenario::new("variations")
+            .target(shop.url())
+            .agents([varied_journey])
+            .users(2)
+            .iterations(30)
+            .seed(5)
+            .run()
+    };
+    let report = run().await.unwrap();
+    let by_name = |r: &windtunnel::report::LoadReport, name: &str| {
+        r.variations
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("{:?}", r.variations))
+            .values
+            .iter()
+            .map(|x| (x.value.clone(), x.iterations, x.failed))
+            .collect::<Vec<_>>()
+    };
+    let gift = by_name(&report, "gift");
+    assert_eq!(gift.len(), 2, "{gift:?}");
+    let (f, t) = (&gift[0], &gift[1]);
+    assert_eq!((f.0.as_str(), t.0.as_str()), ("false", "true"));
+    assert_eq!(f.1 + t.1, 60);
+    // Exactly the journeys with a gift failed.
+    assert_eq!((f.2, t.2), (0, t.1));
+    assert_eq!(report.request("gift page").unwrap().count, t.1);
+    let sizes = by_name(&report, "size");
+    assert_eq!(sizes.iter().map(|s| s.1).sum::<u64>(), 60);
+    assert!(
+        sizes
+            .iter()
+            .all(|s| ["S", "M", "L"].contains(&s.0.as_str()))
+    );
+    let quantities = by_name(&report, "quantity");
+    assert!(
+        quantities.iter().all(|q| q.0 == "1" || q.0 == "2"),
+        "{quantities:?}"
+    );
+    let sample = &report.iterations[0].failures[0].samples[0];
+    assert!(
+        sample.contains("[size=") && sample.contains(", gift=true]"),
+        "{sample}"
+    );
+    // The same seed takes the same paths.
+    let again = run().await.unwrap();
+    assert_eq!(by_name(&again, "gift"), gift);
+    assert_eq!(by_name(&again, "size"), sizes);
+}

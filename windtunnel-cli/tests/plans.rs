@@ -669,3 +669,182 @@ assert = [{{ json = "/name", matches = "^Gadget" }}]
         r.stdout
     );
 }
+
+#[test]
+fn toggles_conditions_repeats_and_journey_bounds() {
+    let shop = shop();
+    let dir = scratch("journeys");
+    let plan = plan_file(
+        &dir,
+        &format!(
+            r#"name = "journeys"
+target = "{}"
+seed = 11
+[load]
+users = 1
+iterations = 40
+[vars]
+coupon = {{ chance = 0.3 }}
+size = {{ pick = ["S", "M"] }}
+[[flows]]
+name = "buyer"
+continue_on_failure = true
+[[flows.steps]]
+name = "add"
+method = "POST"
+path = "/cart"
+json = {{ product_id = 2, quantity = 1 }}
+repeat = 3
+[[flows.steps]]
+name = "coupon page"
+path = "/products/999"
+if = "coupon"
+expect = 200
+[[flows.steps]]
+name = "size page"
+path = "/products/1"
+if = {{ var = "size", equals = "M" }}
+[[flows.steps]]
+name = "list"
+path = "/products"
+repeat = {{ max = 4, until = [{{ json = "/0/id", equals = 1 }}] }}
+[[flows.steps]]
+name = "checkout"
+method = "POST"
+path = "/checkout"
+expect = 201
+"#,
+            shop.handle.url()
+        ),
+    );
+    let r = run(&dir, &[&plan]);
+    // The coupon page answers 404: those journeys fail, and go on to check out. (No objective
+    // says how many may fail, and some succeeded: the run passes.)
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let s = scenario(&dir);
+    assert_schema_valid(&dir);
+    let variations = &s["load"]["variations"];
+    let value = |name: &str, v: &str| -> (u64, u64) {
+        let var = variations
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap_or_else(|| panic!("{variations:#}"));
+        let x = var["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["value"] == v)
+            .unwrap_or_else(|| panic!("{var:#}"));
+        (
+            x["iterations"].as_u64().unwrap(),
+            x["failed"].as_u64().unwrap(),
+        )
+    };
+    let (with_coupon, failed_with) = value("coupon", "true");
+    let (without, failed_without) = value("coupon", "false");
+    assert_eq!(with_coupon + without, 40);
+    // Exactly the journeys with a coupon failed (on its 404), and only they.
+    assert_eq!((failed_with, failed_without), (with_coupon, 0));
+    assert!(
+        (4..=20).contains(&with_coupon),
+        "{with_coupon} of 40 at 0.3"
+    );
+    assert_eq!(count(&s, "coupon page"), with_coupon);
+    let (m, _) = value("size", "M");
+    let (small, _) = value("size", "S");
+    assert_eq!(m + small, 40);
+    assert_eq!(count(&s, "size page"), m);
+    // Three adds per journey; the list was met at once (its first product is 1).
+    assert_eq!(count(&s, "add"), 120);
+    assert_eq!(count(&s, "list"), 40);
+    // Going on past the failure: every journey checked out.
+    assert_eq!(count(&s, "checkout"), 40);
+    let failures = &s["load"]["iterations"][0]["failures"][0];
+    let sample = failures["samples"][0].as_str().unwrap();
+    assert!(
+        sample.ends_with("[coupon=true, size=S]") || sample.ends_with("[coupon=true, size=M]"),
+        "{sample}"
+    );
+    assert!(
+        r.stdout.contains("variation `coupon`: false "),
+        "{}",
+        r.stdout
+    );
+
+    // A bound on the journey's steps, and a repeat whose condition never holds.
+    let dir = scratch("journey-bounds");
+    let plan = plan_file(
+        &dir,
+        &format!(
+            r#"name = "bounded"
+target = "{}"
+[load]
+users = 1
+iterations = 2
+[[flows]]
+name = "looper"
+max_steps = 5
+[[flows.steps]]
+name = "list"
+path = "/products"
+repeat = {{ max = 3, until = [{{ json = "/0/id", equals = 99 }}] }}
+[[flows.steps]]
+name = "health"
+path = "/health"
+repeat = 10
+"#,
+            shop.handle.url()
+        ),
+    );
+    let r = run(&dir, &[&plan]);
+    assert_eq!(r.code, 101, "{}\n{}", r.stdout, r.stderr);
+    let s = scenario(&dir);
+    assert_eq!(count(&s, "list"), 6, "3 repeats in each of 2 iterations");
+    let failures = &s["load"]["iterations"][0]["failures"][0];
+    assert!(
+        failures["samples"][0].as_str().unwrap().starts_with(
+            "step `list`: not met after 3 repeat(s): expected `/0/id` equals 99, got 1"
+        ),
+        "{failures:#}"
+    );
+    assert!(
+        s["load"]["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["name"] != "health")
+    );
+
+    let plan = plan_file(
+        &dir,
+        &format!(
+            r#"name = "bounded"
+target = "{}"
+[load]
+users = 1
+iterations = 2
+[[flows]]
+name = "looper"
+max_steps = 5
+[[flows.steps]]
+name = "health"
+path = "/health"
+repeat = 10
+"#,
+            shop.handle.url()
+        ),
+    );
+    let r = run(&dir, &[&plan]);
+    assert_eq!(r.code, 101, "{}\n{}", r.stdout, r.stderr);
+    let s = scenario(&dir);
+    assert_eq!(count(&s, "health"), 10, "5 steps in each of 2 iterations");
+    let sample = s["load"]["iterations"][0]["failures"][0]["samples"][0]
+        .as_str()
+        .unwrap();
+    assert!(
+        sample.contains("reached its bound of 5 step(s) (`max_steps`) at step `health`"),
+        "{sample}"
+    );
+}

@@ -142,6 +142,8 @@ pub struct Agent {
     session: Session,
     recorder: Recorder,
     stop: Arc<Stop>,
+    /// The variations this iteration drew, by name, with their values as text.
+    choices: Vec<(Box<str>, Box<str>)>,
 }
 
 impl Agent {
@@ -162,6 +164,7 @@ impl Agent {
             session,
             recorder,
             stop,
+            choices: Vec::new(),
         }
     }
 
@@ -185,6 +188,7 @@ impl Agent {
     /// its requests for turbulence instead of this agent's (timing-dependent) pool slot.
     pub(crate) fn set_iteration(&mut self, n: u64, lateness: Duration, arrival: Option<u64>) {
         self.iteration = n;
+        self.choices.clear();
         self.session.lateness = lateness;
         self.session.last_injected = false;
         self.session.key = match arrival {
@@ -252,6 +256,75 @@ impl Agent {
     /// Starts a request with any method to `path`.
     pub fn request(&mut self, method: reqwest::Method, path: &str) -> RequestBuilder<'_> {
         RequestBuilder::new(&mut self.session, method, path)
+    }
+
+    /// A toggle of this journey: `true` with `probability` (0 to 1), drawn from the agent's
+    /// seeded generator (so a replay takes the same path) and recorded under `name` as a
+    /// variation: the report counts iterations and failures per value, and a failed
+    /// iteration's message ends with the iteration's variations (`[apply_coupon=true]`).
+    ///
+    /// ```no_run
+    /// # use windtunnel::prelude::*;
+    /// # #[allow(dead_code)]
+    /// # async fn example(a: &mut Agent) -> Result<()> {
+    /// if a.toggle("apply_coupon", 0.3) {
+    ///     a.post("/cart/coupon").json(&serde_json::json!({ "code": "SAVE10" })).send().await?;
+    /// }
+    /// let size = a.vary("size", &["S", "M", "L"]).copied();
+    /// # let _ = size;
+    /// # Ok(()) }
+    /// ```
+    pub fn toggle(&mut self, name: &str, probability: f64) -> bool {
+        let on = self.rng.chance(probability);
+        self.note_choice(name, &Value::Bool(on));
+        on
+    }
+
+    /// One of `items`, drawn from the agent's seeded generator and recorded under `name` as a
+    /// variation (see [`toggle`](Self::toggle)); `None` when `items` is empty.
+    pub fn vary<'i, T: serde::Serialize>(&mut self, name: &str, items: &'i [T]) -> Option<&'i T> {
+        let item = self.rng.choose(items)?;
+        let value = serde_json::to_value(item).unwrap_or(Value::Null);
+        self.note_choice(name, &value);
+        Some(item)
+    }
+
+    /// A whole number drawn from `range` by the agent's seeded generator and recorded under
+    /// `name` as a variation (see [`toggle`](Self::toggle)).
+    pub fn vary_in(&mut self, name: &str, range: Range<u64>) -> u64 {
+        let n = self.rng.range(range);
+        self.note_choice(name, &Value::from(n));
+        n
+    }
+
+    /// Records `value` as this iteration's variation `name` (a later value of the same name
+    /// replaces it).
+    pub(crate) fn note_choice(&mut self, name: &str, value: &Value) {
+        let text: Box<str> = match value {
+            Value::String(s) => crate::report::untrusted::for_name(s).into(),
+            other => other.to_string().into(),
+        };
+        let name = crate::report::untrusted::for_name(name);
+        match self.choices.iter_mut().find(|(n, _)| **n == *name) {
+            Some((_, v)) => *v = text,
+            None => self.choices.push((name.into(), text)),
+        }
+    }
+
+    /// This iteration's variations.
+    pub(crate) fn choices(&self) -> &[(Box<str>, Box<str>)] {
+        &self.choices
+    }
+
+    /// This iteration's variations as `name=value, ...`, if it drew any.
+    pub(crate) fn choices_text(&self) -> Option<String> {
+        (!self.choices.is_empty()).then(|| {
+            self.choices
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
     }
 
     /// Waits a random time drawn from `time` (a `Duration` or a `Range<Duration>`), as a user

@@ -220,10 +220,15 @@ async fn iterate(
     let ended = catch_panic(def.call(agent)).await;
     // From the intended start: what the iteration's user waited, delays in starting it included.
     let took = began.elapsed() + lateness;
+    recorder.variations(agent.choices(), !matches!(ended, Ok(Ok(()))));
     match ended {
         Ok(Ok(())) => recorder.iteration_ended(name, IterationOutcome::Completed, took),
         Ok(Err(e)) => {
-            let message = format!("{e:#}");
+            // The journey's variations tell a failing one apart.
+            let message = match agent.choices_text() {
+                Some(choices) => format!("{e:#} [{choices}]"),
+                None => format!("{e:#}"),
+            };
             let class = failure_class(&e);
             recorder.iteration_ended(
                 name,

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use super::series::{LivePoint, Series};
 use super::snapshot::{MetricsSnapshot, RequestMetrics, ShardParts};
 use super::vocabulary::{
-    CheckCounters, ErrorKind, IterationCounters, IterationOutcome, Outcome, StepCounters,
-    StepOutcome, add_panic, new_histogram,
+    CheckCounters, ErrorKind, IterationCounters, IterationOutcome, MAX_VARIATIONS, Outcome,
+    StepCounters, StepOutcome, VariationCounters, add_panic, count_variation, new_histogram,
 };
 use crate::timeset::TimeSet;
 
@@ -45,6 +45,8 @@ pub(crate) struct Shard {
     /// Per service of the scenario (the target first), its requests together; empty when the
     /// scenario names no services.
     pub(crate) services: Vec<RequestMetrics>,
+    /// Per variation, per value: iterations and failed iterations.
+    pub(crate) variations: BTreeMap<Box<str>, VariationCounters>,
     /// Per window (see [`RecorderSettings::windows`]), the requests that ended in it.
     pub(crate) windows: Vec<BTreeMap<Box<str>, RequestMetrics>>,
     /// The current second of the time series, and which second it is.
@@ -64,6 +66,7 @@ impl Shard {
             steps: BTreeMap::new(),
             waits: BTreeMap::new(),
             services: vec![RequestMetrics::new(settings.intended); settings.services.len()],
+            variations: BTreeMap::new(),
             windows: vec![BTreeMap::new(); settings.windows.len()],
             live: LivePoint::new(settings.intended),
             live_second: 0,
@@ -440,6 +443,23 @@ impl Recorder {
         });
     }
 
+    /// Counts one iteration that drew `choices` (variation, value), failed or not.
+    pub(crate) fn variations(&self, choices: &[(Box<str>, Box<str>)], failed: bool) {
+        if choices.is_empty() {
+            return;
+        }
+        self.with_shard(|shard| {
+            for (name, value) in choices {
+                if !shard.variations.contains_key(name) && shard.variations.len() >= MAX_VARIATIONS
+                {
+                    continue;
+                }
+                let values = shard.variations.entry(name.clone()).or_default();
+                count_variation(values, value, failed);
+            }
+        });
+    }
+
     /// Records how one iteration of the agent named `agent` ended, with no duration.
     #[cfg(test)]
     pub(crate) fn iteration(&self, agent: &str, outcome: IterationOutcome<'_>) {
@@ -525,6 +545,7 @@ impl Recorder {
                 steps: &shard.steps,
                 waits: &shard.waits,
                 services: &shard.services,
+                variations: &shard.variations,
             });
             if !shard.live.is_empty() {
                 snap.series.add(shard.live_second, shard.live.compact());

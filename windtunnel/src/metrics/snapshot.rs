@@ -6,7 +6,8 @@ use hdrhistogram::Histogram;
 
 use super::series::Series;
 use super::vocabulary::{
-    CheckCounters, ErrorCounter, ErrorKind, IterationCounters, Outcome, StepCounters, add_panic,
+    CheckCounters, ErrorCounter, ErrorKind, IterationCounters, MAX_VARIATION_VALUES,
+    MAX_VARIATIONS, OTHER_VALUES, Outcome, StepCounters, VariationCounters, add_panic,
     new_histogram,
 };
 
@@ -20,6 +21,7 @@ pub(crate) struct ShardParts<'a> {
     pub(crate) steps: &'a BTreeMap<Box<str>, StepCounters>,
     pub(crate) waits: &'a BTreeMap<Box<str>, RequestMetrics>,
     pub(crate) services: &'a [RequestMetrics],
+    pub(crate) variations: &'a BTreeMap<Box<str>, VariationCounters>,
 }
 
 /// Errors of one kind: a count and a few distinct sample messages.
@@ -149,6 +151,8 @@ pub(crate) struct MetricsSnapshot {
     pub(crate) waits: BTreeMap<String, RequestMetrics>,
     /// Per service of the scenario (the target first): its name, base URL and requests.
     pub(crate) services: Vec<(String, String, RequestMetrics)>,
+    /// Per variation, per value: iterations and failed iterations.
+    pub(crate) variations: BTreeMap<String, VariationCounters>,
     /// Per window of the recorder, the requests that ended in it.
     pub(crate) windows: Vec<BTreeMap<String, RequestMetrics>>,
     pub(crate) series: Series,
@@ -188,6 +192,7 @@ impl MetricsSnapshot {
             steps: BTreeMap::new(),
             waits: BTreeMap::new(),
             services: Vec::new(),
+            variations: BTreeMap::new(),
             windows: vec![BTreeMap::new(); windows],
             series: Series::new(false),
             intended: false,
@@ -201,6 +206,7 @@ impl MetricsSnapshot {
         for ((_, _, mine), theirs) in self.services.iter_mut().zip(shard.services) {
             mine.merge(theirs);
         }
+        self.absorb_variations(shard.variations);
         for (mine, theirs) in self.windows.iter_mut().zip(shard.windows) {
             merge_named(mine, theirs);
         }
@@ -217,6 +223,7 @@ impl MetricsSnapshot {
     pub(crate) fn merge(&mut self, other: &MetricsSnapshot) {
         merge_named(&mut self.requests, &other.requests);
         merge_named(&mut self.waits, &other.waits);
+        self.absorb_variations(&other.variations);
         for (name, url, theirs) in &other.services {
             match self.services.iter_mut().find(|(n, _, _)| n == name) {
                 Some((_, _, mine)) => mine.merge(theirs),
@@ -243,6 +250,31 @@ impl MetricsSnapshot {
         }
         for (mine, theirs) in self.windows.iter_mut().zip(&other.windows) {
             merge_named(mine, theirs);
+        }
+    }
+
+    /// Adds another part's variation counts, within the bounds.
+    pub(crate) fn absorb_variations<K: AsRef<str>>(
+        &mut self,
+        from: &BTreeMap<K, VariationCounters>,
+    ) {
+        for (name, values) in from {
+            if !self.variations.contains_key(name.as_ref())
+                && self.variations.len() >= MAX_VARIATIONS
+            {
+                continue;
+            }
+            let mine = self.variations.entry(name.as_ref().to_owned()).or_default();
+            for (value, (iterations, failed)) in values {
+                let key: &str = if mine.contains_key(value) || mine.len() < MAX_VARIATION_VALUES {
+                    value
+                } else {
+                    OTHER_VALUES
+                };
+                let e = mine.entry(key.into()).or_default();
+                e.0 += iterations;
+                e.1 += failed;
+            }
         }
     }
 

@@ -326,3 +326,29 @@ impl StepCounters {
         self.max_attempts = self.max_attempts.max(other.max_attempts);
     }
 }
+
+/// How many distinct values of one variation are kept; past this, iterations count under
+/// [`OTHER_VALUES`].
+pub(crate) const MAX_VARIATION_VALUES: usize = 20;
+/// How many variations are kept; past this, new names are not counted.
+pub(crate) const MAX_VARIATIONS: usize = 100;
+/// The value further distinct values of a variation count under.
+pub(crate) const OTHER_VALUES: &str = "(other values)";
+
+/// Per value of one variation: the iterations that drew it, and how many of them failed.
+pub(crate) type VariationCounters = std::collections::BTreeMap<Box<str>, (u64, u64)>;
+
+/// Counts one iteration that drew `value`, failed or not, within the bounds.
+pub(crate) fn count_variation(values: &mut VariationCounters, value: &str, failed: bool) {
+    let key: &str = if values.contains_key(value) || values.len() < MAX_VARIATION_VALUES {
+        value
+    } else {
+        OTHER_VALUES
+    };
+    let entry = match values.get_mut(key) {
+        Some(e) => e,
+        None => values.entry(key.into()).or_default(),
+    };
+    entry.0 += 1;
+    entry.1 += u64::from(failed);
+}

@@ -11,8 +11,9 @@ use serde_json::Value;
 use super::data::DataSet;
 use super::template::{JsonTemplate, Template, Vars};
 use crate::agent::{Agent, AgentFn, AgentFuture};
+use crate::http::Response;
 use crate::http::{CheckFailed, RequestBuilder};
-use crate::workflow::{Expect, Retry, Wait};
+use crate::workflow::{Expect, Retry, Wait, first_unmet};
 
 /// The request of `step`, to `path`, with its headers, body, accepted statuses and
 /// expectations.
@@ -48,10 +49,69 @@ fn request<'a>(
 /// A generated variable, drawn each iteration from the agent's seeded generator.
 #[derive(Clone, Debug)]
 pub(crate) enum Generator {
-    /// A whole number in `from..=to`.
+    /// A whole number in `from..=to`, recorded as a variation.
     Int(u64, u64),
-    /// One of the values.
+    /// One of the values, recorded as a variation.
     Pick(Vec<Value>),
+    /// `true` with this probability, recorded as a variation.
+    Chance(f64),
+}
+
+/// When a step runs: a variable's value passes a test.
+#[derive(Clone, Debug)]
+pub(crate) struct Condition {
+    pub(crate) var: String,
+    pub(crate) test: Test,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Test {
+    /// True, a non-zero number, a non-empty string, list or object.
+    Truthy,
+    Equals(Value),
+    Not(Value),
+}
+
+impl Condition {
+    fn holds(&self, vars: &Vars) -> bool {
+        let v = vars.get(&self.var).unwrap_or(&Value::Null);
+        match &self.test {
+            Test::Truthy => match v {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+                Value::String(s) => !s.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(o) => !o.is_empty(),
+            },
+            Test::Equals(want) => loosely_equal(v, want),
+            Test::Not(want) => !loosely_equal(v, want),
+        }
+    }
+}
+
+/// Equal as JSON, or as text: a CSV column (always text) equals the number it spells.
+fn loosely_equal(v: &Value, want: &Value) -> bool {
+    if v == want {
+        return true;
+    }
+    let text = |x: &Value| match x {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    text(v) == text(want)
+}
+
+/// How often a step is sent.
+#[derive(Clone, Debug)]
+pub(crate) enum Repeat {
+    Once,
+    Times(u32),
+    /// Until the response meets `until`, at most `max` times.
+    Until {
+        max: u32,
+        until: Vec<Expect>,
+    },
 }
 
 /// What every flow shares: data files, generated variables, headers, think time.
@@ -75,6 +135,10 @@ pub(crate) enum Body {
 #[derive(Clone, Debug)]
 pub(crate) struct Step {
     pub(crate) name: String,
+    /// Runs only when this holds.
+    pub(crate) when: Option<Condition>,
+    /// How often it is sent.
+    pub(crate) repeat: Repeat,
     /// The plan's service it goes to; `None`: the target.
     pub(crate) service: Option<String>,
     pub(crate) method: reqwest::Method,
@@ -103,6 +167,10 @@ pub(crate) struct Flow {
     pub(crate) steps: Vec<Step>,
     /// For endpoints: each step's weight; empty for a flow.
     pub(crate) pick: Vec<u32>,
+    /// Go on past a failed step; the iteration fails at its end, with the first failure.
+    pub(crate) continue_on_failure: bool,
+    /// The most steps (repeats included) one iteration runs; past it, it fails.
+    pub(crate) max_steps: Option<u32>,
 }
 
 impl Flow {
@@ -135,8 +203,11 @@ impl Flow {
         }
         for (name, g) in &shared.generators {
             let v = match g {
-                Generator::Int(from, to) => Value::from(a.rng().range(*from..to.saturating_add(1))),
-                Generator::Pick(items) => a.rng().choose(items).cloned().unwrap_or(Value::Null),
+                Generator::Int(from, to) => {
+                    Value::from(a.vary_in(name, *from..to.saturating_add(1)))
+                }
+                Generator::Pick(items) => a.vary(name, items).cloned().unwrap_or(Value::Null),
+                Generator::Chance(p) => Value::Bool(a.toggle(name, *p)),
             };
             vars.insert(name.clone(), v);
         }
@@ -155,8 +226,59 @@ impl Flow {
             }
             std::slice::from_ref(&self.steps[chosen])
         };
-        for step in steps {
-            self.step(a, shared, step, &mut vars).await?;
+        let mut first_failure: Option<anyhow::Error> = None;
+        let mut ran: u32 = 0;
+        'steps: for step in steps {
+            if step.when.as_ref().is_some_and(|c| !c.holds(&vars)) {
+                continue;
+            }
+            let (times, until) = match &step.repeat {
+                Repeat::Once => (1, None),
+                Repeat::Times(n) => (*n, None),
+                Repeat::Until { max, until } => (*max, Some(until)),
+            };
+            let mut last_miss = None;
+            for _ in 0..times {
+                if let Some(max) = self.max_steps
+                    && ran >= max
+                {
+                    let bound = anyhow!(
+                        "journey `{}` reached its bound of {max} step(s) (`max_steps`) at step `{}`",
+                        self.name,
+                        step.name
+                    );
+                    first_failure.get_or_insert(bound);
+                    break 'steps;
+                }
+                ran += 1;
+                match self.step(a, shared, step, &mut vars).await {
+                    Ok(response) => match until.and_then(|u| first_unmet(u, &response)) {
+                        Some(miss) => last_miss = Some(miss),
+                        None => {
+                            last_miss = None;
+                            if until.is_some() {
+                                break;
+                            }
+                        }
+                    },
+                    Err(e) if self.continue_on_failure => {
+                        first_failure.get_or_insert(e);
+                        last_miss = None;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if let Some(miss) = last_miss {
+                let e = anyhow!(
+                    "step `{}`: not met after {times} repeat(s): {miss}",
+                    step.name
+                );
+                if !self.continue_on_failure {
+                    return Err(e);
+                }
+                first_failure.get_or_insert(e);
+            }
             if let Some((from, to)) = step.think {
                 a.think(from..to).await;
             }
@@ -164,7 +286,10 @@ impl Flow {
         if let Some((from, to)) = shared.think {
             a.think(from..to).await;
         }
-        Ok(())
+        match first_failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     async fn step(
@@ -173,7 +298,7 @@ impl Flow {
         shared: &Shared,
         step: &Step,
         vars: &mut Vars,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Response> {
         let path = step.path.render(vars);
         let response = {
             let vars = &*vars;
@@ -221,6 +346,6 @@ impl Flow {
                 vars.insert(name.clone(), v);
             }
         }
-        Ok(())
+        Ok(response)
     }
 }

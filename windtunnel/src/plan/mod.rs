@@ -34,7 +34,7 @@ use crate::scenario::Scenario;
 use crate::turbulence::Phase;
 use crate::workflow::{Backoff, Expect, Retry, Wait};
 use data::{DataSet, Order};
-use flow::{Body, Flow, Generator, Shared, Step};
+use flow::{Body, Condition, Flow, Generator, Repeat, Shared, Step, Test};
 use template::{JsonTemplate, Template};
 
 pub(crate) use run::run;
@@ -145,6 +145,8 @@ struct DataSpec {
 struct VarSpec {
     int: Option<[u64; 2]>,
     pick: Option<Vec<Value>>,
+    /// A toggle: `true` with this probability.
+    chance: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +154,11 @@ struct VarSpec {
 struct FlowSpec {
     name: String,
     weight: Option<u32>,
+    /// Go on past a failed step (the iteration still fails, with the first failure).
+    #[serde(default)]
+    continue_on_failure: bool,
+    /// The most steps (repeats included) one iteration runs.
+    max_steps: Option<u32>,
     steps: Vec<StepSpec>,
 }
 
@@ -175,9 +182,94 @@ struct StepSpec {
     wait: Option<WaitSpec>,
     #[serde(default)]
     extract: BTreeMap<String, String>,
+    /// Runs the step only when a variable holds: `if = "apply_coupon"`, or
+    /// `if = { var = "status", equals = "paid" }` (or `not = ..`).
+    #[serde(rename = "if")]
+    when: Option<CondSpec>,
+    /// Runs the step `n` times, or `{ max = n, until = [..] }` until its response meets the
+    /// expectations.
+    repeat: Option<RepeatSpec>,
     think: Option<Think>,
     weight: Option<u32>,
 }
+
+/// A step's condition: a variable's name (it holds when the value is true, a non-zero number,
+/// a non-empty string, a non-empty list or object), or a table.
+#[derive(Debug)]
+enum CondSpec {
+    Var(String),
+    Table(CondTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CondTable {
+    var: String,
+    equals: Option<Value>,
+    not: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for CondSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CondSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a variable's name, or `{ var = \"name\", equals = value }`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CondSpec, E> {
+                Ok(CondSpec::Var(v.to_owned()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<CondSpec, A::Error> {
+                CondTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(CondSpec::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A step's repetition: `3`, `{ times = 3 }`, or `{ max = 10, until = [..] }`.
+#[derive(Debug)]
+enum RepeatSpec {
+    Times(i64),
+    Table(RepeatTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepeatTable {
+    times: Option<i64>,
+    max: Option<i64>,
+    #[serde(default)]
+    until: Vec<ExpectSpec>,
+}
+
+impl<'de> Deserialize<'de> for RepeatSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RepeatSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a count like 3, or `{ max = 10, until = [..] }`")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RepeatSpec, E> {
+                Ok(RepeatSpec::Times(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RepeatSpec, E> {
+                Ok(RepeatSpec::Times(v.min(i64::MAX as u64) as i64))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RepeatSpec, A::Error> {
+                RepeatTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RepeatSpec::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The most repeats of one step.
+const MAX_REPEAT: i64 = 10_000;
 
 /// An expectation: `{ status = 200 }`, `{ json = "/status", equals = "paid" }`,
 /// `{ header = "content-type", contains = "json" }`, `{ schema = "order.schema.json" }`.
@@ -391,21 +483,29 @@ impl Plan {
             if known.contains(name) {
                 return Err(doc.error(&key, format!("`{name}` is already a variable")));
             }
-            let g = match (&v.int, &v.pick) {
-                (Some([from, to]), None) if from <= to => Generator::Int(*from, *to),
-                (Some(_), None) => {
+            let g = match (&v.int, &v.pick, v.chance) {
+                (Some([from, to]), None, None) if from <= to => Generator::Int(*from, *to),
+                (Some(_), None, None) => {
                     return Err(
                         doc.error(&key.key("int"), "give `[lowest, highest]`, lowest first")
                     );
                 }
-                (None, Some(items)) if !items.is_empty() => Generator::Pick(items.clone()),
-                (None, Some(_)) => {
+                (None, Some(items), None) if !items.is_empty() => Generator::Pick(items.clone()),
+                (None, Some(_), None) => {
                     return Err(doc.error(&key.key("pick"), "give at least one value"));
+                }
+                (None, None, Some(p)) if (0.0..=1.0).contains(&p) => Generator::Chance(p),
+                (None, None, Some(p)) => {
+                    return Err(doc.error(
+                        &key.key("chance"),
+                        format!("a chance is a probability from 0 to 1, not {p}"),
+                    ));
                 }
                 _ => {
                     return Err(doc.error(
                         &key,
-                        "a variable is `{ int = [1, 100] }` or `{ pick = [\"a\", \"b\"] }`",
+                        "a variable is `{ int = [1, 100] }`, `{ pick = [\"a\", \"b\"] }` or \
+                         `{ chance = 0.3 }` (one of them)",
                     ));
                 }
             };
@@ -494,6 +594,8 @@ impl Plan {
                     weight: spec.endpoints_weight.unwrap_or(1),
                     steps: endpoints,
                     pick: weights,
+                    continue_on_failure: false,
+                    max_steps: None,
                 })
                 .agent(Arc::clone(&shared)),
             );
@@ -503,6 +605,12 @@ impl Plan {
             let weight = weight(&doc, &key, f.weight)?;
             if f.steps.is_empty() {
                 return Err(doc.error(&key.key("steps"), "a flow needs at least one step"));
+            }
+            if f.max_steps == Some(0) {
+                return Err(doc.error(
+                    &key.key("max_steps"),
+                    "a journey runs at least 1 step (leave `max_steps` out for no bound)",
+                ));
             }
             let mut known = known.clone();
             let mut steps = Vec::new();
@@ -526,9 +634,15 @@ impl Plan {
                 &mut names,
                 &doc,
                 &key.key("name"),
+                Flow {
+                    name: "",
+                    weight,
+                    steps,
+                    pick: Vec::new(),
+                    continue_on_failure: f.continue_on_failure,
+                    max_steps: f.max_steps,
+                },
                 f.name.clone(),
-                weight,
-                steps,
                 &shared,
             )?);
         }
@@ -737,9 +851,25 @@ fn step(
         }
         None => None,
     };
+    let when = match &s.when {
+        None => None,
+        Some(c) => Some(condition(doc, &key.key("if"), c, known)?),
+    };
+    let repeat = match &s.repeat {
+        None => Repeat::Once,
+        Some(r) => repeat(doc, &key.key("repeat"), r)?,
+    };
+    if s.wait.is_some() && !matches!(repeat, Repeat::Once) {
+        return Err(doc.error(
+            &key.key("repeat"),
+            "a step waits or repeats, not both: a wait already polls until its condition",
+        ));
+    }
     Ok(Step {
         name,
         service: s.service.clone(),
+        when,
+        repeat,
         method,
         path,
         headers,
@@ -751,6 +881,76 @@ fn step(
         extract,
         think: s.think.map(|t| (t.0, t.1)),
     })
+}
+
+fn condition(
+    doc: &Document,
+    key: &KeyPath,
+    c: &CondSpec,
+    known: &[String],
+) -> Result<Condition, FileError> {
+    let (var, test) = match c {
+        CondSpec::Var(v) => (v, Test::Truthy),
+        CondSpec::Table(t) => match (&t.equals, &t.not) {
+            (Some(v), None) => (&t.var, Test::Equals(v.clone())),
+            (None, Some(v)) => (&t.var, Test::Not(v.clone())),
+            (None, None) => (&t.var, Test::Truthy),
+            (Some(_), Some(_)) => {
+                return Err(doc.error(key, "a condition has `equals` or `not`, not both"));
+            }
+        },
+    };
+    if !known.contains(var) {
+        let near = crate::config::did_you_mean(var, known.iter().map(String::as_str))
+            .map(|n| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        return Err(doc.error(
+            key,
+            format!(
+                "unknown variable `{var}`{near}: a condition tests a `vars` or `data` variable, \
+                 or one an earlier step extracts"
+            ),
+        ));
+    }
+    Ok(Condition {
+        var: var.clone(),
+        test,
+    })
+}
+
+fn repeat(doc: &Document, key: &KeyPath, r: &RepeatSpec) -> Result<Repeat, FileError> {
+    let count = |n: i64, at: &KeyPath| {
+        if (1..=MAX_REPEAT).contains(&n) {
+            Ok(n as u32)
+        } else {
+            Err(doc.error(
+                at,
+                format!("a step repeats from 1 to {MAX_REPEAT} times, not {n}"),
+            ))
+        }
+    };
+    match r {
+        RepeatSpec::Times(n) => Ok(Repeat::Times(count(*n, key)?)),
+        RepeatSpec::Table(t) => match (t.times, t.max, t.until.is_empty()) {
+            (Some(n), None, true) => Ok(Repeat::Times(count(n, &key.key("times"))?)),
+            (None, Some(n), false) => {
+                let max = count(n, &key.key("max"))?;
+                let mut until = Vec::new();
+                for (i, e) in t.until.iter().enumerate() {
+                    until.push(expectation(doc, &key.key("until").index(i), e)?);
+                }
+                Ok(Repeat::Until { max, until })
+            }
+            (None, None, false) => Err(doc.error(
+                key,
+                "a repeat until a condition needs a `max`: the most times to send",
+            )),
+            _ => Err(doc.error(
+                key,
+                "a repeat is `{ times = 3 }` or `{ max = 10, until = [..] }`",
+            )),
+        },
+    }
 }
 
 /// An expectation of a plan, checked: one subject (`status`, `json`, `header`, `schema`) and,
@@ -990,9 +1190,8 @@ fn flow(
     names: &mut Vec<String>,
     doc: &Document,
     key: &KeyPath,
+    mut flow: Flow,
     name: String,
-    weight: u32,
-    steps: Vec<Step>,
     shared: &Arc<Shared>,
 ) -> Result<AgentFn, FileError> {
     if names.contains(&name) {
@@ -1007,14 +1206,8 @@ fn flow(
     names.push(name.clone());
     // Agent names are `&'static str`: the few names of the one plan a process runs live as
     // long as it.
-    let name: &'static str = Box::leak(name.into_boxed_str());
-    Ok(Arc::new(Flow {
-        name,
-        weight,
-        steps,
-        pick: Vec::new(),
-    })
-    .agent(Arc::clone(shared)))
+    flow.name = Box::leak(name.into_boxed_str());
+    Ok(Arc::new(flow).agent(Arc::clone(shared)))
 }
 
 fn load_of(doc: &Document, l: &LoadSpec) -> Result<Load, FileError> {

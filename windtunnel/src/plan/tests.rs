@@ -231,12 +231,17 @@ target = "http://127.0.0.1:8080"
 payments = { target = "http://127.0.0.1:8081", headers = { x-api-key = "k" }, timeout = "2s" }
 search = "http://127.0.0.1:8082"
 
+[vars]
+coupon = { chance = 0.3 }
+
 [load]
 users = 1
 iterations = 1
 
 [[flows]]
 name = "tracker"
+max_steps = 10
+continue_on_failure = true
 [[flows.steps]]
 name = "checkout"
 method = "post"
@@ -250,6 +255,8 @@ name = "pay"
 service = "payments"
 method = "post"
 path = "/payments"
+if = "coupon"
+repeat = 2
 [[flows.steps]]
 name = "get order"
 path = "/orders/{{order}}"
@@ -437,6 +444,51 @@ fn each_bad_workflow_input_names_its_place() {
                 "`services.payments.headers.\"x api\"`",
                 "not a valid header name",
             ],
+        ),
+        (
+            "chance",
+            "chance = 0.3",
+            "chance = 1.5",
+            &["`vars.coupon.chance`", "from 0 to 1, not 1.5"],
+        ),
+        (
+            "if-unknown",
+            "if = \"coupon\"",
+            "if = \"cupon\"",
+            &[
+                "`flows[0].steps[1].if`",
+                "unknown variable `cupon` (did you mean `coupon`?)",
+            ],
+        ),
+        (
+            "if-both",
+            "if = \"coupon\"",
+            "if = { var = \"coupon\", equals = true, not = false }",
+            &["`flows[0].steps[1].if`", "`equals` or `not`, not both"],
+        ),
+        (
+            "repeat-zero",
+            "repeat = 2",
+            "repeat = 0",
+            &["`flows[0].steps[1].repeat`", "from 1 to 10000 times, not 0"],
+        ),
+        (
+            "repeat-no-max",
+            "repeat = 2",
+            "repeat = { until = [{ status = 201 }] }",
+            &["`flows[0].steps[1].repeat`", "needs a `max`"],
+        ),
+        (
+            "repeat-and-wait",
+            "path = \"/orders/{{order}}\"",
+            "path = \"/orders/{{order}}\"\nrepeat = 2",
+            &["`flows[0].steps[2].repeat`", "waits or repeats, not both"],
+        ),
+        (
+            "max-steps",
+            "max_steps = 10",
+            "max_steps = 0",
+            &["`flows[0].max_steps`", "at least 1 step"],
         ),
         (
             "schema-outside",

@@ -13,7 +13,7 @@ use crate::objectives::ObjectiveResult;
 use super::model::{
     CheckReport, ErrorReport, GeneratorReport, IterationReport, LatencyReport, LoadConfig,
     LoadReport, PanicReport, Percentiles, RequestReport, ScheduleReport, SeriesPoint, SeriesReport,
-    ServiceReport, StepReport, StopInfo,
+    ServiceReport, StepReport, StopInfo, VariationReport, VariationValue,
 };
 
 impl GeneratorReport {
@@ -195,6 +195,21 @@ impl LoadReport {
                     name: name.clone(),
                     url: url.clone(),
                     total: RequestReport::from_metrics("*", m, elapsed),
+                })
+                .collect(),
+            variations: metrics
+                .variations
+                .iter()
+                .map(|(name, values)| VariationReport {
+                    name: name.clone(),
+                    values: values
+                        .iter()
+                        .map(|(v, (iterations, failed))| VariationValue {
+                            value: v.to_string(),
+                            iterations: *iterations,
+                            failed: *failed,
+                        })
+                        .collect(),
                 })
                 .collect(),
             steps: metrics

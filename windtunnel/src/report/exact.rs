@@ -293,6 +293,12 @@ impl ExactMetrics {
                     samples: c.samples.clone(),
                 };
             }
+            for v in &load.variations {
+                let values = snap.variations.entry(v.name.clone()).or_default();
+                for x in &v.values {
+                    values.insert(x.value.as_str().into(), (x.iterations, x.failed));
+                }
+            }
             for st in &load.steps {
                 let kind = match st.kind.as_str() {
                     "wait" => StepKind::Wait,

@@ -140,6 +140,7 @@ pub(crate) fn scenario() -> ScenarioReport {
                 samples: vec![],
             }],
             services: vec![],
+            variations: vec![],
             steps: vec![StepReport {
                 name: "order shipped".into(),
                 kind: "wait".into(),

@@ -532,6 +532,33 @@ fn checks_and_iterations(out: &mut String, load: &LoadReport) {
         }
         out.push_str("</tbody></table>\n");
     }
+    if !load.variations.is_empty() {
+        out.push_str(
+            "<h3>Variations</h3>\n<table><thead><tr><th>variation</th><th>value</th>\
+             <th>iterations</th><th>failed</th><th>failed share</th></tr></thead><tbody>\n",
+        );
+        for v in &load.variations {
+            for x in &v.values {
+                let share = if x.iterations == 0 {
+                    0.0
+                } else {
+                    x.failed as f64 / x.iterations as f64
+                };
+                let _ = writeln!(
+                    out,
+                    "<tr class=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
+                     <td>{}</td></tr>",
+                    if x.failed > 0 { "fail" } else { "pass" },
+                    esc(&v.name),
+                    esc(&x.value),
+                    x.iterations,
+                    x.failed,
+                    super::summary::value(share, "ratio")
+                );
+            }
+        }
+        out.push_str("</tbody></table>\n");
+    }
     if !load.steps.is_empty() {
         out.push_str(
             "<h3>Workflow steps</h3>\n<table><thead><tr><th>step</th><th>kind</th><th>runs</th>\

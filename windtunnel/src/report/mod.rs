@@ -34,6 +34,7 @@ pub use model::{
     Percentiles, PhaseReport, PoolConfig, Report, RequestReport, RuleReport, SCHEMA_VERSION,
     ScenarioReport, ScheduleReport, SeriesPoint, SeriesReport, ServiceReport, Setting, StageConfig,
     StepReport, StopInfo, StopReason, TapeRef, ToolInfo, ToxicReport, TurbulenceReport,
+    VariationReport, VariationValue,
 };
 pub use rerun::{Program, REPLAY_FLAGS, Rerun, RerunError, Runner, is_valid_run_id};
 pub use store::{

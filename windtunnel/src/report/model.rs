@@ -192,6 +192,10 @@ pub struct LoadReport {
     /// Per workflow step (a wait, a retried request), sorted by name. Older reports have none.
     #[serde(default)]
     pub steps: Vec<StepReport>,
+    /// Per variation the journeys drew (a toggle, a value picked), sorted by name: per value,
+    /// how many iterations drew it and how many of them failed. Older reports have none.
+    #[serde(default)]
+    pub variations: Vec<VariationReport>,
     /// Per agent, sorted by name.
     pub iterations: Vec<IterationReport>,
     /// The run over time.
@@ -686,6 +690,30 @@ pub struct CheckReport {
     pub injected: u64,
     /// A few distinct failure messages.
     pub samples: Vec<String>,
+}
+
+/// One variation of the journeys ([`Agent::toggle`](crate::Agent::toggle),
+/// [`Agent::vary`](crate::Agent::vary), [`Agent::vary_in`](crate::Agent::vary_in), a plan's
+/// `vars`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VariationReport {
+    /// Its name.
+    pub name: String,
+    /// Per value drawn (at most 20; further ones count under `(other values)`), sorted.
+    pub values: Vec<VariationValue>,
+}
+
+/// One value of a variation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VariationValue {
+    /// The value, as text (`true`, `M`, `3`).
+    pub value: String,
+    /// Iterations that drew it.
+    pub iterations: u64,
+    /// How many of those failed (or panicked).
+    pub failed: u64,
 }
 
 /// One service of a scenario and its requests together.

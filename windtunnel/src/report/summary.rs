@@ -419,6 +419,14 @@ pub fn scenario_summary(s: &ScenarioReport) -> String {
     for s in &load.steps {
         step_line(&mut out, s);
     }
+    for v in &load.variations {
+        let values: Vec<String> = v
+            .values
+            .iter()
+            .map(|x| format!("{} {} ({} failed)", x.value, x.iterations, x.failed))
+            .collect();
+        let _ = writeln!(out, "  variation `{}`: {}", v.name, values.join(" · "));
+    }
     for c in load.checks.iter().filter(|c| c.failed > 0) {
         let _ = writeln!(
             out,

@@ -161,10 +161,12 @@ impl Scenario {
     ///
     /// ```no_run
     /// # use windtunnel::prelude::*;
+    /// # #[allow(dead_code)]
     /// # async fn body(s: Scenario) -> Result<()> {
-    /// s.service("payments", "http://127.0.0.1:9090")
-    ///     .service("search", Service::new("search/staging/eu").timeout(secs(2)))
-    /// #   ;
+    /// let s = s
+    ///     .service("payments", "http://127.0.0.1:9090")
+    ///     .service("search", Service::new("search/staging/eu").timeout(secs(2)));
+    /// # let _ = s;
     /// # Ok(()) }
     /// ```
     pub fn service(mut self, name: &str, service: impl Into<Service>) -> Self {
