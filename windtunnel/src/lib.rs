@@ -120,8 +120,8 @@ use std::time::Duration;
 pub use agent::{Agent, AgentFn, AgentRng, ThinkTime, Vars};
 #[doc(inline)]
 pub use http::{
-    CheckFailed, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, HttpError, RequestBuilder,
-    Response, Service, ServiceRequests,
+    CheckFailed, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_REQUEST_TIMEOUT, Expect, HttpError,
+    RequestBuilder, Response, Service, ServiceRequests, Subject, Unmet,
 };
 #[doc(inline)]
 pub use load::{Load, Rate, Stage, per_min, per_sec, stage};
@@ -137,9 +137,7 @@ pub use turbulence::{Fault, Jitter, Phase, Proxy, Toxic};
 #[doc(inline)]
 pub use windtunnel_macros::{agent, scenario};
 #[doc(inline)]
-pub use workflow::{
-    Backoff, DEFAULT_POLL_INTERVAL, Expect, RETRY_STATUSES, Retry, StepError, Subject, Unmet, Wait,
-};
+pub use workflow::{Backoff, DEFAULT_POLL_INTERVAL, RETRY_STATUSES, Retry, StepError, Wait};
 
 /// `anyhow`, whose error type agents and scenarios return: `?` works on any error.
 pub use anyhow;
@@ -164,7 +162,6 @@ pub const fn mins(n: u64) -> Duration {
 
 /// What a test file needs: `use windtunnel::prelude::*;`.
 pub mod prelude {
-    pub use crate::Service;
     pub use crate::load::{Load, per_min, per_sec, stage};
     pub use crate::objectives::{
         ALL, check_pass_rate, dropped_iteration_count, dropped_iterations, error_rate,
@@ -172,8 +169,8 @@ pub mod prelude {
         iteration_p99, max_latency, p50, p90, p95, p99, p999, successful_throughput, throughput,
     };
     pub use crate::turbulence::{Fault, Jitter, Phase, Proxy, Toxic};
-    pub use crate::workflow::{Backoff, Expect, Retry, Wait};
-    pub use crate::{Agent, Result, Scenario, agent, mins, ms, scenario, secs};
+    pub use crate::workflow::{Backoff, Retry, Wait};
+    pub use crate::{Agent, Expect, Result, Scenario, Service, agent, mins, ms, scenario, secs};
     pub use anyhow::{Context as _, anyhow, bail, ensure};
 }
 

@@ -1,8 +1,9 @@
 //! HTTP: [`RequestBuilder`] and [`Response`] over one shared reqwest client (rustls), with a
-//! cookie jar per agent. Every request carries a name for grouping (default: method and path) and
+//! cookie jar per agent, and [`Expect`]ations on responses. Every request carries a name for grouping (default: method and path) and
 //! is recorded with its latency (until the body has been read) and outcome. Knows nothing of
 //! libtest or of scheduling.
 
+mod expect;
 mod request;
 mod response;
 mod service;
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use cookie_store::CookieStore;
 
+pub use expect::{Expect, Subject, Unmet};
+pub(crate) use expect::{first_problem, first_unmet};
 pub use request::RequestBuilder;
 #[cfg(test)]
 pub(crate) use response::Body;

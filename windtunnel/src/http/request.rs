@@ -15,10 +15,10 @@ use tokio_util::sync::ReusableBoxFuture;
 use tracing::Instrument;
 
 use super::Session;
+use super::expect::Expect;
 use super::response::{Body, HttpError, Response};
 use crate::metrics::{ErrorKind, Outcome, Recorder};
 use crate::turbulence::Action;
-use crate::workflow::Expect;
 
 /// A request being built; finish it with [`send`](RequestBuilder::send).
 ///
@@ -252,7 +252,7 @@ impl<'a> RequestBuilder<'a> {
                     let made = fate.as_ref().is_some_and(|f| f.acted);
                     let response = Response::new(name, status, headers, body, latency, url, made);
                     let unmet = if accepted && !expects.is_empty() {
-                        crate::workflow::first_unmet(&expects, &response)
+                        super::expect::first_unmet(&expects, &response)
                     } else {
                         None
                     };

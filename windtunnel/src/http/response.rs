@@ -212,7 +212,7 @@ impl Response {
     ///
     /// [`CheckFailed`] when it does not hold; with `?` it ends the iteration, which is then
     /// counted as failed by a check.
-    pub fn expect(self, expect: &crate::workflow::Expect) -> Result<Self, CheckFailed> {
+    pub fn expect(self, expect: &super::expect::Expect) -> Result<Self, CheckFailed> {
         let check = format!("{}: {expect}", self.name);
         let result = expect.holds(&self);
         if let Some(recorder) = current_recorder() {
@@ -290,7 +290,7 @@ pub enum HttpError {
         /// The response status.
         status: u16,
         /// The expectation and what came instead.
-        unmet: crate::workflow::Unmet,
+        unmet: super::expect::Unmet,
     },
     /// The response body could not be decoded.
     #[error("response to `{name}` (status {status}) is not the expected JSON: {message}")]
@@ -321,7 +321,7 @@ impl HttpError {
         }
     }
 
-    pub(crate) fn assertion(response: &Response, unmet: crate::workflow::Unmet) -> Self {
+    pub(crate) fn assertion(response: &Response, unmet: super::expect::Unmet) -> Self {
         HttpError::Assertion {
             name: response.name().to_owned(),
             status: response.status(),

@@ -11,9 +11,8 @@ use serde_json::Value;
 use super::data::DataSet;
 use super::template::{JsonTemplate, Template, Vars};
 use crate::agent::{Agent, AgentFn, AgentFuture};
-use crate::http::Response;
-use crate::http::{CheckFailed, RequestBuilder};
-use crate::workflow::{Expect, Retry, Wait, first_unmet};
+use crate::http::{CheckFailed, Expect, RequestBuilder, Response, first_unmet};
+use crate::workflow::{Retry, Wait};
 
 /// The request of `step`, to `path`, with its headers, body, accepted statuses and
 /// expectations.

@@ -26,13 +26,13 @@ use crate::config::{
     Catalog, Document, Dur, FileError, KeyPath, ObjectiveSpec, RateText, StageSpec, Target,
     check_stages,
 };
-use crate::http::Service;
+use crate::http::{Expect, Service};
 use crate::load::{Load, per_sec};
 use crate::metrics::ErrorKind;
 use crate::objectives::Objective;
 use crate::scenario::Scenario;
 use crate::turbulence::Phase;
-use crate::workflow::{Backoff, Expect, Retry, Wait};
+use crate::workflow::{Backoff, Retry, Wait};
 use data::{DataSet, Order};
 use flow::{Body, Condition, Flow, Generator, Repeat, Shared, Step, Test};
 use template::{JsonTemplate, Template};

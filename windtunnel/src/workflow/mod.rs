@@ -1,16 +1,13 @@
-//! Workflows, not only requests: [`Expect`]ations on a response's content (a failed one makes
-//! the request fail, kind `assertion`), a [`Wait`] that polls until a state is reached, and a
-//! [`Retry`] policy that sends a request again on purpose. Their runs are counted as steps
-//! (attempts, given up or not) beside the requests they send, which are recorded as any other.
+//! Workflows, not only requests: a [`Wait`] that polls until a response meets its
+//! [`Expect`](crate::Expect)ations, and a [`Retry`] policy that sends a request again on
+//! purpose. Their runs are counted as steps (attempts, given up or not) beside the requests they
+//! send, which are recorded as any other.
 
-mod expect;
 mod retry;
 mod wait;
 
 use std::time::Duration;
 
-pub(crate) use expect::first_unmet;
-pub use expect::{Expect, Subject, Unmet};
 pub use retry::{Backoff, RETRY_STATUSES, Retry};
 pub use wait::{DEFAULT_POLL_INTERVAL, Wait};
 

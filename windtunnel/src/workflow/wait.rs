@@ -6,10 +6,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::agent::Agent;
-use crate::http::{HttpError, RequestBuilder, Response};
+use crate::http::{Expect, HttpError, RequestBuilder, Response, first_problem, first_unmet};
 use crate::metrics::{ErrorKind, Outcome, StepKind};
 
-use super::expect::{Expect, first_problem, first_unmet};
 use super::{Backoff, StepError};
 
 /// How often a wait polls when it is not told. (Default: 1 second.)

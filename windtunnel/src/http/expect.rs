@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::http::Response;
+use super::Response;
 
 /// How much of an actual value an [`Unmet`] shows.
 const MAX_ACTUAL_CHARS: usize = 200;
