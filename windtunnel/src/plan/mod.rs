@@ -1081,19 +1081,18 @@ fn retry(doc: &Document, key: &KeyPath, r: &RetrySpec) -> Result<Retry, FileErro
         policy = policy.on_status(list.iter().copied());
     }
     if let Some(list) = &r.on_errors {
-        let retried = [
-            "connect",
-            "timeout",
-            "request",
-            "status",
-            "operation",
-            "assertion",
-        ];
+        let retried = ["connect", "timeout", "request", "assertion"];
         let mut kinds = Vec::new();
         for (i, name) in list.iter().enumerate() {
             let k = key.key("on_errors").index(i);
             match ErrorKind::from_name(name) {
                 Some(kind) if retried.contains(&name.as_str()) => kinds.push(kind),
+                Some(ErrorKind::Status) => {
+                    return Err(doc.error(
+                        &k,
+                        "`status` is retried by the statuses of `on_status`, not `on_errors`",
+                    ));
+                }
                 Some(_) => {
                     return Err(doc.error(
                         &k,

@@ -329,6 +329,15 @@ fn each_bad_workflow_input_names_its_place() {
             ],
         ),
         (
+            "retry-status",
+            "\"timeout\", \"connect\"",
+            "\"timeout\", \"status\"",
+            &[
+                "`flows[0].steps[0].retry.on_errors[1]`",
+                "retried by the statuses of `on_status`",
+            ],
+        ),
+        (
             "retry-never",
             "\"timeout\", \"connect\"",
             "\"invalid\"",

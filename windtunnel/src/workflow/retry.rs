@@ -73,6 +73,14 @@ impl Backoff {
     }
 }
 
+/// The kinds of failure a retry can go past.
+pub(crate) const RETRIED_KINDS: [ErrorKind; 4] = [
+    ErrorKind::Connect,
+    ErrorKind::Timeout,
+    ErrorKind::Request,
+    ErrorKind::Assertion,
+];
+
 /// The statuses a [`Retry`] sends again on unless told otherwise: too many requests, bad
 /// gateway, unavailable, gateway timeout.
 pub const RETRY_STATUSES: [u16; 4] = [429, 502, 503, 504];
@@ -126,8 +134,10 @@ impl Retry {
     }
 
     /// Tries again on these kinds of failure (instead of `connect`, `timeout`, `request`).
-    /// `assertion` retries a response that missed its [`expect`](RequestBuilder::expect)ations;
-    /// `invalid` and `unfinished` are never retried (nothing was sent, or the run is over).
+    /// `assertion` retries a response that missed its [`expect`](RequestBuilder::expect)ations.
+    /// `status` is a problem (statuses are retried by [`on_status`](Self::on_status)), and so
+    /// are `operation`, `invalid` and `unfinished`, which no retry can help (no request, nothing
+    /// sent, the run is over).
     pub fn on_errors(mut self, kinds: impl IntoIterator<Item = ErrorKind>) -> Retry {
         self.errors = kinds.into_iter().collect();
         self
@@ -146,6 +156,17 @@ impl Retry {
         if let Some(s) = self.statuses.iter().find(|s| !(100..=599).contains(*s)) {
             return Some(format!("an HTTP status is from 100 to 599, not {s}"));
         }
+        if let Some(k) = self.errors.iter().find(|k| !RETRIED_KINDS.contains(k)) {
+            return Some(match k {
+                ErrorKind::Status => {
+                    "`status` is retried by the statuses of `on_status`, not `on_errors`".into()
+                }
+                other => format!(
+                    "`{}` is never retried (nothing was sent, or the run is over)",
+                    other.as_str()
+                ),
+            });
+        }
         None
     }
 
@@ -155,7 +176,7 @@ impl Retry {
             HttpError::Assertion { .. } => ErrorKind::Assertion,
             _ => return false,
         };
-        !matches!(kind, ErrorKind::Invalid | ErrorKind::Unfinished) && self.errors.contains(&kind)
+        RETRIED_KINDS.contains(&kind) && self.errors.contains(&kind)
     }
 }
 
@@ -266,6 +287,10 @@ mod tests {
     #[test]
     fn zero_attempts_and_bad_statuses_are_problems() {
         assert!(Retry::attempts(0).problem().unwrap().contains("at least 1"));
+        let status = Retry::attempts(2).on_errors([ErrorKind::Status]);
+        assert!(status.problem().unwrap().contains("`on_status`"));
+        let invalid = Retry::attempts(2).on_errors([ErrorKind::Invalid]);
+        assert!(invalid.problem().unwrap().contains("never retried"));
         assert!(
             Retry::attempts(2)
                 .on_status([700])
