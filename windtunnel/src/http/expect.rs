@@ -37,6 +37,21 @@ const MAX_ACTUAL_CHARS: usize = 200;
 /// An expectation that cannot work (a JSON pointer without its leading `/`, a regex that does
 /// not compile, a schema that is not one) is kept as a problem: a request that carries it fails
 /// as `invalid` without being sent, and a wait on it fails before its first attempt.
+///
+/// Building one compiles it (a regex, a schema; [`schema_file`](Self::schema_file) also reads
+/// its file), and cloning it is cheap: in an agent that runs many iterations, build a costly
+/// one once, in a `static` [`LazyLock`](std::sync::LazyLock), and clone it per request.
+/// (Plans compile theirs once, when the plan is read.)
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use windtunnel::Expect;
+///
+/// static ORDER: LazyLock<Expect> = LazyLock::new(|| {
+///     Expect::schema(&serde_json::json!({ "type": "object", "required": ["order_id"] }))
+/// });
+/// assert!(ORDER.clone().problem().is_none());
+/// ```
 #[derive(Clone)]
 pub struct Expect(Rule);
 
