@@ -27,6 +27,8 @@ use crate::timeset::TimeSet;
 /// Request names per shard; past this, new names are recorded under [`OVERFLOW_NAME`], so a
 /// default name with ids in its path cannot grow memory without bound.
 pub(crate) const MAX_NAMES: usize = 1000;
+/// The service of what is no request to a service (a timed operation, a wait).
+pub(crate) const NO_SERVICE: usize = usize::MAX;
 /// Where requests with names past [`MAX_NAMES`] are recorded.
 pub(crate) const OVERFLOW_NAME: &str = "(other names)";
 /// One thread's share of the metrics.
@@ -230,37 +232,16 @@ impl Recorder {
         outcome: Outcome<'_>,
         injected: bool,
     ) {
-        self.record_in(None, name, latency, lateness, end, outcome, injected);
+        self.record_request(NO_SERVICE, name, latency, lateness, end, outcome, injected);
     }
 
     /// As [`record_marked`](Self::record_marked), for an HTTP request to the scenario's
-    /// service number `service` (0: the target), which also counts in that service's totals.
+    /// service number `service` (0: the target), which also counts in that service's totals
+    /// ([`NO_SERVICE`]: in none).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn record_request(
         &self,
         service: usize,
-        name: &str,
-        latency: Duration,
-        lateness: Duration,
-        end: Instant,
-        outcome: Outcome<'_>,
-        injected: bool,
-    ) {
-        self.record_in(
-            Some(service),
-            name,
-            latency,
-            lateness,
-            end,
-            outcome,
-            injected,
-        );
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn record_in(
-        &self,
-        service: Option<usize>,
         name: &str,
         latency: Duration,
         lateness: Duration,
@@ -304,7 +285,7 @@ impl Recorder {
                 outcome,
                 injected,
             );
-            if let Some(m) = service.and_then(|i| shard.services.get_mut(i)) {
+            if let Some(m) = shard.services.get_mut(service) {
                 m.record_marked(micros, intended, outcome, injected);
             }
             if !settings.windows.is_empty() {
