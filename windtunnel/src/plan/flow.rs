@@ -40,7 +40,7 @@ fn request<'a>(
         request = request.accept_status(*s);
     }
     for e in &step.expects {
-        request = request.expect(e.clone());
+        request = request.expect(e.render(vars));
     }
     request
 }
@@ -101,6 +101,52 @@ fn loosely_equal(v: &Value, want: &Value) -> bool {
     text(v) == text(want)
 }
 
+/// An expectation of a plan: fixed when the plan is read, or with a templated value
+/// (`equals = "{{order_id}}"`) built for each request from the iteration's variables.
+#[derive(Clone, Debug)]
+pub(crate) enum PlanExpect {
+    Fixed(Expect),
+    Templated {
+        /// A header's name, else a JSON pointer.
+        header: bool,
+        at: String,
+        /// `contains`, else `equals`.
+        contains: bool,
+        value: JsonTemplate,
+    },
+}
+
+impl PlanExpect {
+    pub(crate) fn render(&self, vars: &Vars) -> Expect {
+        match self {
+            PlanExpect::Fixed(e) => e.clone(),
+            PlanExpect::Templated {
+                header,
+                at,
+                contains,
+                value,
+            } => {
+                let subject = if *header {
+                    Expect::header(at)
+                } else {
+                    Expect::json(at)
+                };
+                let value = value.render(vars);
+                if *contains {
+                    subject.contains(value)
+                } else {
+                    subject.equals(value)
+                }
+            }
+        }
+    }
+}
+
+/// All of `expects`, built for this iteration.
+fn rendered(expects: &[PlanExpect], vars: &Vars) -> Vec<Expect> {
+    expects.iter().map(|e| e.render(vars)).collect()
+}
+
 /// How often a step is sent.
 #[derive(Clone, Debug)]
 pub(crate) enum Repeat {
@@ -109,7 +155,7 @@ pub(crate) enum Repeat {
     /// Until the response meets `until`, at most `max` times.
     Until {
         max: u32,
-        until: Vec<Expect>,
+        until: Vec<PlanExpect>,
     },
 }
 
@@ -147,11 +193,12 @@ pub(crate) struct Step {
     /// The statuses that pass; empty: any below 400.
     pub(crate) expect: Vec<u16>,
     /// Expectations whose miss fails the request (kind `assertion`).
-    pub(crate) expects: Vec<Expect>,
+    pub(crate) expects: Vec<PlanExpect>,
     /// Sent again on the failures the policy names.
     pub(crate) retry: Option<Retry>,
-    /// Polled until its conditions hold: the wait's name, and the wait.
-    pub(crate) wait: Option<(String, Wait)>,
+    /// Polled until its conditions hold: the wait's name, the wait (its timeout and interval)
+    /// and its conditions.
+    pub(crate) wait: Option<(String, Wait, Vec<PlanExpect>)>,
     /// Variable name and JSON pointer.
     pub(crate) extract: Vec<(String, String)>,
     pub(crate) think: Option<(Duration, Duration)>,
@@ -234,7 +281,7 @@ impl Flow {
             let (times, until) = match &step.repeat {
                 Repeat::Once => (1, None),
                 Repeat::Times(n) => (*n, None),
-                Repeat::Until { max, until } => (*max, Some(until)),
+                Repeat::Until { max, until } => (*max, Some(rendered(until, &vars))),
             };
             let mut last_miss = None;
             for _ in 0..times {
@@ -251,15 +298,17 @@ impl Flow {
                 }
                 ran += 1;
                 match self.step(a, shared, step, &mut vars).await {
-                    Ok(response) => match until.and_then(|u| first_unmet(u, &response)) {
-                        Some(miss) => last_miss = Some(miss),
-                        None => {
-                            last_miss = None;
-                            if until.is_some() {
-                                break;
+                    Ok(response) => {
+                        match until.as_deref().and_then(|u| first_unmet(u, &response)) {
+                            Some(miss) => last_miss = Some(miss),
+                            None => {
+                                last_miss = None;
+                                if until.is_some() {
+                                    break;
+                                }
                             }
                         }
-                    },
+                    }
                     Err(e) if self.continue_on_failure => {
                         first_failure.get_or_insert(e);
                         last_miss = None;
@@ -306,8 +355,11 @@ impl Flow {
                     a.retry(policy, |a| request(a, shared, step, &path, vars))
                         .await?
                 }
-                (None, Some((name, wait))) => {
-                    a.wait(name, wait, |a| request(a, shared, step, &path, vars))
+                (None, Some((name, wait, until))) => {
+                    let wait = rendered(until, vars)
+                        .into_iter()
+                        .fold(wait.clone(), Wait::until);
+                    a.wait(name, &wait, |a| request(a, shared, step, &path, vars))
                         .await?
                 }
                 (None, None) => request(a, shared, step, &path, vars).send().await?,

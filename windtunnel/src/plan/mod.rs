@@ -34,7 +34,7 @@ use crate::scenario::Scenario;
 use crate::turbulence::Phase;
 use crate::workflow::{Backoff, Retry, Wait};
 use data::{DataSet, Order};
-use flow::{Body, Condition, Flow, Generator, Repeat, Shared, Step, Test};
+use flow::{Body, Condition, Flow, Generator, PlanExpect, Repeat, Shared, Step, Test};
 use template::{JsonTemplate, Template};
 
 pub(crate) use run::run;
@@ -833,7 +833,7 @@ fn step(
     }
     let mut expects = Vec::new();
     for (i, e) in s.assert.iter().enumerate() {
-        expects.push(expectation(doc, &key.key("assert").index(i), e)?);
+        expects.push(expectation(doc, &key.key("assert").index(i), e, known)?);
     }
     let retry = match &s.retry {
         Some(r) => Some(retry(doc, &key.key("retry"), r)?),
@@ -847,7 +847,7 @@ fn step(
                     "a step waits or retries, not both: a wait already polls again",
                 ));
             }
-            Some(wait(doc, &key.key("wait"), w, &name)?)
+            Some(wait(doc, &key.key("wait"), w, &name, known)?)
         }
         None => None,
     };
@@ -857,7 +857,7 @@ fn step(
     };
     let repeat = match &s.repeat {
         None => Repeat::Once,
-        Some(r) => repeat(doc, &key.key("repeat"), r)?,
+        Some(r) => repeat(doc, &key.key("repeat"), r, known)?,
     };
     if s.wait.is_some() && !matches!(repeat, Repeat::Once) {
         return Err(doc.error(
@@ -918,7 +918,12 @@ fn condition(
     })
 }
 
-fn repeat(doc: &Document, key: &KeyPath, r: &RepeatSpec) -> Result<Repeat, FileError> {
+fn repeat(
+    doc: &Document,
+    key: &KeyPath,
+    r: &RepeatSpec,
+    known: &[String],
+) -> Result<Repeat, FileError> {
     let count = |n: i64, at: &KeyPath| {
         if (1..=MAX_REPEAT).contains(&n) {
             Ok(n as u32)
@@ -937,7 +942,7 @@ fn repeat(doc: &Document, key: &KeyPath, r: &RepeatSpec) -> Result<Repeat, FileE
                 let max = count(n, &key.key("max"))?;
                 let mut until = Vec::new();
                 for (i, e) in t.until.iter().enumerate() {
-                    until.push(expectation(doc, &key.key("until").index(i), e)?);
+                    until.push(expectation(doc, &key.key("until").index(i), e, known)?);
                 }
                 Ok(Repeat::Until { max, until })
             }
@@ -955,7 +960,70 @@ fn repeat(doc: &Document, key: &KeyPath, r: &RepeatSpec) -> Result<Repeat, FileE
 
 /// An expectation of a plan, checked: one subject (`status`, `json`, `header`, `schema`) and,
 /// for a value, one test (`exists`, `equals`, `contains`, `matches`).
-fn expectation(doc: &Document, key: &KeyPath, e: &ExpectSpec) -> Result<Expect, FileError> {
+/// Whether `value` holds a `{{template}}` anywhere.
+fn has_template(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains("{{"),
+        Value::Array(items) => items.iter().any(has_template),
+        Value::Object(map) => map.values().any(has_template),
+        _ => false,
+    }
+}
+
+fn expectation(
+    doc: &Document,
+    key: &KeyPath,
+    e: &ExpectSpec,
+    known: &[String],
+) -> Result<PlanExpect, FileError> {
+    // A templated `equals` or `contains` is built per request, with the iteration's values.
+    let templated = [("equals", &e.equals), ("contains", &e.contains)]
+        .into_iter()
+        .find_map(|(k, v)| v.as_ref().filter(|v| has_template(v)).map(|v| (k, v)));
+    if let Some((test, value)) = templated
+        && e.status.is_none()
+        && e.schema.is_none()
+        && (e.json.is_some() != e.header.is_some())
+        && e.exists.is_none()
+        && e.matches.is_none()
+        && !(e.equals.is_some() && e.contains.is_some())
+    {
+        let value = JsonTemplate::compile(value, known).map_err(|(p, m)| {
+            doc.error(
+                &key.key(test),
+                if p.is_empty() {
+                    m
+                } else {
+                    format!("at `{p}`: {m}")
+                },
+            )
+        })?;
+        let (header, at) = match (&e.json, &e.header) {
+            (Some(p), _) => (false, p.clone()),
+            (None, Some(h)) => (true, h.clone()),
+            (None, None) => unreachable!("one of them is set"),
+        };
+        // The subject is checked as a fixed expectation's would be.
+        let probe = if header {
+            Expect::header(&at).exists()
+        } else {
+            Expect::json(&at).exists()
+        };
+        if let Some(p) = probe.problem() {
+            let at_key = if header { "header" } else { "json" };
+            return Err(doc.error(&key.key(at_key), p.to_owned()));
+        }
+        return Ok(PlanExpect::Templated {
+            header,
+            at,
+            contains: test == "contains",
+            value,
+        });
+    }
+    fixed_expectation(doc, key, e).map(PlanExpect::Fixed)
+}
+
+fn fixed_expectation(doc: &Document, key: &KeyPath, e: &ExpectSpec) -> Result<Expect, FileError> {
     let subjects: Vec<&str> = [
         ("status", e.status.is_some()),
         ("json", e.json.is_some()),
@@ -1143,7 +1211,8 @@ fn wait(
     key: &KeyPath,
     w: &WaitSpec,
     step: &str,
-) -> Result<(String, Wait), FileError> {
+    known: &[String],
+) -> Result<(String, Wait, Vec<PlanExpect>), FileError> {
     let Some(timeout) = w.timeout else {
         return Err(doc.error(
             key,
@@ -1166,8 +1235,9 @@ fn wait(
             "a wait needs a condition: `until = [{ json = \"/status\", equals = \"shipped\" }]`",
         ));
     }
+    let mut until = Vec::new();
     for (i, e) in w.until.iter().enumerate() {
-        wait = wait.until(expectation(doc, &key.key("until").index(i), e)?);
+        until.push(expectation(doc, &key.key("until").index(i), e, known)?);
     }
     let name = w.name.clone().unwrap_or_else(|| format!("{step} (wait)"));
     if let Some(problem) = crate::report::untrusted::name_problem(&name) {
@@ -1182,7 +1252,7 @@ fn wait(
             ),
         ));
     }
-    Ok((name, wait))
+    Ok((name, wait, until))
 }
 
 fn flow(

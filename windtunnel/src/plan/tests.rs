@@ -260,7 +260,7 @@ repeat = 2
 [[flows.steps]]
 name = "get order"
 path = "/orders/{{order}}"
-wait = { name = "order shipped", timeout = "5s", every = "100ms", until = [{ json = "/status", equals = "shipped" }] }
+wait = { name = "order shipped", timeout = "5s", every = "100ms", until = [{ json = "/status", equals = "shipped" }, { json = "/order_id", equals = "{{order}}" }] }
 "#;
 
 fn read_workflow(test: &str, text: &str) -> Result<Plan, String> {
@@ -297,7 +297,7 @@ fn each_bad_workflow_input_names_its_place() {
         ),
         (
             "wait-no-condition",
-            "until = [{ json = \"/status\", equals = \"shipped\" }]",
+            "until = [{ json = \"/status\", equals = \"shipped\" }, { json = \"/order_id\", equals = \"{{order}}\" }]",
             "until = []",
             &["`flows[0].steps[2].wait.until`", "a wait needs a condition"],
         ),
@@ -500,6 +500,24 @@ fn each_bad_workflow_input_names_its_place() {
             &["`flows[0].max_steps`", "at least 1 step"],
         ),
         (
+            "template-unknown",
+            "{ json = \"/order_id\" }",
+            "{ json = \"/order_id\", equals = \"{{ordr}}\" }",
+            &[
+                "`flows[0].steps[0].assert[0].equals`",
+                "unknown variable `{{ordr}}`",
+            ],
+        ),
+        (
+            "template-pointer",
+            "{ json = \"/order_id\" }",
+            "{ json = \"order_id\", equals = \"{{coupon}}\" }",
+            &[
+                "`flows[0].steps[0].assert[0].json`",
+                "is not a JSON pointer",
+            ],
+        ),
+        (
             "schema-outside",
             "order.schema.json",
             "/etc/passwd",
@@ -522,4 +540,34 @@ fn each_bad_workflow_input_names_its_place() {
             assert!(e.contains(x), "{test}: `{x}` not in: {e}");
         }
     }
+}
+
+#[test]
+fn a_templated_expectation_is_built_from_the_iterations_values() {
+    let d = dir("templated");
+    let path = d.join("plan.toml");
+    let spec: ExpectSpec = toml::from_str(
+        r#"json = "/order_id"
+equals = "{{order}}""#,
+    )
+    .unwrap();
+    std::fs::write(&path, "name = \"x\"\n").unwrap();
+    let doc = Document::read(&path).unwrap();
+    let e = expectation(&doc, &KeyPath::root(), &spec, &["order".to_owned()]).unwrap();
+    let mut vars = template::Vars::new();
+    vars.insert("order".into(), Value::from(7));
+    // One variable alone keeps its type: the number 7, not the text "7".
+    assert_eq!(e.render(&vars).to_string(), "`/order_id` equals 7");
+    vars.insert("order".into(), Value::from("A-1"));
+    assert_eq!(e.render(&vars).to_string(), r#"`/order_id` equals "A-1""#);
+    // Without a template, it is built once.
+    let fixed: ExpectSpec = toml::from_str(
+        r#"json = "/a"
+equals = "{ not a template }""#,
+    )
+    .unwrap();
+    assert!(matches!(
+        expectation(&doc, &KeyPath::root(), &fixed, &[]).unwrap(),
+        PlanExpect::Fixed(_)
+    ));
 }
