@@ -46,7 +46,9 @@ pub struct Wait {
 
 impl Wait {
     /// A wait that gives up after `timeout` (counted from its first attempt), polling every
-    /// [`DEFAULT_POLL_INTERVAL`] until told otherwise.
+    /// [`DEFAULT_POLL_INTERVAL`] until told otherwise. The last attempt starts at the timeout
+    /// at the latest; an attempt under way then is waited for, up to its request's own timeout
+    /// (give the request a shorter `.timeout(..)` to bound the wait tighter).
     pub fn up_to(timeout: Duration) -> Wait {
         Wait {
             timeout,
