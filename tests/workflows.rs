@@ -505,3 +505,56 @@ async fn variations_are_seeded_counted_per_value_and_name_a_failing_journey() {
     assert_eq!(by_name(&again, "gift"), gift);
     assert_eq!(by_name(&again, "size"), sizes);
 }
+
+#[agent]
+async fn weighted_tasks(a: &mut Agent) -> Result<()> {
+    match a.vary_weighted("task", &[(3, "browse"), (1, "buy"), (0, "never")]) {
+        Some(&"browse") => {
+            a.get("/products").name("browse").send().await?;
+        }
+        Some(&"buy") => {
+            // Buying fails here (no cart): the report tells which task fails.
+            a.post("/checkout")
+                .name("buy")
+                .send()
+                .await?
+                .expect_status(201)?;
+        }
+        other => bail!("drew {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_tasks_within_one_agent_are_drawn_by_weight_and_counted() {
+    let shop = shop(ShopConfig::instant()).await;
+    let run = || {
+        Scenario::new("tasks")
+            .target(shop.url())
+            .agents([weighted_tasks])
+            .users(4)
+            .iterations(100)
+            .seed(9)
+            .run()
+    };
+    let report = run().await.unwrap();
+    let task = &report.variations[0];
+    assert_eq!(task.name, "task");
+    let counts: Vec<(&str, u64, u64)> = task
+        .values
+        .iter()
+        .map(|v| (v.value.as_str(), v.iterations, v.failed))
+        .collect();
+    let (browse, buy) = match counts.as_slice() {
+        [("browse", b, 0), ("buy", y, fy)] if y == fy => (*b, *y),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(browse + buy, 400);
+    // 3 to 1 of 400: 300 expected, a binomial sd of 8.7; 5 sd either way.
+    assert!((256..=344).contains(&browse), "{browse} of 400");
+    assert_eq!(report.request("browse").unwrap().count, browse);
+    assert_eq!(report.request("buy").unwrap().count, buy);
+    // The same seed, the same draws.
+    let again = run().await.unwrap();
+    assert_eq!(again.variations, report.variations);
+}

@@ -289,6 +289,49 @@ impl Agent {
         Some(item)
     }
 
+    /// One of `items` by weight (`(3, "browse")` is drawn three times as often as
+    /// `(1, "buy")`), from the agent's seeded generator, recorded under `name` as a variation
+    /// (see [`toggle`](Self::toggle)): weighted tasks within one agent, as Locust's `@task(3)`,
+    /// with their counts and failures in the report. `None` when the weights add up to 0.
+    ///
+    /// ```no_run
+    /// # use windtunnel::prelude::*;
+    /// # #[allow(dead_code)]
+    /// # async fn browse(_: &mut Agent) -> Result<()> { Ok(()) }
+    /// # #[allow(dead_code)]
+    /// # async fn buy(_: &mut Agent) -> Result<()> { Ok(()) }
+    /// #[agent]
+    /// async fn shopper(a: &mut Agent) -> Result<()> {
+    ///     match a.vary_weighted("task", &[(3, "browse"), (1, "buy")]) {
+    ///         Some(&"buy") => buy(a).await,
+    ///         _ => browse(a).await,
+    ///     }
+    /// }
+    /// # fn main() {}
+    /// ```
+    pub fn vary_weighted<'i, T: serde::Serialize>(
+        &mut self,
+        name: &str,
+        items: &'i [(u32, T)],
+    ) -> Option<&'i T> {
+        let total: u64 = items.iter().map(|(w, _)| u64::from(*w)).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut draw = self.rng.below(total);
+        let item = items.iter().find_map(|(w, item)| {
+            if draw < u64::from(*w) {
+                Some(item)
+            } else {
+                draw -= u64::from(*w);
+                None
+            }
+        })?;
+        let value = serde_json::to_value(item).unwrap_or(Value::Null);
+        self.note_choice(name, &value);
+        Some(item)
+    }
+
     /// A whole number drawn from `range` by the agent's seeded generator and recorded under
     /// `name` as a variation (see [`toggle`](Self::toggle)).
     pub fn vary_in(&mut self, name: &str, range: Range<u64>) -> u64 {
