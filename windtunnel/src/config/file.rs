@@ -80,10 +80,7 @@ impl fmt::Display for KeyPath {
                     if i > 0 {
                         f.write_str(".")?;
                     }
-                    let bare = !k.is_empty()
-                        && k.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-                    if bare {
+                    if is_plain_name(k) {
                         f.write_str(k)?;
                     } else {
                         write!(f, "{k:?}")?;
@@ -304,6 +301,26 @@ fn explain(message: &str) -> (String, Option<String>) {
         return (text, key);
     }
     (message.to_owned(), None)
+}
+
+/// Whether `name` is a plain name: letters, digits, `_` and `-`, not empty. Such a key needs no
+/// quotes in a key path; a plan's flows, variables and services are named so.
+pub(crate) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// ` (did you mean `x`?)` when a known name is near enough to be a typo of `name`, else empty:
+/// the hint an error message ends with.
+pub(crate) fn did_you_mean_hint<'a>(
+    name: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> String {
+    did_you_mean(name, known)
+        .map(|near| format!(" (did you mean `{near}`?)"))
+        .unwrap_or_default()
 }
 
 /// The known name nearest to `name`, if one is near enough to be a typo of it.

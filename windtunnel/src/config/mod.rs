@@ -23,7 +23,7 @@ pub(crate) use crate::settings::Flags;
 use crate::settings::{self, Def};
 pub(crate) use catalog::{Catalog, Target};
 pub(crate) use file::FileError;
-pub(crate) use file::{Document, KeyPath, did_you_mean};
+pub(crate) use file::{Document, KeyPath, did_you_mean, did_you_mean_hint, is_plain_name};
 pub(crate) use values::{Dur, ObjectiveSpec, RateText, StageSpec, parse_duration, parse_rate};
 
 use crate::load::{self, MAX_AGENTS};

@@ -97,9 +97,7 @@ pub(crate) fn split(args: Vec<OsString>) -> Result<(Flags, Vec<OsString>), ArgsE
                     || is_short_cluster(&key);
                 if !known {
                     let ours = settings::flags().chain(LIBTEST_FLAGS.iter().copied());
-                    let hint = crate::config::did_you_mean(&key, ours)
-                        .map(|f| format!(" (did you mean `{f}`?)"))
-                        .unwrap_or_default();
+                    let hint = crate::config::did_you_mean_hint(&key, ours);
                     return Err(ArgsError::Unknown(key, hint));
                 }
                 rest.push(arg);

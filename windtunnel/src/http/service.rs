@@ -139,9 +139,7 @@ fn unknown_service(name: &str, services: &[NamedClient]) -> String {
         );
     }
     let names: Vec<&str> = services.iter().map(|s| &*s.name).collect();
-    let near = crate::config::did_you_mean(name, names.iter().copied())
-        .map(|n| format!(" (did you mean `{n}`?)"))
-        .unwrap_or_default();
+    let near = crate::config::did_you_mean_hint(name, names.iter().copied());
     let listed: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     format!(
         "no service `{name}`{near}; the scenario has {}",

@@ -694,11 +694,7 @@ impl Plan {
 }
 
 fn check_name(doc: &Document, key: &KeyPath, name: &str) -> Result<(), FileError> {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
+    if crate::config::is_plain_name(name) {
         Ok(())
     } else {
         Err(doc.error(
@@ -742,9 +738,7 @@ fn step(
     if let Some(name) = &s.service
         && !services.contains(&name.as_str())
     {
-        let near = crate::config::did_you_mean(name, services.iter().copied())
-            .map(|n| format!(" (did you mean `{n}`?)"))
-            .unwrap_or_default();
+        let near = crate::config::did_you_mean_hint(name, services.iter().copied());
         let known = if services.is_empty() {
             "the plan has no `[services]`".to_owned()
         } else {
@@ -901,9 +895,7 @@ fn condition(
         },
     };
     if !known.contains(var) {
-        let near = crate::config::did_you_mean(var, known.iter().map(String::as_str))
-            .map(|n| format!(" (did you mean `{n}`?)"))
-            .unwrap_or_default();
+        let near = crate::config::did_you_mean_hint(var, known.iter().map(String::as_str));
         return Err(doc.error(
             key,
             format!(
@@ -1168,9 +1160,7 @@ fn retry(doc: &Document, key: &KeyPath, r: &RetrySpec) -> Result<Retry, FileErro
                     ));
                 }
                 None => {
-                    let near = crate::config::did_you_mean(name, retried)
-                        .map(|n| format!(" (did you mean `{n}`?)"))
-                        .unwrap_or_default();
+                    let near = crate::config::did_you_mean_hint(name, retried);
                     return Err(doc.error(
                         &k,
                         format!(

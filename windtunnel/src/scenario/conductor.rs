@@ -35,11 +35,7 @@ impl Scenario {
                 service: name.clone(),
                 reason,
             };
-            let ok = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !ok {
+            if !crate::config::is_plain_name(name) {
                 return Err(invalid(
                     "a service's name is letters, digits, `_` and `-`".into(),
                 ));
