@@ -314,19 +314,7 @@ impl Agent {
         name: &str,
         items: &'i [(u32, T)],
     ) -> Option<&'i T> {
-        let total: u64 = items.iter().map(|(w, _)| u64::from(*w)).sum();
-        if total == 0 {
-            return None;
-        }
-        let mut draw = self.rng.below(total);
-        let item = items.iter().find_map(|(w, item)| {
-            if draw < u64::from(*w) {
-                Some(item)
-            } else {
-                draw -= u64::from(*w);
-                None
-            }
-        })?;
+        let (_, item) = &items[self.rng.weighted(items.iter().map(|(w, _)| *w))?];
         let value = serde_json::to_value(item).unwrap_or(Value::Null);
         self.note_choice(name, &value);
         Some(item)

@@ -76,6 +76,27 @@ impl AgentRng {
         Duration::from_nanos(self.range(lo..hi.max(lo)))
     }
 
+    /// An index drawn by `weights` (index `i` with probability `weights[i] / sum`), or `None`
+    /// when they add up to 0.
+    pub(crate) fn weighted<I>(&mut self, weights: I) -> Option<usize>
+    where
+        I: Iterator<Item = u32> + Clone,
+    {
+        let total: u64 = weights.clone().map(u64::from).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut draw = self.below(total);
+        weights.enumerate().find_map(|(i, w)| {
+            if draw < u64::from(w) {
+                Some(i)
+            } else {
+                draw -= u64::from(w);
+                None
+            }
+        })
+    }
+
     /// A uniformly chosen element of `items`, or `None` when it is empty.
     pub fn choose<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         let i = self.below(items.len() as u64);
@@ -104,6 +125,21 @@ pub(crate) fn random_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weighted_draws_skip_zero_weights_and_need_some_weight() {
+        let mut rng = AgentRng::new(3, 1);
+        for _ in 0..100 {
+            assert_eq!(rng.weighted([0, 2, 0].into_iter()), Some(1));
+        }
+        assert_eq!(rng.weighted([0u32, 0].into_iter()), None);
+        assert_eq!(rng.weighted(std::iter::empty()), None);
+        let ones = (0..4000)
+            .filter(|_| rng.weighted([3, 1].into_iter()) == Some(1))
+            .count();
+        // 1000 expected, a binomial sd of 27.4; 5 sd either way.
+        assert!((863..=1137).contains(&ones), "{ones}");
+    }
 
     #[test]
     fn seeds_differ() {

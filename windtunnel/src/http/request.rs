@@ -77,10 +77,9 @@ impl<'a> RequestBuilder<'a> {
 
     /// The name the request will be recorded under: the one given, or its method and path.
     pub(crate) fn effective_name(&self) -> Cow<'_, str> {
-        match (&self.name, &self.url) {
-            (Some(n), _) => Cow::Borrowed(n),
-            (None, Ok(url)) => Cow::Owned(format!("{} {}", self.method, url.path())),
-            (None, Err((path, _))) => Cow::Owned(format!("{} {}", self.method, url_path(path))),
+        match &self.name {
+            Some(n) => Cow::Borrowed(n),
+            None => Cow::Owned(default_name(&self.method, &self.url)),
         }
     }
 
@@ -341,10 +340,9 @@ impl<'a> RequestBuilder<'a> {
 
     /// Validates the request, builds it, and parks its exchange in the session's slot.
     fn prepare(self) -> Result<Sending<'a>, HttpError> {
-        let name: Cow<'static, str> = match (self.name, &self.url) {
-            (Some(n), _) => n,
-            (None, Ok(url)) => Cow::Owned(format!("{} {}", self.method, url.path())),
-            (None, Err((path, _))) => Cow::Owned(format!("{} {}", self.method, url_path(path))),
+        let name: Cow<'static, str> = match self.name {
+            Some(n) => n,
+            None => Cow::Owned(default_name(&self.method, &self.url)),
         };
         let (mut url, session) = match (self.url, self.invalid) {
             (Ok(url), None) => (url, self.session),
@@ -646,6 +644,14 @@ fn store_cookies(session: &mut Session, headers: &HeaderMap, url: &reqwest::Url)
             // A cookie the store rejects (bad domain, malformed) is dropped, as a browser would.
             let _ = jar.parse(s, url);
         }
+    }
+}
+
+/// A request's name when it was given none: its method and path, like `GET /products`.
+fn default_name(method: &Method, url: &Result<reqwest::Url, (String, String)>) -> String {
+    match url {
+        Ok(url) => format!("{method} {}", url.path()),
+        Err((path, _)) => format!("{method} {}", url_path(path)),
     }
 }
 

@@ -260,16 +260,8 @@ impl Flow {
         let steps: &[Step] = if self.pick.is_empty() {
             &self.steps
         } else {
-            let total: u64 = self.pick.iter().map(|w| u64::from(*w)).sum();
-            let mut draw = a.rng().below(total);
-            let mut chosen = 0;
-            for (i, w) in self.pick.iter().enumerate() {
-                if draw < u64::from(*w) {
-                    chosen = i;
-                    break;
-                }
-                draw -= u64::from(*w);
-            }
+            // Every endpoint's weight is at least 1.
+            let chosen = a.rng().weighted(self.pick.iter().copied()).unwrap_or(0);
             std::slice::from_ref(&self.steps[chosen])
         };
         let mut first_failure: Option<anyhow::Error> = None;
