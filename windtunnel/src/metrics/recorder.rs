@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use super::series::{LivePoint, Series};
 use super::snapshot::{MetricsSnapshot, RequestMetrics, ShardParts};
 use super::vocabulary::{
-    CheckCounters, ErrorKind, IterationCounters, IterationOutcome, MAX_VARIATIONS, Outcome,
-    StepCounters, StepOutcome, VariationCounters, add_panic, count_variation, new_histogram,
+    CheckCounters, ErrorKind, IterationCounters, IterationOutcome, Outcome, StepCounters,
+    StepOutcome, VariationCounters, add_panic, add_variation, new_histogram,
 };
 use crate::timeset::TimeSet;
 
@@ -431,12 +431,7 @@ impl Recorder {
         }
         self.with_shard(|shard| {
             for (name, value) in choices {
-                if !shard.variations.contains_key(name) && shard.variations.len() >= MAX_VARIATIONS
-                {
-                    continue;
-                }
-                let values = shard.variations.entry(name.clone()).or_default();
-                count_variation(values, value, failed);
+                add_variation(&mut shard.variations, name, value, 1, u64::from(failed));
             }
         });
     }

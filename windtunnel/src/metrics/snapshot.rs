@@ -6,9 +6,8 @@ use hdrhistogram::Histogram;
 
 use super::series::Series;
 use super::vocabulary::{
-    CheckCounters, ErrorCounter, ErrorKind, IterationCounters, MAX_VARIATION_VALUES,
-    MAX_VARIATIONS, OTHER_VALUES, Outcome, StepCounters, VariationCounters, add_panic,
-    new_histogram,
+    CheckCounters, ErrorCounter, ErrorKind, IterationCounters, Outcome, StepCounters,
+    VariationCounters, add_panic, add_variation, new_histogram,
 };
 
 /// What one thread's shard of a recorder holds, lent to a snapshot to absorb.
@@ -259,21 +258,14 @@ impl MetricsSnapshot {
         from: &BTreeMap<K, VariationCounters>,
     ) {
         for (name, values) in from {
-            if !self.variations.contains_key(name.as_ref())
-                && self.variations.len() >= MAX_VARIATIONS
-            {
-                continue;
-            }
-            let mine = self.variations.entry(name.as_ref().to_owned()).or_default();
             for (value, (iterations, failed)) in values {
-                let key: &str = if mine.contains_key(value) || mine.len() < MAX_VARIATION_VALUES {
-                    value
-                } else {
-                    OTHER_VALUES
-                };
-                let e = mine.entry(key.into()).or_default();
-                e.0 += iterations;
-                e.1 += failed;
+                add_variation(
+                    &mut self.variations,
+                    name.as_ref(),
+                    value,
+                    *iterations,
+                    *failed,
+                );
             }
         }
     }

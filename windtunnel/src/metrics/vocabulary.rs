@@ -338,8 +338,25 @@ pub(crate) const OTHER_VALUES: &str = "(other values)";
 /// Per value of one variation: the iterations that drew it, and how many of them failed.
 pub(crate) type VariationCounters = std::collections::BTreeMap<Box<str>, (u64, u64)>;
 
-/// Counts one iteration that drew `value`, failed or not, within the bounds.
-pub(crate) fn count_variation(values: &mut VariationCounters, value: &str, failed: bool) {
+/// Adds `iterations` that drew `value` of the variation `name`, `failed` of them failed, to
+/// `into`, within the bounds: at most [`MAX_VARIATIONS`] names (further ones are not counted)
+/// and [`MAX_VARIATION_VALUES`] values each (further ones count under [`OTHER_VALUES`]).
+pub(crate) fn add_variation<K>(
+    into: &mut std::collections::BTreeMap<K, VariationCounters>,
+    name: &str,
+    value: &str,
+    iterations: u64,
+    failed: u64,
+) where
+    K: Ord + std::borrow::Borrow<str> + for<'a> From<&'a str>,
+{
+    if !into.contains_key(name) && into.len() >= MAX_VARIATIONS {
+        return;
+    }
+    let values = match into.get_mut(name) {
+        Some(v) => v,
+        None => into.entry(name.into()).or_default(),
+    };
     let key: &str = if values.contains_key(value) || values.len() < MAX_VARIATION_VALUES {
         value
     } else {
@@ -349,6 +366,33 @@ pub(crate) fn count_variation(values: &mut VariationCounters, value: &str, faile
         Some(e) => e,
         None => values.entry(key.into()).or_default(),
     };
-    entry.0 += 1;
-    entry.1 += u64::from(failed);
+    entry.0 += iterations;
+    entry.1 += failed;
+}
+
+#[cfg(test)]
+mod variation_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn variations_are_bounded_in_names_and_values() {
+        let mut v: BTreeMap<Box<str>, VariationCounters> = BTreeMap::new();
+        for i in 0..(MAX_VARIATION_VALUES + 5) {
+            add_variation(&mut v, "size", &i.to_string(), 1, u64::from(i % 2 == 0));
+        }
+        let size = &v["size"];
+        assert_eq!(size.len(), MAX_VARIATION_VALUES + 1);
+        // Values 20 to 24 count under one entry: 5 iterations, 3 of them (20, 22, 24) failed.
+        assert_eq!(size[OTHER_VALUES], (5, 3));
+        // A value kept already keeps counting under itself.
+        add_variation(&mut v, "size", "3", 2, 0);
+        assert_eq!(v["size"]["3"], (3, 0));
+        for i in 1..(MAX_VARIATIONS + 5) {
+            add_variation(&mut v, &format!("v{i}"), "x", 1, 0);
+        }
+        assert_eq!(v.len(), MAX_VARIATIONS);
+        assert!(v.contains_key("size"));
+    }
 }
