@@ -968,51 +968,37 @@ fn expectation(
     e: &ExpectSpec,
     known: &[String],
 ) -> Result<PlanExpect, FileError> {
-    // A templated `equals` or `contains` is built per request, with the iteration's values.
+    // Checked whole as a fixed expectation: one subject, and for a value one test.
+    let fixed = fixed_expectation(doc, key, e)?;
+    // A templated `equals` or `contains` (so on a `json` value or a `header`) is built per
+    // request, with the iteration's values.
     let templated = [("equals", &e.equals), ("contains", &e.contains)]
         .into_iter()
         .find_map(|(k, v)| v.as_ref().filter(|v| has_template(v)).map(|v| (k, v)));
-    if let Some((test, value)) = templated
-        && e.status.is_none()
-        && e.schema.is_none()
-        && (e.json.is_some() != e.header.is_some())
-        && e.exists.is_none()
-        && e.matches.is_none()
-        && !(e.equals.is_some() && e.contains.is_some())
-    {
-        let value = JsonTemplate::compile(value, known).map_err(|(p, m)| {
-            doc.error(
-                &key.key(test),
-                if p.is_empty() {
-                    m
-                } else {
-                    format!("at `{p}`: {m}")
-                },
-            )
-        })?;
-        let (header, at) = match (&e.json, &e.header) {
-            (Some(p), _) => (false, p.clone()),
-            (None, Some(h)) => (true, h.clone()),
-            (None, None) => unreachable!("one of them is set"),
-        };
-        // The subject is checked as a fixed expectation's would be.
-        let probe = if header {
-            Expect::header(&at).exists()
-        } else {
-            Expect::json(&at).exists()
-        };
-        if let Some(p) = probe.problem() {
-            let at_key = if header { "header" } else { "json" };
-            return Err(doc.error(&key.key(at_key), p.to_owned()));
-        }
-        return Ok(PlanExpect::Templated {
-            header,
-            at,
-            contains: test == "contains",
-            value,
-        });
-    }
-    fixed_expectation(doc, key, e).map(PlanExpect::Fixed)
+    let Some((test, value)) = templated else {
+        return Ok(PlanExpect::Fixed(fixed));
+    };
+    let value = JsonTemplate::compile(value, known).map_err(|(p, m)| {
+        doc.error(
+            &key.key(test),
+            if p.is_empty() {
+                m
+            } else {
+                format!("at `{p}`: {m}")
+            },
+        )
+    })?;
+    let (header, at) = match (&e.json, &e.header) {
+        (Some(p), _) => (false, p.clone()),
+        (None, Some(h)) => (true, h.clone()),
+        (None, None) => unreachable!("a test is on a `json` value or a `header`"),
+    };
+    Ok(PlanExpect::Templated {
+        header,
+        at,
+        contains: test == "contains",
+        value,
+    })
 }
 
 fn fixed_expectation(doc: &Document, key: &KeyPath, e: &ExpectSpec) -> Result<Expect, FileError> {
