@@ -270,6 +270,11 @@ async fn bad_workflows(a: &mut Agent) -> Result<()> {
         )
         .await;
     ensure!(invalid(r.unwrap_err()).contains("needs a timeout above zero"));
+    let busy = Wait::up_to(secs(1))
+        .every(Duration::ZERO)
+        .until(until.clone());
+    let r = a.wait("busy loop", &busy, |a| a.get("/health")).await;
+    ensure!(invalid(r.unwrap_err()).contains("polls at most every millisecond"));
     let r = a
         .wait("no condition", &Wait::up_to(secs(1)), |a| a.get("/health"))
         .await;

@@ -302,6 +302,15 @@ fn each_bad_workflow_input_names_its_place() {
             &["`flows[0].steps[2].wait.until`", "a wait needs a condition"],
         ),
         (
+            "wait-every",
+            "every = \"100ms\"",
+            "every = \"0ms\"",
+            &[
+                "`flows[0].steps[2].wait.every`",
+                "at most every millisecond",
+            ],
+        ),
+        (
             "wait-same-name",
             "name = \"order shipped\"",
             "name = \"get order\"",

@@ -59,6 +59,11 @@ impl Backoff {
         self
     }
 
+    /// The delay before the second attempt, before any jitter.
+    pub(crate) fn first(&self) -> Duration {
+        self.first
+    }
+
     /// The delay after attempt `attempt` (1 for the first) failed.
     pub(crate) fn delay(&self, attempt: u32, rng: &mut AgentRng) -> Duration {
         let grown = self.factor.powi(attempt.saturating_sub(1).min(63) as i32);

@@ -82,7 +82,7 @@ impl Wait {
         if self.until.is_empty() {
             return Some("a wait needs a condition: `.until(Expect::..)`".into());
         }
-        if self.every.delay(1, &mut crate::agent::AgentRng::new(0, 0)) < Duration::from_millis(1) {
+        if self.every.first() < Duration::from_millis(1) {
             return Some(
                 "a wait polls at most every millisecond: give `.every(..)` 1 ms or more".into(),
             );
