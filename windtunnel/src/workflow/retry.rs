@@ -200,40 +200,41 @@ impl Agent {
     where
         F: for<'b> FnMut(&'b mut Agent) -> RequestBuilder<'b> + Send,
     {
+        let problem = policy.problem();
+        // The step is named after its first request.
         let mut step: Option<String> = None;
         let mut attempts: u32 = 0;
         loop {
             let builder = request(self);
-            let name = step.get_or_insert_with(|| builder.effective_name().into_owned());
-            if let Some(problem) = policy.problem() {
+            let name = &*step.get_or_insert_with(|| builder.effective_name().into_owned());
+            if let Some(reason) = problem {
                 drop(builder);
                 return Err(StepError::Invalid {
-                    step: name.clone(),
-                    reason: problem,
+                    step: name.to_owned(),
+                    reason,
                 });
             }
-            let name = name.clone();
             attempts += 1;
             let result = builder.send().await;
             let last = attempts >= policy.attempts;
             let failure = match result {
                 Ok(r) if !policy.statuses.contains(&r.status()) => {
-                    self.step_ended(&name, StepKind::Retry, attempts, None);
+                    self.step_ended(name, StepKind::Retry, attempts, None);
                     return Ok(r);
                 }
                 Ok(r) => format!("status {}", r.status()),
                 Err(e) if policy.retries_error(&e) => e.to_string(),
                 Err(e) => {
                     let why = e.to_string();
-                    self.step_ended(&name, StepKind::Retry, attempts, Some(&why));
+                    self.step_ended(name, StepKind::Retry, attempts, Some(&why));
                     return Err(StepError::Http(e));
                 }
             };
             if last {
                 let why = format!("gave up after {attempts} attempt(s); the last: {failure}");
-                self.step_ended(&name, StepKind::Retry, attempts, Some(&why));
+                self.step_ended(name, StepKind::Retry, attempts, Some(&why));
                 return Err(StepError::GaveUp {
-                    step: name,
+                    step: name.to_owned(),
                     attempts,
                     last: failure,
                 });
