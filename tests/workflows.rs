@@ -439,6 +439,24 @@ async fn bad_services_are_errors_before_any_request() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("names it twice"), "{e}");
+    let e = Scenario::new("bad-header")
+        .target(shop.url())
+        .service(
+            "payments",
+            Service::new("http://127.0.0.1:1").header("x-api-key", "secret\nx"),
+        )
+        .agents([pays])
+        .iterations(1)
+        .run()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "service `payments`: the value of header `x-api-key` is not a valid header value"
+        ) && !e.contains("secret"),
+        "{e}"
+    );
 }
 
 #[agent]

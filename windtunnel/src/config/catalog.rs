@@ -335,17 +335,31 @@ fn target(
         }
     }
     for (k, v) in &headers {
-        let key = url_key.key("headers").key(k);
-        reqwest::header::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| doc.error(&key, format!("`{k}` is not a valid header name")))?;
-        reqwest::header::HeaderValue::from_str(v)
-            .map_err(|_| doc.error(&key, "not a valid header value (control characters?)"))?;
+        if let Some(problem) = header_problem(k, v) {
+            return Err(doc.error(&url_key.key("headers").key(k), problem));
+        }
     }
     t.headers = headers.into_iter().collect();
     if let Some(path) = ca {
         t.ca = Some(read_ca(doc.dir(), &path).map_err(|e| doc.error(&url_key.key("tls"), e))?);
     }
     Ok(t)
+}
+
+/// Why `name: value` cannot be sent as a header, if it cannot (the value is not shown: it may be
+/// a secret).
+pub(crate) fn header_problem(name: &str, value: &str) -> Option<String> {
+    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Some(format!("`{name}` is not a valid header name"));
+    }
+    reqwest::header::HeaderValue::from_str(value)
+        .err()
+        .map(|_| {
+            format!(
+                "the value of header `{name}` is not a valid header value (a line break or \
+             another control character?)"
+            )
+        })
 }
 
 fn read_ca(dir: &Path, path: &Path) -> Result<CaFile, String> {

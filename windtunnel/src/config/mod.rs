@@ -21,7 +21,7 @@ use serde::Deserialize;
 pub(crate) use crate::bounded::read_bounded;
 pub(crate) use crate::settings::Flags;
 use crate::settings::{self, Def};
-pub(crate) use catalog::{Catalog, Target};
+pub(crate) use catalog::{Catalog, Target, header_problem};
 pub(crate) use file::FileError;
 pub(crate) use file::{Document, KeyPath, did_you_mean, did_you_mean_hint, is_plain_name};
 pub(crate) use values::{Dur, ObjectiveSpec, RateText, StageSpec, parse_duration, parse_rate};

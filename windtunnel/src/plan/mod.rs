@@ -531,11 +531,9 @@ impl Plan {
                 .map_err(|e| doc.error(&key.key("target"), e))?;
             let mut service = Service::new(s.target.clone());
             for (k, v) in &s.headers {
-                let at = key.key("headers").key(k);
-                reqwest::header::HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|_| doc.error(&at, format!("`{k}` is not a valid header name")))?;
-                reqwest::header::HeaderValue::from_str(v)
-                    .map_err(|_| doc.error(&at, "not a valid header value (a line break?)"))?;
+                if let Some(problem) = crate::config::header_problem(k, v) {
+                    return Err(doc.error(&key.key("headers").key(k), problem));
+                }
                 service = service.header(k.clone(), v.clone());
             }
             if let Some(t) = s.timeout {

@@ -449,6 +449,15 @@ fn each_bad_workflow_input_names_its_place() {
             &["unknown key `timout` (did you mean `timeout`?)"],
         ),
         (
+            "service-header-value",
+            "x-api-key = \"k\"",
+            "x-api-key = \"k\\nv\"",
+            &[
+                "`services.payments.headers.x-api-key`",
+                "not a valid header value",
+            ],
+        ),
+        (
             "service-target-name",
             "search = ",
             "target = ",

@@ -50,14 +50,9 @@ impl Scenario {
             }
             let mut target = self.ctx.catalog.pick(&service.target).map_err(invalid)?;
             for (k, v) in &service.headers {
-                reqwest::header::HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|_| invalid(format!("`{k}` is not a valid header name")))?;
-                reqwest::header::HeaderValue::from_str(v).map_err(|_| {
-                    invalid(format!(
-                        "the value of header `{k}` is not a valid header value: {}",
-                        crate::redact::header_value(k, v)
-                    ))
-                })?;
+                if let Some(problem) = crate::config::header_problem(k, v) {
+                    return Err(invalid(problem));
+                }
                 target.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(k));
                 target.headers.push((k.clone(), v.clone()));
             }
